@@ -1,0 +1,90 @@
+"""``structure-explorer``: serve the app, or run a batch subcommand.
+
+    structure-explorer [DATASET] [--host 127.0.0.1] [--port 8050] [--data-dir DIR]
+                       [--backend auto|numba|cupy] [--max-upload-mb 200] [--token T]
+    structure-explorer featurize INPUT -o OUT.npz [...]   (see ``structure-explorer featurize --help``)
+
+Options not given fall back to ``EXPLORER_*`` environment variables, then to the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+
+from .settings import BACKENDS, Settings, SettingsError
+
+SUBCOMMANDS = ("featurize",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="structure-explorer",
+        description="Interactive structure-property explorer: open a dataset of atomic structures in the browser.",
+        epilog=(
+            "Batch featurization: 'structure-explorer featurize --help'. Every option can also be set "
+            "with an EXPLORER_* environment variable (EXPLORER_HOST, EXPLORER_PORT, EXPLORER_DATA_DIR, "
+            "EXPLORER_BACKEND, EXPLORER_MAX_UPLOAD_MB, EXPLORER_TOKEN, EXPLORER_DATASET)."
+        ),
+    )
+    # every default is None so that "not given" falls through to the environment, then to Settings
+    parser.add_argument("dataset", nargs="?", default=None, metavar="DATASET",
+                        help="file of structures to open (default: the bundled small_molecules-1000.xyz)")
+    parser.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1; another host needs --token)")
+    parser.add_argument("--port", type=int, default=None, help="port to listen on (default 8050)")
+    parser.add_argument("--data-dir", dest="data_dir", default=None, metavar="DIR",
+                        help="folder for uploads and cached arrays (default: a per-user cache folder)")
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help="descriptor backend (default auto: cupy with a GPU, else numba)")
+    parser.add_argument("--max-upload-mb", dest="max_upload_mb", type=float, default=None, metavar="MB",
+                        help="largest accepted upload in MB (default 200)")
+    parser.add_argument("--token", default=None, help="access token required on every request (required with a non-local host)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("structure-explorer")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from command-line arguments and the environment; exits with status 2 on bad input."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_sources(vars(args), environ)
+        settings.check_can_serve()
+    except SettingsError as exc:
+        parser.error(str(exc))
+    if settings.dataset is not None and not settings.dataset.is_file():
+        parser.error(f"dataset {str(settings.dataset)!r} is not a file")
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "featurize":
+        from compute.featurize import main as featurize_main  # lazy: the server path does not need it
+
+        return featurize_main(argv[1:])
+
+    settings = parse_settings(argv)
+    from .app import create_app
+
+    app = create_app(settings)
+    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{shown_host}:{settings.port}/"
+    if settings.token:
+        url += f"?token={settings.token}"
+    print(f"structure-explorer: serving on {url}  (Ctrl+C to stop)", flush=True)
+    app.run(host=settings.host, port=settings.port, debug=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Command line and settings: parsing, environment, token rule, featurize delegation, serving."""
+
+import importlib.util
+import sys
+import types
+import urllib.error
+import urllib.request
+
+import pytest
+
+from explorer import cli
+from explorer.resources import default_dataset_path
+from explorer.settings import Settings, SettingsError, default_data_dir
+
+SAMPLE = default_dataset_path()
+
+
+def test_defaults():
+    s = cli.parse_settings([], environ={})
+    assert s == Settings()
+    assert s.dataset is None
+    assert (s.host, s.port, s.backend, s.max_upload_mb, s.token) == ("127.0.0.1", 8050, "auto", 200, None)
+    assert s.data_dir == default_data_dir()
+    assert s.is_local and not s.requires_token
+
+
+def test_arguments(tmp_path):
+    s = cli.parse_settings(
+        [str(SAMPLE), "--port", "9001", "--data-dir", str(tmp_path), "--backend", "numba", "--max-upload-mb", "50", "--token", "t0k"],
+        environ={},
+    )
+    assert s.dataset == SAMPLE
+    assert s.port == 9001
+    assert s.data_dir == tmp_path
+    assert s.backend == "numba"
+    assert s.max_upload_mb == 50 and s.max_upload_bytes == 50 * 1024 * 1024
+    assert s.token == "t0k"
+
+
+def test_environment_and_precedence(tmp_path):
+    env = {
+        "EXPLORER_PORT": "9100",
+        "EXPLORER_HOST": "0.0.0.0",
+        "EXPLORER_TOKEN": "secret",
+        "EXPLORER_BACKEND": "cupy",
+        "EXPLORER_DATA_DIR": str(tmp_path),
+        "EXPLORER_MAX_UPLOAD_MB": "12.5",
+        "EXPLORER_DATASET": str(SAMPLE),
+    }
+    s = cli.parse_settings([], environ=env)
+    assert (s.port, s.host, s.token, s.backend, s.data_dir, s.max_upload_mb, s.dataset) == (
+        9100, "0.0.0.0", "secret", "cupy", tmp_path, 12.5, SAMPLE,
+    )
+    # a command-line argument wins over the environment
+    s = cli.parse_settings(["--port", "9200", "--backend", "numba"], environ=env)
+    assert (s.port, s.backend, s.host) == (9200, "numba", "0.0.0.0")
+
+
+def test_settings_are_frozen():
+    with pytest.raises(AttributeError):
+        Settings().port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "argv, env, message",
+    [
+        (["--backend", "opencl"], {}, "invalid choice"),
+        (["--port", "http"], {}, "invalid int"),
+        ([], {"EXPLORER_PORT": "99999"}, "port must be between"),
+        ([], {"EXPLORER_BACKEND": "numpy-ish"}, "backend must be one of"),
+        ([], {"EXPLORER_MAX_UPLOAD_MB": "-1"}, "max_upload_mb must be positive"),
+        (["/no/such/file.xyz"], {}, "is not a file"),
+    ],
+)
+def test_bad_values_exit_2(argv, env, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.parse_settings(argv, environ=env)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "example.org"])
+def test_token_required_for_non_local_host(host, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.parse_settings(["--host", host], environ={})
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--token" in err and "EXPLORER_TOKEN" in err
+    # given on the command line or in the environment, it starts
+    assert cli.parse_settings(["--host", host, "--token", "abc"], environ={}).token == "abc"
+    assert cli.parse_settings(["--host", host], environ={"EXPLORER_TOKEN": "abc"}).requires_token
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_local_host_needs_no_token(host):
+    assert not cli.parse_settings(["--host", host], environ={}).requires_token
+
+
+def test_create_app_refuses_non_local_host_without_token():
+    from explorer.app import create_app
+
+    with pytest.raises(SettingsError, match="token"):
+        create_app(Settings(host="0.0.0.0"))
+
+
+def test_featurize_is_delegated(monkeypatch):
+    calls = []
+    fake = types.ModuleType("compute.featurize")
+
+    def fake_main(argv):
+        calls.append(list(argv))
+        return 7
+
+    fake.main = fake_main
+    monkeypatch.setitem(sys.modules, "compute.featurize", fake)
+    rest = ["in.xyz", "-o", "out.npz", "--per", "structure", "--host", "x"]
+    assert cli.main(["featurize", *rest]) == 7
+    assert calls == [rest]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("compute.featurize") is None, reason="compute.featurize not written yet")
+def test_featurize_help_from_the_real_module(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["featurize", "--help"])
+    assert exc.value.code == 0
+    assert "-o" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------------
+# the app object, without a browser (Flask test client)
+
+
+@pytest.fixture(scope="module")
+def sample_app():
+    from explorer.app import create_app
+
+    return create_app(Settings())
+
+
+def test_app_serves_layout_and_assets(sample_app):
+    client = sample_app.server.test_client()
+    page = client.get("/")
+    assert page.status_code == 200
+    assert b"<title>Structure-property explorer</title>" in page.data
+    assert b"/assets/style.css" in page.data
+    css = client.get("/assets/style.css")
+    assert css.status_code == 200 and b".status-message" in css.data
+    layout = client.get("/_dash-layout").get_data(as_text=True)
+    for needed in ('"status-message"', '"dataset-summary"', "small_molecules-1000", "985"):
+        assert needed in layout
+    assert sample_app.server.config["MAX_CONTENT_LENGTH"] == 200 * 1024 * 1024
+
+
+def test_bad_dataset_shows_error_in_status(tmp_path):
+    from explorer.app import create_app
+
+    bad = tmp_path / "broken.xyz"
+    bad.write_text("3\nnot a comment line that parses\nC 0 0\n")
+    app = create_app(Settings(dataset=bad))
+    layout = app.server.test_client().get("/_dash-layout").get_data(as_text=True)
+    assert "broken.xyz" in layout
+    assert "status-message error" in layout
+
+
+def test_token_checked_on_every_request(tmp_path):
+    from explorer.app import TOKEN_COOKIE, create_app
+
+    app = create_app(Settings(host="0.0.0.0", token="s3cret", data_dir=tmp_path))
+    client = app.server.test_client()
+    for path in ("/", "/_dash-layout", "/_dash-dependencies", "/assets/style.css"):
+        assert client.get(path).status_code == 401, path
+    assert client.post("/_dash-update-component", json={}).status_code == 401
+    assert client.get("/?token=wrong").status_code == 401
+    # the right token once: redirected to a clean address with a cookie, then everything works
+    first = client.get("/?token=s3cret")
+    assert first.status_code == 302 and "token" not in first.headers["Location"]
+    assert TOKEN_COOKIE in first.headers["Set-Cookie"] and "HttpOnly" in first.headers["Set-Cookie"]
+    assert "s3cret" not in first.headers["Set-Cookie"]
+    assert client.get("/").status_code == 200
+    assert client.get("/_dash-layout").status_code == 200
+    # a bearer header works without a cookie
+    fresh = app.server.test_client()
+    assert fresh.get("/_dash-layout", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert fresh.get("/_dash-layout", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_cli_serves_the_sample_dataset(serve_app):
+    """``structure-explorer`` with no dataset, as a real process, answers over HTTP."""
+    url, log = serve_app([])
+    with urllib.request.urlopen(url + "_dash-layout", timeout=10) as response:
+        body = response.read().decode()
+    assert "985" in body and "small_molecules-1000" in body
+    assert "serving on http://127.0.0.1:" in log.read_text()
+
+
+def test_cli_with_token_refuses_requests_without_it(serve_app):
+    url, _ = serve_app(["--host", "127.0.0.1", "--token", "tok"])
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(url, timeout=10)
+    assert exc.value.code == 401
+    request = urllib.request.Request(url + "_dash-layout", headers={"Authorization": "Bearer tok"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_cli_refuses_to_start_on_other_host_without_token(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--host", "0.0.0.0"])
+    assert exc.value.code == 2
+    assert "token" in capsys.readouterr().err
+

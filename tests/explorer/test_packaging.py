@@ -1,0 +1,112 @@
+"""Packaging: assets/ and sample_datasets/ are found from a checkout and from a built wheel;
+the README's Quick start and .ci/run agree."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from explorer import resources
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_resources_from_current_install():
+    assets = resources.assets_dir()
+    assert (assets / "style.css").is_file()
+    datasets = resources.sample_datasets_dir()
+    assert (datasets / "README.md").is_file()
+    default = resources.default_dataset_path()
+    assert default.name == "small_molecules-1000.xyz" and default.parent == datasets
+    assert default.stat().st_size > 100_000
+
+
+def _quick_start_commands() -> list[str]:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = re.search(r"^## Quick start\n(.*?)(?=^## )", readme, flags=re.S | re.M)
+    assert section, "README.md has no '## Quick start' section"
+    blocks = re.findall(r"```bash\n(.*?)```", section.group(1), flags=re.S)
+    assert len(blocks) == 1, "Quick start must have exactly one bash block"
+    return [line.strip() for line in blocks[0].splitlines() if line.strip()]
+
+
+def test_readme_quick_start_has_two_commands():
+    commands = _quick_start_commands()
+    assert len(commands) == 2, commands
+    install_and_run, install_and_test = commands
+    assert "pip install" in install_and_run and install_and_run.endswith("structure-explorer")
+    assert ".[test]" in install_and_test and "pytest" in install_and_test
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = REPO_ROOT / ".ci" / "run"
+    assert os.access(ci, os.X_OK), ".ci/run must be executable"
+    text = ci.read_text()
+    assert text.startswith("#!/usr/bin/env bash")
+    assert "set -euo pipefail" in text
+    assert "chromium" in text and "DEBIAN_FRONTEND=noninteractive" in text and "apt-get update" in text
+    lines = [line.strip() for line in text.splitlines()]
+    test_command = _quick_start_commands()[1]
+    assert test_command in lines, f".ci/run does not run the README's test command {test_command!r}"
+    assert [l for l in lines if l and not l.startswith("#")][-1] == test_command, "the test command must come last"
+    subprocess.run(["bash", "-n", str(ci)], check=True)
+
+
+def _copy_source_tree(destination: Path) -> None:
+    """The files git would ship (tracked and untracked-not-ignored), without build leftovers."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+@pytest.mark.slow
+def test_built_wheel_ships_assets_and_sample_datasets(tmp_path):
+    """Build a real wheel, install it (no deps) into a fresh venv, find the files from there."""
+    if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+        pytest.skip("needs a git checkout to know the source files")
+    source = tmp_path / "src"
+    _copy_source_tree(source)
+    wheels = tmp_path / "wheels"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(wheels)],
+        capture_output=True, text=True,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    (wheel,) = wheels.glob("structure_explorer-*.whl")
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
+        capture_output=True, text=True,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+
+    probe = (
+        "import explorer, explorer.resources as r; "
+        "print(explorer.__file__); print(r.assets_dir()); print(r.sample_datasets_dir()); "
+        "print(r.default_dataset_path()); print((r.assets_dir() / 'style.css').is_file())"
+    )
+    # run from an empty folder, isolated (-I), so the checkout cannot be imported by accident
+    result = subprocess.run([str(python), "-I", "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    package, assets, datasets, default, has_css = result.stdout.split("\n")[:5]
+    site = Path(package).parent
+    assert "site-packages" in package
+    assert Path(assets) == site / "assets"
+    assert Path(datasets) == site / "sample_datasets"
+    assert Path(default) == site / "sample_datasets" / "small_molecules-1000.xyz"
+    assert Path(default).stat().st_size == resources.default_dataset_path().stat().st_size
+    assert has_css == "True"
