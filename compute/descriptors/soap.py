@@ -127,29 +127,61 @@ class _SoapCalculator:
         -------
         numpy.ndarray of shape (n_rows, n_features)
         """
-        if per not in ("atom", "structure"):
-            raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
-        backend = _dispatch.resolve_backend(backend)
-        frames = _as_frames(frames)
-        species = np.array(sorted({int(z) for z in species}), dtype=np.int64) if species is not None else self.species_for(frames)
-        self._check_frames(frames, species)
-
-        n_features = self.n_features(len(species))
+        backend, frames, species = self._prepare(frames, per, backend, species)
         n_rows = len(frames) if per == "structure" else int(structure_offsets(frames)[-1])
         xp = _dispatch.backend_namespace(backend)
-        out = xp.empty((n_rows, n_features), dtype=dtype)
+        out = xp.empty((n_rows, self.n_features(len(species))), dtype=dtype)
         done_rows = 0
         done_structures = 0
         for batch in self._batches(frames, _BATCH_ATOMS[backend]):
-            rows = self._compute_batch(batch, species, per, backend)
-            out[done_rows : done_rows + rows.shape[0]] = rows
-            done_rows += rows.shape[0]
+            n_batch_rows = len(batch) if per == "structure" else int(structure_offsets(batch)[-1])
+            self._compute_batch(batch, species, per, backend, out[done_rows : done_rows + n_batch_rows])
+            done_rows += n_batch_rows
             done_structures += len(batch)
             if progress is not None:
                 progress(done_structures, len(frames))
         if backend == "cupy" and not return_device_array:
             return _dispatch.to_numpy(out)
         return out
+
+    def iter_compute(
+        self,
+        frames,
+        per: str = "structure",
+        backend: str = "auto",
+        *,
+        species: Sequence[int] | None = None,
+        batch_atoms: int | None = None,
+        dtype=np.float64,
+    ) -> Iterator[tuple[slice, np.ndarray]]:
+        """Features batch by batch: yields ``(structures, rows)`` with ``structures`` a slice of
+        ``frames`` and ``rows`` their features (numpy), so a caller can stream them to disk and
+        memory stays bounded by one batch whatever the number of structures.
+
+        Arguments as in :meth:`compute`; ``batch_atoms`` caps the atoms per batch.
+        """
+        backend, frames, species = self._prepare(frames, per, backend, species)
+        start = 0
+        for batch in self._batches(frames, batch_atoms or _BATCH_ATOMS[backend]):
+            n_batch_rows = len(batch) if per == "structure" else int(structure_offsets(batch)[-1])
+            xp = _dispatch.backend_namespace(backend)
+            rows = xp.empty((n_batch_rows, self.n_features(len(species))), dtype=dtype)
+            self._compute_batch(batch, species, per, backend, rows)
+            yield slice(start, start + len(batch)), _dispatch.to_numpy(rows)
+            start += len(batch)
+
+    def _prepare(self, frames, per, backend, species):
+        """Validate once: the resolved backend, the frames as a list, the species array."""
+        if per not in ("atom", "structure"):
+            raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
+        backend = _dispatch.resolve_backend(backend)
+        frames = _as_frames(frames)
+        if species is not None:
+            species = np.array(sorted({int(z) for z in species}), dtype=np.int64)
+        else:
+            species = self.species_for(frames)
+        self._check_frames(frames, species)
+        return backend, frames, species
 
     def _check_frames(self, frames, species) -> None:
         allowed = set(species.tolist())
@@ -178,14 +210,16 @@ class _SoapCalculator:
         if batch:
             yield batch
 
-    def _compute_batch(self, batch, species, per, backend):
+    def _compute_batch(self, batch, species, per, backend, out):
+        """Features of one batch of structures, written into ``out`` (its rows of the result)."""
         pairs = neighbor_pairs(batch, self.cutoff)
         numbers = atomic_numbers(batch)
         species_index = np.searchsorted(species, numbers)
         offsets = structure_offsets(batch)
         if backend == "numba":
-            return self._numba_batch(pairs, species_index, offsets, len(species), per)
-        return self._array_batch(pairs, species_index, offsets, len(species), per, backend)
+            self._numba_batch(pairs, species_index, offsets, len(species), per, out)
+        else:
+            out[...] = self._array_batch(pairs, species_index, offsets, len(species), per, backend)
 
     def _array_batch(self, pairs, species_index, offsets, n_species, per, backend):
         xp = _dispatch.backend_namespace(backend)
@@ -208,25 +242,26 @@ class _SoapCalculator:
         _spherical._scatter_add_rows(xp, sums, structure_of_atom, rows)
         return sums / xp.asarray(counts, dtype=rows.dtype)[:, None]
 
-    def _numba_batch(self, pairs, species_index, offsets, n_species, per):
+    def _numba_batch(self, pairs, species_index, offsets, n_species, per, out):
         n_atoms = int(offsets[-1])
         counts = np.diff(offsets)
         if per == "atom":
             units = np.arange(n_atoms + 1, dtype=np.int64)
             rows = np.arange(n_atoms, dtype=np.int64)
             scales = np.ones(n_atoms)
-            n_rows = n_atoms
         else:
             units = offsets.astype(np.int64)
             rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
             scales = np.repeat(1.0 / counts, counts)
-            n_rows = len(counts)
-        out = np.zeros((n_rows, self.n_features(n_species)))
+        # the kernel accumulates into float64 rows: write in place when the result is float64
+        target = out if out.dtype == np.float64 and out.flags.c_contiguous else np.empty(out.shape)
+        target[...] = 0.0
         self._numba_kernel(
             units, rows, scales, pairs, np.ascontiguousarray(species_index[pairs.neighbors]),
-            np.ascontiguousarray(species_index), n_species, out,
+            np.ascontiguousarray(species_index), n_species, target,
         )
-        return out
+        if target is not out:
+            out[...] = target
 
     def _splines(self):
         return radial_splines(float(self.cutoff), self.n_max, self._spline_l_max(), float(self.density_width))
