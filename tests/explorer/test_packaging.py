@@ -110,3 +110,51 @@ def test_built_wheel_ships_assets_and_sample_datasets(tmp_path):
     assert Path(default) == site / "sample_datasets" / "small_molecules-1000.xyz"
     assert Path(default).stat().st_size == resources.default_dataset_path().stat().st_size
     assert has_css == "True"
+
+
+BROWSER_RULE_TESTS = '''
+import pytest
+
+@pytest.mark.browser
+def test_skipped_in_body():
+    pytest.skip("no display")
+
+@pytest.mark.browser
+@pytest.mark.skipif(True, reason="conditional")
+def test_skipped_by_marker():
+    pass
+
+@pytest.mark.browser
+def test_needs_chromium(chromium_browser):
+    pass
+
+def test_plain_skip_is_fine():
+    pytest.skip("not a browser test")
+'''
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_skipped_browser_tests_fail_unless_allowed(tmp_path, allow):
+    """The rule of tests/conftest.py, run on a small suite: a skipped browser test fails CI."""
+    shutil.copy(REPO_ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    browser: browser\n")
+    (tmp_path / "test_rule.py").write_text(BROWSER_RULE_TESTS)
+    env = {**os.environ, "EXPLORER_CHROMIUM": str(tmp_path / "no-chromium")}
+    env.pop("EXPLORER_SKIP_BROWSER", None)
+    if allow:
+        env["EXPLORER_SKIP_BROWSER"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-p", "no:xdist", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )
+    out = result.stdout + result.stderr
+    if allow:
+        assert result.returncode == 0, out
+        assert "4 skipped" in out, out
+    else:
+        assert result.returncode == 1, out
+        assert "1 skipped" in out, out  # only the non-browser skip stays a skip
+        assert "browser tests are mandatory" in out
+        assert "Chromium not found at" in out
+        counts = {word: int(n) for n, word in re.findall(r"(\d+) (failed|errors?|skipped|passed)", out.splitlines()[-1])}
+        assert counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0) == 3, out
