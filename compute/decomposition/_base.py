@@ -1,0 +1,234 @@
+"""Shared linear algebra of PCA / PCovR / KPCA / KPCovR, written once for numpy and cupy.
+
+The PCovR family needs the top ``k`` eigenpairs of one of two matrices:
+
+* sample space (``n_samples`` x ``n_samples``): ``K̃ = a K + (1 - a) Ŷ Ŷᵀ``;
+* feature space: ``C̃ = a C + (1 - a) C^{-1/2} Fᵀ Ŷ Ŷᵀ F C^{-1/2}`` with ``C = Fᵀ F``.
+
+In feature space everything that does not depend on the mixing ``a`` is cached: with
+``C = Q Λ Qᵀ`` the matrix is ``Q (a Λ + (1 - a) Z Zᵀ) Qᵀ`` where ``Z = Λ^{1/2} (Λ + α)⁻¹ Qᵀ Fᵀ Y``
+(``α``: the ridge regularisation), so a re-fit at a new mixing is an eigenproblem of a diagonal
+plus low-rank matrix: cheap, and independent of ``n_samples``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._dispatch import get_namespace, is_cupy_array, resolve_backend
+
+# above this size, the top eigenpairs of an explicit matrix come from ARPACK (Lanczos) rather
+# than from a dense (subset) eigendecomposition
+_DENSE_MAX = 1500
+
+
+def as_namespace(X, backend):
+    """Return ``(xp, X_on_device, return_numpy)`` for the estimator's backend choice."""
+    if is_cupy_array(X):
+        return get_namespace(X), X, False
+    if backend not in ("auto", "numpy", "numba"):
+        resolved = resolve_backend(backend)
+        if resolved == "cupy":
+            import cupy
+
+            return cupy, cupy.asarray(X), True
+    return np, X, False
+
+
+def check_2d(X, name="X", xp=np, dtype=None):
+    """Validate a 2D finite float array (on its own device)."""
+    if xp is np:
+        from sklearn.utils import check_array
+
+        return check_array(X, dtype=np.float64 if dtype is None else dtype, ensure_2d=True,
+                           input_name=name)
+    X = xp.asarray(X, dtype=xp.float64 if dtype is None else dtype)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2D, got shape {X.shape}")
+    if not bool(xp.isfinite(X).all()):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return X
+
+
+def check_targets(y, n, xp):
+    """Targets as a 2D (n, n_targets) float array; remembers if 1D came in."""
+    y = xp.asarray(y, dtype=xp.float64)
+    if y.ndim not in (1, 2) or y.shape[0] != n:
+        raise ValueError(f"y must have shape ({n},) or ({n}, n_targets), got {y.shape}")
+    if not bool(xp.isfinite(y).all()):
+        raise ValueError("y contains NaN or infinity")
+    return y.reshape(n, -1), y.ndim == 1
+
+
+def check_mixing(mixing):
+    if not 0.0 <= float(mixing) <= 1.0:
+        raise ValueError(f"mixing must lie in [0, 1], got {mixing!r}")
+    return float(mixing)
+
+
+def check_n_components(k, limit):
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= limit:
+        raise ValueError(f"n_components must be an integer in [1, {limit}], got {k!r}")
+    return int(k)
+
+
+def to_device(A, xp):
+    if xp is np:
+        return np.asarray(A) if not is_cupy_array(A) else A.get()
+    return xp.asarray(A)
+
+
+def flip_signs(V, xp):
+    """Deterministic signs: the largest-magnitude entry of each column is positive."""
+    idx = xp.argmax(xp.abs(V), axis=0)
+    signs = xp.sign(V[idx, xp.arange(V.shape[1])])
+    signs = xp.where(signs == 0, 1.0, signs)
+    return V * signs[None, :]
+
+
+def top_eigh(A, k, xp, solver="auto"):
+    """Top ``k`` eigenpairs (descending) of the symmetric matrix ``A``."""
+    n = A.shape[0]
+    if xp is not np:
+        s, V = xp.linalg.eigh(A)
+        s, V = s[::-1][:k], V[:, ::-1][:, :k]
+    elif solver == "dense" or (solver == "auto" and (n <= _DENSE_MAX or k > n // 10)):
+        from scipy.linalg import eigh
+
+        s, V = eigh(A, subset_by_index=[n - k, n - 1], check_finite=False)
+        s, V = s[::-1], V[:, ::-1]
+    else:
+        s, V = _arpack(A, k, n)
+    return xp.maximum(s, 0.0), flip_signs(xp.ascontiguousarray(V), xp)
+
+
+def _arpack(A, k, n):
+    from scipy.sparse.linalg import eigsh
+
+    v0 = np.random.default_rng(0).uniform(-1, 1, n)
+    s, V = eigsh(A, k=k, which="LA", v0=v0, tol=0.0)
+    order = np.argsort(s)[::-1]
+    return s[order], V[:, order]
+
+
+def top_eigh_diag_lowrank(d, B, k, xp):
+    """Top ``k`` eigenpairs of ``diag(d) + B Bᵀ`` without forming it when it is large."""
+    r = d.shape[0]
+    if B is None or B.shape[1] == 0:
+        order = xp.argsort(d)[::-1][:k]
+        V = xp.zeros((r, k))
+        V[order, xp.arange(k)] = 1.0
+        return xp.maximum(d[order], 0.0), V
+    if xp is not np or r <= 400 or k > r // 10:
+        A = xp.diag(d) + B @ B.T
+        return top_eigh(A, k, xp, solver="dense")
+    from scipy.sparse.linalg import LinearOperator
+
+    op = LinearOperator((r, r), matvec=lambda v: d * v.ravel() + B @ (B.T @ v.ravel()), dtype=np.float64)
+    s, V = _arpack(op, k, r)
+    return np.maximum(s, 0.0), flip_signs(np.ascontiguousarray(V), np)
+
+
+def inv_sqrt_or_zero(s, xp, tol):
+    """``1/sqrt(s)`` where ``s > tol``, else 0 (dropped directions)."""
+    safe = xp.where(s > tol, s, 1.0)
+    return xp.where(s > tol, 1.0 / xp.sqrt(safe), 0.0)
+
+
+def solve_psd(A, B, xp):
+    """Solve ``A X = B`` for a symmetric positive (semi)definite ``A``."""
+    if xp is np:
+        from scipy import linalg
+
+        try:
+            return linalg.solve(A, B, assume_a="pos", check_finite=False)
+        except (linalg.LinAlgError, ValueError):
+            return linalg.lstsq(A, B, check_finite=False)[0]
+    return xp.linalg.solve(A, B)
+
+
+# --------------------------------------------------------------------------------------------
+# feature-space engine (PCA, PCovR feature space, Nystrom KPCovR)
+# --------------------------------------------------------------------------------------------
+
+
+class FeatureSpaceCache:
+    """Mixing-independent ingredients of feature-space PCovR on centred features ``F``.
+
+    ``C = Fᵀ F = Q Λ Qᵀ`` (eigenvalues ``<= tol`` dropped), ``G = Qᵀ Fᵀ Y``,
+    ridge weights ``W = Q (Λ + α)⁻¹ G`` and ``Z = Λ^{1/2} (Λ + α)⁻¹ G``.
+    """
+
+    def __init__(self, F, Yc, regularization, tol, xp):
+        self.xp = xp
+        C = F.T @ F
+        lam, Q = xp.linalg.eigh(0.5 * (C + C.T))
+        keep = lam > tol
+        self.lam = lam[keep][::-1]
+        self.Q = xp.ascontiguousarray(Q[:, keep][:, ::-1])
+        self.tol = tol
+        if Yc is not None:
+            self.G = self.Q.T @ (F.T @ Yc)
+            damp = 1.0 / (self.lam + regularization)
+            self.W = self.Q @ (damp[:, None] * self.G)
+            self.Z = (xp.sqrt(self.lam) * damp)[:, None] * self.G
+        else:
+            self.G = self.W = self.Z = None
+
+    def solve(self, mixing, k):
+        """Return ``s, pxt, pty, ptx`` (ptx maps T back to F) for one mixing."""
+        xp = self.xp
+        lam = self.lam
+        if self.Z is None or mixing == 1.0:
+            B = None
+        else:
+            B = np.sqrt(1.0 - mixing) * self.Z
+        s, v = top_eigh_diag_lowrank(mixing * lam, B, k, xp)
+        # eigenvalues of C̃ are those of the r x r problem; v lives in the basis Q
+        inv_sqrt_lam = 1.0 / xp.sqrt(lam)
+        sqrt_s = xp.sqrt(s)
+        isqrt_s = inv_sqrt_or_zero(s, xp, self.tol)
+        pxt = self.Q @ ((inv_sqrt_lam[:, None] * v) * sqrt_s[None, :])
+        ptx = (isqrt_s[:, None] * (v.T * xp.sqrt(lam)[None, :])) @ self.Q.T
+        pty = None
+        if self.G is not None:
+            pty = isqrt_s[:, None] * (v.T @ (inv_sqrt_lam[:, None] * self.G))
+        return s, pxt, pty, ptx
+
+
+# --------------------------------------------------------------------------------------------
+# sample-space engine (PCovR sample space, full KPCovR)
+# --------------------------------------------------------------------------------------------
+
+
+class SampleSpaceCache:
+    """Mixing-independent ingredients of sample-space PCovR on a centred Gram matrix ``K``.
+
+    ``W = (K + α I)⁻¹ Y`` (dual ridge / kernel ridge weights) and ``Ŷ = K W``.
+    """
+
+    def __init__(self, K, Yc, regularization, xp, eigen_solver="auto"):
+        self.xp = xp
+        self.K = K
+        self.eigen_solver = eigen_solver
+        if Yc is not None:
+            n = K.shape[0]
+            Kreg = K.copy()
+            Kreg[xp.arange(n), xp.arange(n)] += regularization
+            self.W = solve_psd(Kreg, Yc, xp)
+            del Kreg
+            self.Yhat = K @ self.W
+            self.Yc = Yc
+        else:
+            self.W = self.Yhat = self.Yc = None
+
+    def solve(self, mixing, k, tol):
+        """Return ``s, U`` (top-k eigenpairs of K̃) and ``isqrt_s``."""
+        xp = self.xp
+        if self.Yhat is None or mixing == 1.0:
+            Kt = self.K
+        else:
+            Kt = mixing * self.K
+            Kt += (1.0 - mixing) * (self.Yhat @ self.Yhat.T)
+        s, U = top_eigh(Kt, k, xp, self.eigen_solver)
+        return s, U, inv_sqrt_or_zero(s, xp, tol)
