@@ -122,12 +122,13 @@ def power_spectrum(coefficients, l_max: int, xp=np):
     """
     n_centers, n_species, _, n_max = coefficients.shape
     pairs_a, pairs_b = np.triu_indices(n_species)
+    index_a, index_b = xp.asarray(pairs_a), xp.asarray(pairs_b)
     blocks = []
     for l in range(l_max + 1):
         c_l = coefficients[:, :, l * l : (l + 1) * (l + 1), :]  # (i, a, m, n)
         c_l = c_l.transpose(0, 1, 3, 2).reshape(n_centers, n_species * n_max, 2 * l + 1)
         gram = (c_l @ c_l.transpose(0, 2, 1)).reshape(n_centers, n_species, n_max, n_species, n_max)
-        block = gram[:, pairs_a, :, pairs_b, :]  # advanced indices first: (pair, i, n1, n2)
+        block = gram[:, index_a, :, index_b, :]  # advanced indices first: (pair, i, n1, n2)
         factor = (-1) ** l / math.sqrt(2 * l + 1) * np.where(pairs_a == pairs_b, 1.0, math.sqrt(2.0))
         blocks.append(block * xp.asarray(factor)[:, None, None, None])
     # layout (pair, l, n1, n2), pair slowest
