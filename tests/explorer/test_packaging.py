@@ -140,7 +140,8 @@ def test_skipped_browser_tests_fail_unless_allowed(tmp_path, allow):
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    browser: browser\n")
     (tmp_path / "test_rule.py").write_text(BROWSER_RULE_TESTS)
     env = {**os.environ, "EXPLORER_CHROMIUM": str(tmp_path / "no-chromium")}
-    env.pop("EXPLORER_SKIP_BROWSER", None)
+    for inherited in ("EXPLORER_SKIP_BROWSER", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
+        env.pop(inherited, None)
     if allow:
         env["EXPLORER_SKIP_BROWSER"] = "1"
     result = subprocess.run(
