@@ -492,6 +492,10 @@ def _read_extxyz(data: bytes, name: str) -> _Parts:
     text = _text(data)
     exclude = frozenset(_JSON_KEY.findall(text)) if "_JSON" in text else frozenset()
     frames = _ase_iread(io.StringIO(text), "extxyz", name, "(extended) XYZ", count_lines=True)
+    for atoms in frames:
+        # a plain-XYZ free-text comment ("water, B3LYP") comes back as bare words set to True
+        if atoms.info and all(v is True for v in atoms.info.values()):
+            atoms.info = {}
     return _structures_parts(frames, name, exclude)
 
 
@@ -578,7 +582,7 @@ def _read_chemiscope(data: bytes, name: str) -> _Parts:
     n_structures = len(structures) if structures is not None else None
     skipped: dict[str, str] = {}
     s_table: dict = {}
-    a_table: dict = _index_columns(counts) if counts is not None else {"structure": [], "atom": []}
+    a_table: dict = _index_columns(counts if counts is not None else np.zeros(0, np.int64))
     for key, prop in raw_properties.items():
         if not isinstance(prop, dict) or "values" not in prop or not isinstance(prop["values"], list):
             raise DatasetError(f"{name}: property {key!r} must be an object with 'target' and a list of 'values'.")
@@ -839,8 +843,9 @@ def detect_format(name: str, format: str | None = None) -> str:
         raise DatasetError(f"{name}: unknown format {format!r}. Known formats: {', '.join(FORMATS)}.")
     base = _base_name(name)
     stem = base[:-3] if base.lower().endswith(".gz") else base
-    if stem.upper().startswith(tuple(p for s in FORMATS.values() for p in s.prefixes)):
-        return next(s.name for s in FORMATS.values() if stem.upper().startswith(s.prefixes or ("\0",)))
+    for spec in FORMATS.values():
+        if spec.prefixes and stem.upper().startswith(spec.prefixes):
+            return spec.name
     suffix = PurePosixPath(stem).suffix.lower()
     if suffix in _LOOKUP:
         return _LOOKUP[suffix]

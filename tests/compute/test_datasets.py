@@ -523,3 +523,20 @@ def test_size_limit(tmp_path, monkeypatch):
 def test_missing_path():
     with pytest.raises(DatasetError, match="nope.xyz: cannot open"):
         read_dataset(DATA / "nope.xyz")
+
+
+def test_plain_xyz_comment_and_per_atom_strings():
+    plain = b"3\nwater, B3LYP optimised\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n"
+    ds = read_dataset(plain, name="water.xyz")
+    assert ds.n_atoms == 3 and list(ds.structure_properties.columns) == []
+    text = (
+        "2\nProperties=species:S:1:pos:R:3:site:S:1 pbc=\"F F F\" grid=\"_JSON [1, 2]\"\n"
+        "H 0 0 0 a\nH 0 0 0.74 b\n"
+        "1\nProperties=species:S:1:pos:R:3:site:S:1 pbc=\"F F F\" grid=\"_JSON [3, 4]\"\nHe 0 0 0 a\n"
+    )
+    ds = read_dataset(text.encode(), name="sites.extxyz")
+    site = ds.atom_properties["site"]
+    assert isinstance(site.dtype, pd.CategoricalDtype) and list(site) == ["a", "b", "a"]
+    # a JSON-encoded list stays out even when its length is the same everywhere
+    assert not any(c.startswith("grid") for c in ds.structure_properties.columns)
+    assert "JSON" in ds.skipped_properties["grid"]
