@@ -59,12 +59,10 @@ import gzip
 import hashlib
 import io
 import json
-import math
 import numbers
 import os
 import re
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -882,7 +880,7 @@ def _gunzip(data: bytes, name: str, limit: int) -> bytes:
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
             out = gz.read(limit + 1)
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError) as exc:
         raise DatasetError(f"{name}: broken gzip compression ({exc}). Re-compress or upload the uncompressed file.") from exc
     if len(out) > limit:
         raise _too_large(name, len(out), limit, " (decompressed)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import re
 from pathlib import Path
@@ -12,7 +11,6 @@ import ase.io
 import numpy as np
 import pandas as pd
 import pytest
-from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
@@ -208,7 +206,7 @@ def test_missing_property_is_nan_never_dropped(tmp_path):
     props = ds.structure_properties
     assert ds.n_structures == 3
     np.testing.assert_allclose(props["energy_dft"], [1.5, np.nan, np.nan])
-    assert list(props["kind"].astype(object)) == ["water", "methane", np.nan] or props["kind"].isna()[2]
+    assert list(props["kind"][:2]) == ["water", "methane"] and props["kind"].isna()[2]
     np.testing.assert_allclose(props["dipole[2]"], [0.2, np.nan, np.nan])
     charges = ds.atom_properties["charges_in"].to_numpy()
     np.testing.assert_allclose(charges[:3], [-0.8, 0.4, 0.4])
