@@ -4,19 +4,19 @@ One registry, :data:`FORMATS`, maps each format to its reader and file-name exte
 spirit of ASE's ``ase.io.formats``; :func:`read_dataset` picks the reader from ``format=`` or from
 the file name and never tries one reader after another. Supported:
 
-============  =========================================================  =====================
-format        files                                                      content
-============  =========================================================  =====================
-``extxyz``    ``.xyz``, ``.extxyz`` (also ``.gz``)                       structures, many frames
-``cif``       ``.cif``                                                   structures
-``vasp``      ``POSCAR*``, ``CONTCAR*``, ``.vasp``, ``.poscar``           one structure
-``traj``      ``.traj`` (ASE trajectory)                                 structures
-``db``        ``.db`` (ASE SQLite database)                              structures
-``chemiscope`` ``.json``, ``.json.gz`` (chemiscope input)                structures, properties,
-                                                                         environments
-``csv``       ``.csv``                                                   features + properties
-``npz``       ``.npz``                                                   features + properties
-============  =========================================================  =====================
+==============  =========================================================  =======================
+format          files                                                      content
+==============  =========================================================  =======================
+``extxyz``      ``.xyz``, ``.extxyz`` (also ``.gz``)                       structures, many frames
+``cif``         ``.cif``                                                   structures
+``vasp``        ``POSCAR*``, ``CONTCAR*``, ``.vasp``, ``.poscar``           one structure
+``traj``        ``.traj`` (ASE trajectory)                                 structures
+``db``          ``.db`` (ASE SQLite database)                              structures
+``chemiscope``  ``.json``, ``.json.gz`` (chemiscope input)                 structures, properties,
+                                                                           environments
+``csv``         ``.csv``                                                   features + properties
+``npz``         ``.npz``                                                   features + properties
+==============  =========================================================  =======================
 
 Properties of structures come from ``atoms.info``, ``atoms.arrays`` and ``atoms.calc.results``
 (ASE moves ``energy``, ``forces``, ``stress``, ... there when it reads an extended XYZ file).
