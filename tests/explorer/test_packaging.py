@@ -157,5 +157,6 @@ def test_skipped_browser_tests_fail_unless_allowed(tmp_path, allow):
         assert "1 skipped" in out, out  # only the non-browser skip stays a skip
         assert "browser tests are mandatory" in out
         assert "Chromium not found at" in out
-        counts = {word: int(n) for n, word in re.findall(r"(\d+) (failed|errors?|skipped|passed)", out.splitlines()[-1])}
+        summary = [line for line in result.stdout.splitlines() if re.search(r" in [\d.]+s", line)][-1]
+        counts = {word: int(n) for n, word in re.findall(r"(\d+) (failed|errors?|skipped|passed)", summary)}
         assert counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0) == 3, out
