@@ -734,8 +734,12 @@ def learning_curve(X, y, model="krr", train_sizes=None, n_splits=5, selection="r
         pool, test = valid[train_pos], valid[test_pos]
         pool = pool[rng.permutation(len(pool))]
         if selection == "fps":
-            order = np.asarray(to_numpy(fps_indices(data.rows(pool, pool), int(sizes[-1]), initialize=0)))
-            pool = pool[order]
+            # a set as large as the pool is the pool: FPS only has to order the smaller sizes
+            smaller = sizes[sizes < len(pool)]
+            n_fps = int(smaller[-1]) if smaller.size else 1
+            picked = np.asarray(to_numpy(fps_indices(data.rows(pool, pool), n_fps, initialize=0)), dtype=np.int64)
+            rest = np.setdiff1d(np.arange(len(pool)), picked, assume_unique=True)
+            pool = pool[np.concatenate([picked, rest])]
         y_test = y[xp.asarray(test)]
         for size in sizes:
             train = pool[:size]
