@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numbers
 
+import numba
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_array
@@ -59,11 +60,63 @@ def _fps_from_gram_rows(norms, gram_row, n, initialize):
     return selected, hausdorff, dist_at_select
 
 
+@numba.njit(cache=True, parallel=True, fastmath=True)
+def _fps_kernel(X, norms, n_select, first):
+    """FPS on the rows of X with triangle-inequality pruning.
+
+    A point whose nearest selected centre ``c`` is at distance ``r`` cannot get closer to a new
+    centre ``s`` when ``|c - s| >= 2 r``; its row of ``X`` is then not read at all. Exact up to
+    round-off (a safety margin keeps pruning conservative).
+    """
+    N, d = X.shape
+    selected = np.empty(n_select, np.int64)
+    hd = np.full(N, np.inf)
+    assign = np.full(N, -1, np.int64)
+    chosen = np.zeros(N, np.bool_)
+    cdist = np.empty(n_select)
+    margin = 1e-7 * np.sqrt(norms.max())
+    s = first
+    for step in range(n_select):
+        selected[step] = s
+        chosen[s] = True
+        for c in range(step):
+            j = selected[c]
+            dot = 0.0
+            for k in range(d):
+                dot += X[j, k] * X[s, k]
+            cdist[c] = np.sqrt(max(norms[j] + norms[s] - 2.0 * dot, 0.0))
+        ns = norms[s]
+        xs = X[s].copy()
+        for i in numba.prange(N):
+            a = assign[i]
+            if a >= 0 and cdist[a] > 2.0 * np.sqrt(max(hd[i], 0.0)) * (1.0 + 1e-10) + margin:
+                continue
+            xi = X[i]
+            dot = 0.0
+            for k in range(d):
+                dot += xi[k] * xs[k]
+            v = norms[i] + ns - 2.0 * dot
+            if v < hd[i]:
+                hd[i] = v
+                assign[i] = step
+        best = -np.inf
+        s = -1
+        for i in range(N):
+            if not chosen[i] and hd[i] > best:
+                best = hd[i]
+                s = i
+        if s < 0:
+            s = 0
+    return selected
+
+
 def fps_indices(X, n, initialize=0):
     """Indices of ``n`` rows of ``X`` picked by farthest point sampling (Euclidean).
 
-    Same picks as ``skmatter.sample_selection.FPS(n_to_select=n, initialize=initialize)``.
-    Cost O(N d) per pick, memory O(N) beyond ``X``. Accepts numpy or cupy ``X``; returns a
+    Same picks as ``skmatter.sample_selection.FPS(n_to_select=n, initialize=initialize)`` (up to
+    exact floating-point ties). A parallel Numba kernel with triangle-inequality pruning: at most
+    O(N d) per pick, and much less once the selected set covers the data (rows that cannot move
+    closer to the new pick are skipped). Memory O(N) beyond ``X``. Accepts numpy or cupy ``X``; returns a
     numpy array of indices.
 
     Examples
@@ -77,8 +130,10 @@ def fps_indices(X, n, initialize=0):
         return _fps_cupy(X, n, initialize)
     X = np.ascontiguousarray(X, dtype=np.float64)
     n = _check_n(n, X.shape[0], "samples")
+    if not isinstance(initialize, numbers.Integral) or not 0 <= initialize < X.shape[0]:
+        raise ValueError(f"initialize must be an index in [0, {X.shape[0]}), got {initialize!r}")
     norms = np.einsum("ij,ij->i", X, X)
-    return _fps_from_gram_rows(norms, lambda i: X[i] @ X.T, n, initialize)[0]
+    return _fps_kernel(X, norms, n, int(initialize))
 
 
 def _fps_cupy(X, n, initialize):
