@@ -1,0 +1,72 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from compute import selection
+
+
+def _prep(d):
+    X = d.data.X
+    y = d.data.y.reshape(len(X), -1)
+    X = X - X.mean(0)
+    X = X / (np.linalg.norm(X) / np.sqrt(len(X)))
+    return X, (y - y.mean(0)) / y.std(0)
+
+
+@pytest.fixture(scope="module", params=["csd", "nice"])
+def real(request):
+    from skmatter.datasets import load_csd_1000r, load_nice_dataset
+
+    return _prep(load_csd_1000r() if request.param == "csd" else load_nice_dataset())
+
+
+@pytest.mark.parametrize("axis", ["samples", "features"])
+@pytest.mark.parametrize("name,kw,needs_y", [("FPS", {}, False), ("FPS", {"initialize": 7}, False), ("CUR", {}, False),
+                                             ("PCovFPS", {"mixing": 0.5}, True), ("PCovCUR", {"mixing": 0.5}, True),
+                                             ("PCovCUR", {"mixing": 0.1}, True)])
+def test_same_indices_as_skmatter(real, axis, name, kw, needs_y):
+    import skmatter.feature_selection as fs
+    import skmatter.sample_selection as ss
+
+    X, y = real
+    mod = ss if axis == "samples" else fs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = getattr(mod, name)(n_to_select=15, **kw).fit(X, y if needs_y else None).selected_idx_
+    ours = getattr(selection, name)(n_to_select=15, axis=axis, **kw).fit(X, y if needs_y else None)
+    np.testing.assert_array_equal(ours.selected_idx_, ref)
+    out = ours.transform(X)
+    expected = X[ref] if axis == "samples" else X[:, ref]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_fps_indices_matches_fps(real):
+    X, _ = real
+    ref = selection.FPS(n_to_select=150, initialize=3).fit(X).selected_idx_
+    np.testing.assert_array_equal(selection.fps_indices(X, 150, initialize=3), ref)
+
+
+def test_fps_distances_decrease():
+    X = np.random.default_rng(1).normal(size=(300, 4))
+    f = selection.FPS(n_to_select=40).fit(X)
+    at = f.hausdorff_at_select_[1:]
+    assert np.all(np.diff(at) <= 1e-12)
+    assert len(set(f.selected_idx_.tolist())) == 40
+
+
+def test_kernel_fps_equals_feature_fps(real):
+    X, _ = real
+    np.testing.assert_array_equal(selection.kernel_fps_indices(X @ X.T, 30), selection.fps_indices(X, 30))
+
+
+def test_errors():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(ValueError, match="n_to_select"):
+        selection.FPS(n_to_select=11).fit(X)
+    with pytest.raises(ValueError, match="axis"):
+        selection.CUR(n_to_select=2, axis="rows").fit(X)
+    with pytest.raises(ValueError, match="needs targets"):
+        selection.PCovCUR(n_to_select=2).fit(X)
+    with pytest.raises(ValueError, match="plain FPS"):
+        selection.PCovFPS(n_to_select=2, mixing=1.0).fit(X, X[:, 0])
