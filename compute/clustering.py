@@ -293,7 +293,7 @@ def _kmeans_plusplus(xp, X, x_sq, k, rng):
         dist = xp.minimum(dist, closest[:, None])
         pots = xp.sum(dist, axis=0)
         best = int(xp.argmin(pots))
-        centers[c] = X[candidates[best]]
+        centers[c] = X[int(candidates[best])]
         closest = dist[:, best]
         potential = float(pots[best])
     return centers

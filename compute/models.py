@@ -152,7 +152,7 @@ class _Path:
         xp = get_namespace(U)
         self.xp = xp
         self.U = U
-        self.lam = xp.clip(lam, 0.0, None)
+        self.lam = xp.maximum(lam, 0.0)
         self.full = U.shape[1] == U.shape[0]
         self.y = y  # (n, t)
         self.Uy = U.T @ y  # (r, t)
