@@ -1,0 +1,125 @@
+"""Server-side store: datasets and computed arrays on disk, keyed by content hash.
+
+The browser only ever holds ids (64 hex digits) that this module derives itself; an id coming back
+from a client is checked against that pattern before it names a file, so no client-supplied text
+becomes a filesystem path. Uploaded files are kept as raw bytes under their hash and re-read with
+``compute.datasets.read_dataset``; nothing from an upload is ever unpickled. Computed results
+(features, map coordinates, fitted estimators) are written by the server itself.
+
+Every worker process (the web server's and the background jobs') opens the same folder, so the
+store holds no state of its own beyond an in-process read cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import pickle
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from compute.datasets import Dataset, read_dataset
+
+_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
+class UnknownIdError(KeyError):
+    """An id that is malformed or names nothing in the store."""
+
+
+def make_key(*parts) -> str:
+    """A stable 64-hex-digit key for JSON-serialisable parts (dataset id, hyperparameters, ...)."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_id(value) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise UnknownIdError(f"not a valid id: {str(value)[:80]!r}")
+    return value
+
+
+class Store:
+    """Datasets and arrays under ``root``: ``datasets/<id>.raw`` (+ ``.json``), ``arrays/<key>.npz``."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        (self.root / "datasets").mkdir(parents=True, exist_ok=True)
+        (self.root / "arrays").mkdir(parents=True, exist_ok=True)
+        (self.root / "models").mkdir(parents=True, exist_ok=True)
+
+    # -- datasets ---------------------------------------------------------------------------------
+    def add_dataset(self, data: bytes, name: str, *, max_bytes: int | None = None) -> str:
+        """Validate and keep an uploaded file; returns its id. Raises DatasetError for bad files
+        (then nothing is stored)."""
+        dataset = read_dataset(data, name=name, max_bytes=max_bytes)
+        dataset_id = dataset.content_hash
+        raw = self.root / "datasets" / f"{dataset_id}.raw"
+        if not raw.exists():
+            _atomic_write(raw, data)
+            _atomic_write(raw.with_suffix(".json"), json.dumps({"name": dataset.name, "format": dataset.format}).encode())
+        return dataset_id
+
+    def add_dataset_file(self, path) -> str:
+        """Keep a file given on the server side (the command line's dataset)."""
+        path = Path(path)
+        return self.add_dataset(path.read_bytes(), path.name, max_bytes=max(path.stat().st_size, 1))
+
+    def dataset(self, dataset_id: str) -> Dataset:
+        raw = self.root / "datasets" / f"{check_id(dataset_id)}.raw"
+        if not raw.exists():
+            raise UnknownIdError(f"no dataset {dataset_id[:12]}… in this store")
+        return _read_cached(str(raw), raw.stat().st_mtime_ns)
+
+    def dataset_name(self, dataset_id: str) -> str:
+        meta = self.root / "datasets" / f"{check_id(dataset_id)}.json"
+        return json.loads(meta.read_text())["name"] if meta.exists() else dataset_id[:12]
+
+    # -- arrays -----------------------------------------------------------------------------------
+    def has_arrays(self, key: str) -> bool:
+        return (self.root / "arrays" / f"{check_id(key)}.npz").exists()
+
+    def save_arrays(self, key: str, **arrays) -> str:
+        path = self.root / "arrays" / f"{check_id(key)}.npz"
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()})
+        os.replace(handle.name, path)
+        return key
+
+    def load_arrays(self, key: str) -> dict[str, np.ndarray]:
+        path = self.root / "arrays" / f"{check_id(key)}.npz"
+        if not path.exists():
+            raise UnknownIdError(f"no arrays {key[:12]}… in this store")
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+
+    # -- fitted estimators (written by this server only, never from an upload) -------------------
+    def save_model(self, key: str, model) -> str:
+        _atomic_write(self.root / "models" / f"{check_id(key)}.pkl", pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        return key
+
+    def load_model(self, key: str):
+        path = self.root / "models" / f"{check_id(key)}.pkl"
+        if not path.exists():
+            raise UnknownIdError(f"no model {key[:12]}… in this store")
+        return pickle.loads(path.read_bytes())  # our own pickle, written by save_model above
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+        handle.write(data)
+    os.replace(handle.name, path)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_cached(raw_path: str, mtime_ns: int) -> Dataset:
+    """Parse a stored file once per process (the file never changes under its hash)."""
+    meta = Path(raw_path).with_suffix(".json")
+    info = json.loads(meta.read_text()) if meta.exists() else {"name": Path(raw_path).name}
+    data = Path(raw_path).read_bytes()
+    return read_dataset(data, format=info.get("format") or None, name=info["name"], max_bytes=len(data) + 1)
