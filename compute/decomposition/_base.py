@@ -114,6 +114,9 @@ def _arpack(A, k, n):
 def top_eigh_diag_lowrank(d, B, k, xp):
     """Top ``k`` eigenpairs of ``diag(d) + B Bᵀ`` without forming it when it is large."""
     r = d.shape[0]
+    if k > r:  # fewer non-zero directions than components: pad with null components
+        s, V = top_eigh_diag_lowrank(d, B, r, xp)
+        return xp.concatenate([s, xp.zeros(k - r)]), xp.concatenate([V, xp.zeros((r, k - r))], axis=1)
     if B is None or B.shape[1] == 0:
         order = xp.argsort(d)[::-1][:k]
         V = xp.zeros((r, k))
