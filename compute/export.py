@@ -206,8 +206,10 @@ def to_extxyz(dataset: Dataset, indices, *, per: str = "structure", extra_proper
     Structure properties go to each frame's comment line (``info``); a value missing (NaN) in a
     frame is left out of that frame; columns ``name[1]``, ``name[2]``, ... are written back as one
     vector ``name``. Atom properties become per-atom columns (names with spaces or ``:`` get
-    ``_`` instead, as the format needs). :func:`compute.datasets.read_dataset` reads the file back
-    with the same structures and properties.
+    ``_`` instead, as the format needs; text columns with missing values or spaces are left out).
+    :func:`compute.datasets.read_dataset` reads the file back with the same structures and
+    properties: ``info`` values keep full precision, per-atom columns and positions have 8
+    decimals (ASE's extended XYZ writer).
 
     Parameters
     ----------
