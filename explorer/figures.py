@@ -283,7 +283,8 @@ def map_figure(
         Default ``("PC1", "PC2"[, "PC3"])``.
     selected : array of int, optional
         Selected points, as values of ``index``. They are highlighted (``selectedpoints`` in 2D,
-        larger markers in 3D) and are always drawn, whatever the decimation.
+        the others dimmed; larger markers in 3D) and are always drawn, whatever the decimation.
+        None or an empty array: no highlight.
     max_points : int
         Above this many rows a deterministic subset of ``max_points`` rows is drawn (see
         :func:`decimate`) and the figure says "showing m of n points".
@@ -403,7 +404,7 @@ def map_figure(
         if dims == 3:
             return go.Scatter3d(x=xyz[pos, 0], y=xyz[pos, 1], z=xyz[pos, 2], **common)
         cls = go.Scatter if for_export else go.Scattergl
-        if sel_rows is not None:
+        if sel_rows is not None and sel_rows.size:
             common["selectedpoints"] = np.flatnonzero(is_sel[pos])
             common["selected"] = dict(marker=dict(opacity=1.0))
             common["unselected"] = dict(marker=dict(opacity=0.15))
@@ -589,7 +590,7 @@ MAX_MESH_ATOMS = 500
 ATOM_RADIUS_SCALE = 0.5
 #: two atoms are bonded when closer than this times the sum of their covalent radii
 BOND_TOLERANCE = 1.2
-_LIGHTING = dict(ambient=0.45, diffuse=0.8, specular=0.35, roughness=0.45, fresnel=0.15)
+_LIGHTING = dict(ambient=0.7, diffuse=0.55, specular=0.25, roughness=0.5, fresnel=0.1)
 _LIGHTPOSITION = dict(x=1000, y=1500, z=2500)
 
 
@@ -817,7 +818,7 @@ def structure_figure(
                 mesh.update(color=element_color, showscale=False)
             traces.append(go.Mesh3d(**mesh))
         else:
-            px = 3.0 + 14.0 * covalent_radii[z] / 2.0
+            px = (2.0 + 6.0 * covalent_radii[z]) * float(np.clip((500.0 / n) ** (1 / 3), 0.4, 1.0))
             marker = dict(size=px, line=dict(width=0.5, color="#444444"), opacity=1.0)
             if colored:
                 marker.update(color=values[rows], coloraxis="coloraxis")
@@ -903,7 +904,7 @@ def structure_figure(
         scene=dict(
             xaxis=hidden, yaxis=hidden, zaxis=hidden, aspectmode="data",
             bgcolor="white", dragmode="orbit",
-            camera=dict(projection=dict(type="orthographic")),
+            camera=dict(projection=dict(type="orthographic"), eye=dict(x=1.7, y=1.1, z=0.7)),
         ),  # fmt: skip
         legend=dict(itemsizing="constant", x=0.0, y=1.0, bgcolor="rgba(255,255,255,0.7)"),
         uirevision=uirevision,

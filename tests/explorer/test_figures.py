@@ -238,6 +238,7 @@ def test_map_selected_points(sample_map):
     assert sorted(got) == sorted(selected)
     # no selection: nothing dimmed
     assert map_figure(coords).data[0].selectedpoints is None
+    assert map_figure(coords, selected=np.array([], int)).data[0].selectedpoints is None
 
 
 def test_map_equal_aspect_and_titles(sample_map):
@@ -520,4 +521,18 @@ def test_empty_figure():
     fig = empty_figure("Upload a dataset to start")
     assert fig.layout.annotations[0].text == "Upload a dataset to start"
     assert len(fig.data) == 0 and fig.layout.xaxis.visible is False
+    serialises(fig)
+
+
+def test_map_string_hover_fields():
+    frames = ase.io.read(DATA / "explore_qm9.xyz", ":")
+    coords = np.array([[a.info["homo"], a.info["lumo"]] for a in frames])
+    smiles = np.array([a.info["smiles"] for a in frames])
+    gap = np.array([a.info["gap"] for a in frames])
+    fig = map_figure(coords, color=gap, color_name="gap", hover={"smiles": smiles, "gap": gap},
+                     axis_titles=("HOMO", "LUMO"))  # fmt: skip
+    cd = np.asarray(fig.data[0].customdata, dtype=object)
+    assert [int(v) for v in cd[:, 0]] == list(range(len(frames)))
+    assert list(cd[:, 2]) == list(smiles)  # gap is the colour column, not repeated
+    assert fig.data[0].hovertemplate.count("gap") == 1
     serialises(fig)
