@@ -617,7 +617,8 @@ def to_chemiscope(
         optional ``units`` and ``description``. Give cluster labels as strings to have them
         treated as categories.
     environments : None, True, float or dict, optional
-        ``None`` (default): one point per structure, ``target: "structure"``. Otherwise per-atom
+        ``None`` (default): one point per structure, ``target: "structure"``; atom properties
+        are left out (chemiscope only shows them for environments). Otherwise per-atom
         mode: ``indices`` are rows of ``dataset.atom_properties``, the structures holding them
         are written once each (in increasing order), one environment per selected centre (in the
         order of ``indices``) with the cutoff given here (``{"cutoff": 5.0}`` or ``5.0``;
@@ -723,6 +724,9 @@ def to_chemiscope(
     if per == "atom":
         viewer["environments"] = {"activated": True, "cutoff": cutoff}
     meta = dict(meta or {})
+    unknown = sorted(set(meta) - {"name", "description", "authors", "references"})
+    if unknown:
+        raise ValueError(f"meta: unknown key(s) {unknown}; chemiscope knows name, description, authors, references")
     meta.setdefault("name", dataset.name or "selection")
     what = f"{len(rows)} structures" if per == "structure" else f"{len(rows)} atomic environments in {len(structures)} structures"
     meta.setdefault("description", f"{what} selected from {dataset.name} with structure-explorer.")

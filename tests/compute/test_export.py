@@ -462,6 +462,11 @@ def test_chemiscope_errors(cgap):
         to_chemiscope(cgap, [0], map_coordinates={"x": [1.0], "y": [2.0]}, properties={"energy": [1.0]})
     with pytest.raises(ValueError, match="cutoff"):
         to_chemiscope(cgap, [0], map_coordinates={"x": [1.0], "y": [2.0]}, environments=-1.0)
+    with pytest.raises(ValueError, match="unknown key"):
+        to_chemiscope(cgap, [0], map_coordinates={"x": [1.0], "y": [2.0]}, meta={"title": "x"})
+    table = read_dataset(to_npz(np.eye(2), ["a", "b"], [0, 1]), name="f.npz")
+    with pytest.raises(ValueError, match="features table"):
+        to_chemiscope(table, [0], map_coordinates={"x": [1.0], "y": [2.0]})
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,6 +493,7 @@ _LOAD = """async (text) => {
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_chemiscope_viewer_opens_our_files(browser_page, sample, cgap, csd):
     chemiscope = pytest.importorskip("chemiscope")
     script = Path(chemiscope.__file__).parent / "sphinx" / "static" / "chemiscope.min.js"
