@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 from .._dispatch import get_namespace, is_cupy_array, resolve_backend
 
 # above this size, the top eigenpairs of an explicit matrix come from ARPACK (Lanczos) rather
@@ -163,7 +164,6 @@ class FeatureSpaceCache:
     """
 
     def __init__(self, F, Yc, regularization, tol, xp):
-        self.xp = xp
         C = F.T @ F
         lam, Q = xp.linalg.eigh(0.5 * (C + C.T))
         keep = lam > tol
@@ -177,6 +177,11 @@ class FeatureSpaceCache:
             self.Z = (xp.sqrt(self.lam) * damp)[:, None] * self.G
         else:
             self.G = self.W = self.Z = None
+
+    @property
+    def xp(self):
+        # derived, not stored: a module attribute would make fitted estimators unpicklable
+        return get_namespace(self.lam)
 
     def solve(self, mixing, k):
         """Return ``s, pxt, pty, ptx`` (ptx maps T back to F) for one mixing."""
@@ -211,7 +216,6 @@ class SampleSpaceCache:
     """
 
     def __init__(self, K, Yc, regularization, xp, eigen_solver="auto"):
-        self.xp = xp
         self.K = K
         self.eigen_solver = eigen_solver
         if Yc is not None:
@@ -224,6 +228,10 @@ class SampleSpaceCache:
             self.Yc = Yc
         else:
             self.W = self.Yhat = self.Yc = None
+
+    @property
+    def xp(self):
+        return get_namespace(self.K)
 
     def solve(self, mixing, k, tol):
         """Return ``s, U`` (top-k eigenpairs of K̃) and ``isqrt_s``."""
