@@ -1,0 +1,134 @@
+"""SOAP hyperparameters and the background job that computes (or finds cached) features."""
+
+from __future__ import annotations
+
+import numpy as np
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from compute.datasets import DatasetError
+from compute.descriptors import SoapPowerSpectrum
+
+from .. import state
+from ..rows import atom_row_positions, map_rows
+from ..store import Store, UnknownIdError, make_key
+
+DEFAULT_HYPERS = {"cutoff": 5.0, "n_max": 8, "l_max": 6, "density_width": 0.3}
+#: (id suffix, label, min, max, step) of each SOAP hyperparameter input
+FIELDS = [
+    ("cutoff", "cutoff (Å)", 1.0, 12.0, 0.1),
+    ("n_max", "n max", 1, 16, 1),
+    ("l_max", "l max", 0, 12, 1),
+    ("density_width", "density width (Å)", 0.05, 2.0, 0.05),
+]
+
+
+def layout() -> html.Div:
+    inputs = [
+        html.Label([label, dcc.Input(id=f"soap-{name.replace('_', '-')}", type="number", min=lo, max=hi, step=step,
+                                     value=DEFAULT_HYPERS[name], debounce=True, className="number-input")],
+                   className="field")
+        for name, label, lo, hi, step in FIELDS
+    ]
+    return html.Div(
+        [
+            html.H4("SOAP descriptors"),
+            html.Div(inputs, className="field-grid"),
+            dcc.RadioItems(
+                id="descriptor-per",
+                options=[{"label": "per structure", "value": "structure"}, {"label": "per atom (environments)", "value": "atom"}],
+                value="structure",
+                inline=True,
+            ),
+            html.Div(
+                [
+                    html.Button("Compute", id="compute-features", n_clicks=0, className="button primary"),
+                    html.Button("Cancel", id="cancel-features", n_clicks=0, className="button", disabled=True),
+                ],
+                className="button-row",
+            ),
+            html.Progress(id="features-progress", value="0", max="1", className="progress"),
+        ],
+        className="panel",
+    )
+
+
+# -- logic -----------------------------------------------------------------------------------------
+
+
+def read_hypers(cutoff, n_max, l_max, density_width) -> dict:
+    """Hyperparameters from the inputs (None where a field is empty or out of range: ValueError)."""
+    values = {"cutoff": cutoff, "n_max": n_max, "l_max": l_max, "density_width": density_width}
+    for name, value in values.items():
+        if value is None:
+            raise ValueError(f"{name} is empty or out of its range: enter a number")
+    hypers = {"cutoff": float(cutoff), "n_max": int(n_max), "l_max": int(l_max), "density_width": float(density_width)}
+    SoapPowerSpectrum(**hypers)  # validates, with messages naming the parameter
+    return hypers
+
+
+def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, backend: str = "auto", progress=None) -> dict:
+    """Features of the map rows of a dataset, cached under (dataset, hypers, per); returns the state.
+
+    A features table maps its own features (SOAP settings do not apply).
+    """
+    dataset = store.dataset(dataset_id)
+    if dataset.structures is None:
+        per, hypers = "structure", {}
+    key = make_key("features", dataset_id, hypers, per)
+    if not store.has_arrays(key):
+        if dataset.structures is None:
+            features, names = dataset.features, list(dataset.feature_names or [f"feature {k}" for k in range(dataset.features.shape[1])])
+        else:
+            soap = SoapPowerSpectrum(**hypers)
+            species = soap.species_for(dataset.structures)
+            features = soap.compute(dataset.structures, per=per, backend=backend, progress=progress)
+            if per == "atom":
+                features = features[atom_row_positions(dataset, map_rows(dataset, "atom"))]
+            names = soap.feature_names(species)
+        store.save_arrays(key, features=features, feature_names=np.array(names, dtype=str))
+    n_rows = len(map_rows(dataset, per))
+    return {"key": key, "dataset": dataset_id, "per": per, "n_rows": n_rows, "hypers": hypers}
+
+
+def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[str]]:
+    arrays = store.load_arrays(features_state["key"])
+    return arrays["features"], arrays["feature_names"].tolist()
+
+
+# -- callbacks -------------------------------------------------------------------------------------
+
+
+@callback(
+    Output(state.FEATURES, "data"),
+    Output("status-message", "children", allow_duplicate=True),
+    Input(state.DATASET, "data"),
+    Input("compute-features", "n_clicks"),
+    State("soap-cutoff", "value"),
+    State("soap-n-max", "value"),
+    State("soap-l-max", "value"),
+    State("soap-density-width", "value"),
+    State("descriptor-per", "value"),
+    background=True,
+    interval=250,
+    progress=[Output("features-progress", "value"), Output("features-progress", "max")],
+    running=[
+        (Output("compute-features", "disabled"), True, False),
+        (Output("cancel-features", "disabled"), False, True),
+    ],
+    cancel=[Input("cancel-features", "n_clicks")],
+    prevent_initial_call="initial_duplicate",
+)
+def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_max, density_width, per):
+    if not dataset_state:
+        return no_update, no_update
+    set_progress(("0", "1"))
+    try:
+        hypers = read_hypers(cutoff, n_max, l_max, density_width)
+        features_state = compute_features(
+            state.current_store(), dataset_state["id"], hypers, per or "structure", state.current_settings().backend,
+            progress=lambda done, total: set_progress((str(done), str(total))),
+        )
+    except (ValueError, DatasetError, UnknownIdError) as error:
+        return no_update, f"Descriptors not computed: {error}"
+    set_progress(("1", "1"))
+    return features_state, no_update

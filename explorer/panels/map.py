@@ -1,0 +1,368 @@
+"""The map: projection method, target and live mixing, colours and sizes, and the map itself.
+
+Two background jobs feed it: ``on_compute_map`` (fit the projection; cached by features, method
+and target) and ``on_compute_predictions`` (out-of-fold predictions of the target, for colouring
+by predicted value or error). Moving the mixing slider re-fits only what depends on the mixing
+(``compute.maps.reproject``) in an ordinary callback.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from compute import maps, models
+from compute.datasets import DatasetError
+
+from .. import figures, state
+from ..rows import CLUSTER, ERROR, PREDICTED, Rows, first_numeric_property, map_rows, property_options, property_values, row_names
+from ..store import Store, UnknownIdError, make_key
+from .descriptors import load_features
+
+N_COMPONENTS = 4
+METHOD_OPTIONS = [{"label": label, "value": value} for value, label in maps.METHODS.items()]
+
+
+def layout() -> html.Div:
+    component_options = [{"label": f"{k + 1}", "value": k} for k in range(N_COMPONENTS)]
+    return html.Div(
+        [
+            html.H4("Map"),
+            html.Label(["projection", dcc.Dropdown(id="projection-method", options=METHOD_OPTIONS, value="pca", clearable=False)], className="field"),
+            html.Label(["target property", dcc.Dropdown(id="target-property", options=[], value=None, placeholder="(none)")], className="field"),
+            html.Label(
+                ["mixing (1 = PCA, 0 = regression)",
+                 dcc.Slider(id="mixing-slider", min=0.0, max=1.0, step=0.05, value=0.5, marks={0: "0", 0.5: "0.5", 1: "1"},
+                            updatemode="mouseup", tooltip={"placement": "bottom"})],
+                className="field",
+            ),
+            html.Div(
+                [
+                    dcc.RadioItems(id="map-dims", options=[{"label": "2D", "value": 2}, {"label": "3D", "value": 3}], value=2, inline=True),
+                    html.Label(["x", dcc.Dropdown(id="map-x", options=component_options, value=0, clearable=False)], className="axis-field"),
+                    html.Label(["y", dcc.Dropdown(id="map-y", options=component_options, value=1, clearable=False)], className="axis-field"),
+                    html.Label(["z", dcc.Dropdown(id="map-z", options=component_options, value=2, clearable=False)], className="axis-field"),
+                ],
+                className="axis-row",
+            ),
+            html.Label(["colour by", dcc.Dropdown(id="color-by", options=[], value=None, placeholder="(none)")], className="field"),
+            dcc.Checklist(id="color-log", options=[{"label": "log colour scale", "value": "log"}], value=[], inline=True),
+            html.Label(["marker size by", dcc.Dropdown(id="size-by", options=[], value=None, placeholder="(uniform)")], className="field"),
+            html.Progress(id="map-progress", value="0", max="1", className="progress"),
+        ],
+        className="panel",
+    )
+
+
+def graph() -> html.Div:
+    return html.Div(
+        [
+            dcc.Graph(
+                id="map-graph",
+                figure=figures.empty_figure("Computing the map…"),
+                config={"scrollZoom": True, "displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}},
+                className="map-graph",
+            ),
+            html.Div(
+                [
+                    dcc.Checklist(id="map-vector", options=[{"label": "vector rendering (for SVG)", "value": "svg"}], value=[], inline=True),
+                    html.Button("Save PNG", id="save-map-png", n_clicks=0, className="button"),
+                    html.Button("Save SVG", id="save-map-svg", n_clicks=0, className="button"),
+                ],
+                className="button-row",
+            ),
+        ],
+        className="map-area",
+    )
+
+
+# -- logic -----------------------------------------------------------------------------------------
+
+
+def target_values(store: Store, dataset_id: str, per: str, target: str | None):
+    if not target:
+        return None
+    dataset = store.dataset(dataset_id)
+    values = property_values(dataset, map_rows(dataset, per), target)
+    if values.dtype == object:
+        raise ValueError(f"the target {target.partition(':')[2]!r} is not numeric")
+    if not np.isfinite(values).any():
+        raise ValueError(f"the target {target.partition(':')[2]!r} has no finite value")
+    return values
+
+
+def compute_map(store: Store, features_state: dict, method: str, target: str | None, mixing: float, backend: str = "auto") -> dict:
+    """Fit the projection (cached by features, method and target) and return the map state."""
+    uses_target = method in maps.SUPERVISED
+    model_key = make_key("map", features_state["key"], method, target if uses_target else None)
+    if not store.has_arrays(model_key):
+        X, _ = load_features(store, features_state)
+        y = target_values(store, features_state["dataset"], features_state["per"], target) if uses_target else None
+        n_components = max(1, min(N_COMPONENTS, X.shape[0] - 1, X.shape[1]))
+        result = maps.project(X, method, y=y, mixing=mixing, n_components=n_components, backend=backend)
+        store.save_model(model_key, result)
+        store.save_arrays(model_key, coordinates=result.coordinates, axis_titles=np.array(result.axis_titles), mixing=np.array(mixing))
+    arrays = store.load_arrays(model_key)
+    map_state = {
+        "model": model_key, "coords": model_key, "features": features_state["key"], "dataset": features_state["dataset"],
+        "per": features_state["per"], "method": method, "target": target if uses_target else None,
+        "axis_titles": arrays["axis_titles"].tolist(), "mixing": float(arrays["mixing"]),
+    }
+    if uses_target and abs(map_state["mixing"] - mixing) > 1e-12:
+        map_state = move_mixing(store, map_state, features_state, mixing)
+    return map_state
+
+
+def move_mixing(store: Store, map_state: dict, features_state: dict, mixing: float) -> dict:
+    """The map at another mixing: re-fits only the mixing-dependent part of the cached model."""
+    if map_state.get("method") not in maps.SUPERVISED:
+        return map_state
+    coords_key = make_key("coords", map_state["model"], round(float(mixing), 6))
+    if not store.has_arrays(coords_key):
+        result = store.load_model(map_state["model"])
+        X, _ = load_features(store, features_state)
+        maps.reproject(result, X, float(mixing))
+        store.save_arrays(coords_key, coordinates=result.coordinates)
+    return {**map_state, "coords": coords_key, "mixing": float(mixing)}
+
+
+def compute_predictions(store: Store, features_state: dict, target: str) -> dict:
+    """Out-of-fold predictions of ``target`` (kernel ridge; sparse above 4,000 rows), cached."""
+    key = make_key("predictions", features_state["key"], target)
+    if not store.has_arrays(key):
+        X, _ = load_features(store, features_state)
+        y = target_values(store, features_state["dataset"], features_state["per"], target)
+        if X.shape[0] > 4_000:
+            predicted = models.cross_val_predict(X, y, model="sparse_krr", n_active=1_000)
+        else:
+            predicted = models.cross_val_predict(X, y, model="krr")
+        store.save_arrays(key, predicted=predicted, target=y)
+    return {"key": key, "target": target, "features": features_state["key"]}
+
+
+def color_values(store: Store, dataset, rows: Rows, color_by: str | None, prediction_state: dict | None, cluster_state: dict | None):
+    """(values, name, kind) for the colour choice; (None, "", None) when nothing applies yet."""
+    if not color_by:
+        return None, "", None
+    if color_by in (PREDICTED, ERROR):
+        if not prediction_state:
+            return None, "", None
+        arrays = store.load_arrays(prediction_state["key"])
+        name = prediction_state["target"].partition(":")[2]
+        if color_by == PREDICTED:
+            return arrays["predicted"], f"predicted {name}", "numeric"
+        return arrays["predicted"] - arrays["target"], f"error in {name}", "numeric"
+    if color_by == CLUSTER:
+        if not cluster_state:
+            return None, "", None
+        labels = store.load_arrays(cluster_state["key"])["labels"]
+        return labels, "cluster", "categorical"
+    values = property_values(dataset, rows, color_by)
+    return values, color_by.partition(":")[2], "categorical" if values.dtype == object else "numeric"
+
+
+def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, size_by=None, dims=2, axes=(0, 1, 2),
+             selection=None, prediction_state=None, cluster_state=None, vector=False):
+    dataset = store.dataset(map_state["dataset"])
+    rows = map_rows(dataset, map_state["per"])
+    coordinates = store.load_arrays(map_state["coords"])["coordinates"]
+    n_components = coordinates.shape[1]
+    chosen = [a for a in axes[: int(dims)] if a is not None and a < n_components]
+    if len(chosen) < int(dims) or len(set(chosen)) < len(chosen):
+        chosen = list(range(min(int(dims), n_components)))
+    if len(chosen) == 1:  # a one-component map (e.g. two samples): draw it against zero
+        coords = np.column_stack([coordinates[:, chosen[0]], np.zeros(len(coordinates))])
+        titles = [map_state["axis_titles"][chosen[0]], ""]
+    else:
+        coords = coordinates[:, chosen]
+        titles = [map_state["axis_titles"][k] for k in chosen]
+    color, color_name, color_kind = color_values(store, dataset, rows, color_by, prediction_state, cluster_state)
+    size = property_values(dataset, rows, size_by) if size_by and not size_by.startswith("map:") else None
+    if size is not None and size.dtype == object:
+        size = None
+    hover = {}
+    if map_state.get("target"):
+        hover[map_state["target"].partition(":")[2]] = property_values(dataset, rows, map_state["target"])
+    method = maps.METHODS[map_state["method"]]
+    mixing = f" (mixing {map_state['mixing']:.2f})" if map_state["method"] in maps.SUPERVISED else ""
+    return figures.map_figure(
+        coords,
+        color=color, color_name=color_name, color_kind=color_kind, log_color=log_color,
+        size=size, size_name=(size_by or "").partition(":")[2],
+        hover=hover, names=row_names(dataset, rows),
+        index_name="environment" if rows.per == "atom" else "structure",
+        axis_titles=titles,
+        selected=np.asarray(selection["rows"], dtype=np.int64) if selection and selection.get("rows") else None,
+        for_export=vector,
+        title=f"{method}{mixing} of {dataset.name}",
+        uirevision=map_state["model"],
+    )
+
+
+def map_options(store: Store, dataset_state: dict, per: str):
+    """Options and defaults of the colour, size and target dropdowns for a dataset and mode."""
+    dataset = store.dataset(dataset_state["id"])
+    per = per if dataset.structures is not None else "structure"
+    properties = property_options(dataset, per)
+    numeric = property_options(dataset, per, numeric_only=True)
+    special = [{"label": "predicted target (out-of-fold)", "value": PREDICTED},
+               {"label": "prediction error", "value": ERROR},
+               {"label": "cluster", "value": CLUSTER}]
+    default = first_numeric_property(dataset, per)
+    return properties + special, numeric, numeric, default
+
+
+# -- callbacks -------------------------------------------------------------------------------------
+
+
+@callback(
+    Output("color-by", "options"),
+    Output("size-by", "options"),
+    Output("target-property", "options"),
+    Output("color-by", "value"),
+    Output("target-property", "value"),
+    Input(state.FEATURES, "data"),
+    State(state.DATASET, "data"),
+    State("color-by", "value"),
+    State("target-property", "value"),
+)
+def on_options(features_state, dataset_state, color_by, target):
+    if not features_state or not dataset_state or features_state.get("dataset") != dataset_state.get("id"):
+        return no_update, no_update, no_update, no_update, no_update
+    try:
+        color_options, size_options, target_options, default = map_options(state.current_store(), dataset_state, features_state["per"])
+    except UnknownIdError:
+        return no_update, no_update, no_update, no_update, no_update
+    valid_color = {o["value"] for o in color_options}
+    valid_target = {o["value"] for o in target_options}
+    return (
+        color_options, size_options, target_options,
+        color_by if color_by in valid_color else default,
+        target if target in valid_target else default,
+    )
+
+
+@callback(
+    Output(state.MAP, "data"),
+    Output("status-message", "children", allow_duplicate=True),
+    Input(state.FEATURES, "data"),
+    Input("projection-method", "value"),
+    Input("target-property", "value"),
+    State("mixing-slider", "value"),
+    background=True,
+    interval=250,
+    progress=[Output("map-progress", "value"), Output("map-progress", "max")],
+    prevent_initial_call=True,
+)
+def on_compute_map(set_progress, features_state, method, target, mixing):
+    if not features_state:
+        return no_update, no_update
+    set_progress(("0", "1"))
+    try:
+        map_state = compute_map(state.current_store(), features_state, method or "pca", target, float(mixing), state.current_settings().backend)
+    except (ValueError, DatasetError, UnknownIdError) as error:
+        return no_update, f"Map not computed: {error}"
+    set_progress(("1", "1"))
+    return map_state, no_update
+
+
+@callback(
+    Output(state.MAP, "data", allow_duplicate=True),
+    Output("status-message", "children", allow_duplicate=True),
+    Input("mixing-slider", "value"),
+    State(state.MAP, "data"),
+    State(state.FEATURES, "data"),
+    prevent_initial_call=True,
+)
+def on_mixing(mixing, map_state, features_state):
+    if not map_state or map_state.get("method") not in maps.SUPERVISED or not features_state:
+        return no_update, no_update
+    if features_state["key"] != map_state["features"]:
+        return no_update, no_update
+    try:
+        return move_mixing(state.current_store(), map_state, features_state, float(mixing)), no_update
+    except (ValueError, UnknownIdError) as error:
+        return no_update, f"Mixing not applied: {error}"
+
+
+@callback(
+    Output(state.PREDICTIONS, "data"),
+    Input(state.FEATURES, "data"),
+    Input("target-property", "value"),
+    Input("color-by", "value"),
+    State(state.PREDICTIONS, "data"),
+    background=True,
+    interval=500,
+    prevent_initial_call=True,
+)
+def on_compute_predictions(features_state, target, color_by, prediction_state):
+    # only when asked for: colouring by prediction or error needs a target
+    if not features_state or not target or color_by not in (PREDICTED, ERROR):
+        return no_update
+    if prediction_state and prediction_state.get("features") == features_state["key"] and prediction_state.get("target") == target:
+        return no_update
+    try:
+        return compute_predictions(state.current_store(), features_state, target)
+    except (ValueError, UnknownIdError):
+        return None
+
+
+@callback(
+    Output("map-graph", "figure"),
+    Input(state.MAP, "data"),
+    Input("color-by", "value"),
+    Input("color-log", "value"),
+    Input("size-by", "value"),
+    Input("map-dims", "value"),
+    Input("map-x", "value"),
+    Input("map-y", "value"),
+    Input("map-z", "value"),
+    Input(state.SELECTION, "data"),
+    Input(state.PREDICTIONS, "data"),
+    Input(state.CLUSTERS, "data"),
+    Input("map-vector", "value"),
+    State(state.DATASET, "data"),
+)
+def on_draw(map_state, color_by, color_log, size_by, dims, x, y, z, selection, prediction_state, cluster_state, vector, dataset_state):
+    if not map_state or not dataset_state or map_state.get("dataset") != dataset_state.get("id"):
+        return no_update
+    try:
+        return draw_map(
+            state.current_store(), map_state, color_by=color_by, log_color="log" in (color_log or []), size_by=size_by,
+            dims=dims or 2, axes=(x, y, z), selection=selection, prediction_state=prediction_state,
+            cluster_state=cluster_state if cluster_state and cluster_state.get("features") == map_state["features"] else None,
+            vector="svg" in (vector or []),
+        )
+    except (KeyError, UnknownIdError, ValueError) as error:
+        return figures.empty_figure(f"Cannot draw the map: {error}")
+
+
+@callback(
+    Output(state.SELECTION, "data"),
+    Input("map-graph", "selectedData"),
+    prevent_initial_call=True,
+)
+def on_select(selected):
+    """Lasso or box selection: the rows are the points' customdata[0]."""
+    if selected is None:
+        return {"rows": [], "source": "lasso"}
+    rows = sorted({int(p["customdata"][0]) for p in selected.get("points", []) if p.get("customdata") is not None})
+    return {"rows": rows, "source": "lasso"}
+
+
+clientside_callback(
+    """
+    function(png, svg) {
+        const trigger = (dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
+        const graph = document.querySelector('#map-graph .js-plotly-plot');
+        if (!graph || !trigger) { return window.dash_clientside.no_update; }
+        const format = trigger.startsWith('save-map-svg') ? 'svg' : 'png';
+        Plotly.downloadImage(graph, {format: format, filename: 'structure-map', scale: format === 'png' ? 2 : 1});
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output("save-map-png", "title"),
+    Input("save-map-png", "n_clicks"),
+    Input("save-map-svg", "n_clicks"),
+    prevent_initial_call=True,
+)

@@ -1,0 +1,136 @@
+"""What each map row is, and the values the map can be coloured, sized or fitted by.
+
+A map row is a structure (per-structure mode), an atomic environment (per-atom mode: every atom,
+or the environments a chemiscope file lists), or a row of a features table. Property choices are
+encoded as ``"<source>:<name>"`` strings so the browser only ever sends names back:
+``structure:<column>``, ``atom:<column>`` (per-atom mode), ``map:predicted``, ``map:error``,
+``map:cluster``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from compute.datasets import Dataset
+
+PREDICTED = "map:predicted"
+ERROR = "map:error"
+CLUSTER = "map:cluster"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Per-atom mode: ``structure[k]``, ``atom[k]`` of each environment row; None per structure."""
+
+    per: str
+    structure: np.ndarray
+    atom: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.structure)
+
+
+def map_rows(dataset: Dataset, per: str) -> Rows:
+    """The rows of a map of ``dataset`` in mode ``per`` ("structure" or "atom")."""
+    if per == "atom" and dataset.structures is not None:
+        if dataset.environments is not None and len(dataset.environments):
+            env = dataset.environments
+            return Rows("atom", env["structure"].to_numpy(np.int64), env["center"].to_numpy(np.int64))
+        counts = np.array([len(a) for a in dataset.structures])
+        return Rows("atom", np.repeat(np.arange(len(counts)), counts), np.concatenate([np.arange(n) for n in counts]))
+    n = dataset.n_structures
+    return Rows("structure", np.arange(n), None)
+
+
+def atom_row_positions(dataset: Dataset, rows: Rows) -> np.ndarray:
+    """Position of each environment in the flat (structure, atom) order of per-atom features."""
+    counts = np.array([len(a) for a in dataset.structures])
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    return offsets[rows.structure] + rows.atom
+
+
+def _atom_table_positions(dataset: Dataset, rows: Rows) -> np.ndarray:
+    table = dataset.atom_properties
+    lookup = pd.Series(np.arange(len(table)), index=pd.MultiIndex.from_arrays([table["structure"], table["atom"]]))
+    return lookup.reindex(pd.MultiIndex.from_arrays([rows.structure, rows.atom])).to_numpy()
+
+
+def property_options(dataset: Dataset, per: str, *, numeric_only: bool = False) -> list[dict]:
+    """Dropdown options for the properties of the rows (structure columns, then atom columns)."""
+    options = []
+    for column in dataset.structure_properties.columns:
+        if column in ("structure", "atom") and dataset.structures is None:
+            continue
+        if numeric_only and not is_numeric(dataset.structure_properties[column]):
+            continue
+        options.append({"label": str(column), "value": f"structure:{column}"})
+    if per == "atom":
+        for column in dataset.atom_properties.columns:
+            if column in ("structure", "atom"):
+                continue
+            if numeric_only and not is_numeric(dataset.atom_properties[column]):
+                continue
+            options.append({"label": f"{column} (atom)", "value": f"atom:{column}"})
+    return options
+
+
+def is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def first_numeric_property(dataset: Dataset, per: str) -> str | None:
+    """The default colour and target: the first numeric property that varies (constant columns
+    such as a file's ``cutoff=-1`` say nothing about the structures)."""
+    rows = map_rows(dataset, per)
+    for option in property_options(dataset, per, numeric_only=True):
+        values = property_values(dataset, rows, option["value"])
+        finite = values[np.isfinite(values)]
+        if finite.size and finite.min() != finite.max():
+            return option["value"]
+    return None
+
+
+def property_values(dataset: Dataset, rows: Rows, choice: str) -> np.ndarray:
+    """Values of property ``choice`` ("structure:<col>" or "atom:<col>") for every row.
+
+    Structure properties are repeated for every environment of a structure; an atom property in
+    per-structure mode is not offered. Unknown choices raise KeyError.
+    """
+    source, _, name = choice.partition(":")
+    if source == "structure" and name in dataset.structure_properties.columns:
+        column = dataset.structure_properties[name]
+        values = column.to_numpy()[rows.structure] if dataset.structures is not None else column.to_numpy()
+    elif source == "atom" and rows.atom is not None and name in dataset.atom_properties.columns:
+        positions = _atom_table_positions(dataset, rows)  # NaN where the atom has no row
+        missing = np.isnan(positions)
+        column = dataset.atom_properties[name]
+        values = column.to_numpy()[np.where(missing, 0, positions).astype(np.int64)]
+        if is_numeric(column):
+            values = np.where(missing, np.nan, values.astype(np.float64))
+    else:
+        raise KeyError(f"no property {choice!r} in {dataset.name}")
+    if pd.api.types.is_numeric_dtype(values.dtype) and values.dtype != bool:
+        return values.astype(np.float64)
+    return np.asarray(pd.Series(values).astype("string").fillna("").to_numpy(dtype=object))
+
+
+def row_names(dataset: Dataset, rows: Rows) -> np.ndarray:
+    """Hover names: the dataset's name/ID column when it has one, else "#<structure>"."""
+    table = dataset.structure_properties
+    for candidate in ("name", "NAME", "Name", "id", "ID", "smiles", "formula"):
+        if candidate in table.columns:
+            base = table[candidate].astype("string").fillna("").to_numpy(dtype=object)[rows.structure if dataset.structures is not None else slice(None)]
+            break
+    else:
+        if dataset.structures is not None:
+            formulas = np.array([a.get_chemical_formula() for a in dataset.structures], dtype=object)
+            base = np.array([f"#{s} {formulas[s]}" for s in rows.structure], dtype=object)
+        else:
+            base = np.array([f"#{k}" for k in range(len(rows))], dtype=object)
+    if rows.atom is not None:
+        symbols = [dataset.structures[s].get_chemical_symbols()[a] for s, a in zip(rows.structure, rows.atom)] if len(rows) < 200_000 else ["atom"] * len(rows)
+        return np.array([f"{b} · {sym}{a}" for b, sym, a in zip(base, symbols, rows.atom)], dtype=object)
+    return base

@@ -1,0 +1,66 @@
+"""Access token for a server reachable from other machines.
+
+When the app listens on a host other than loopback, every request must carry the token:
+``?token=...`` once (it is then kept in an HTTP-only cookie and removed from the address), or an
+``Authorization: Bearer ...`` header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlencode
+
+TOKEN_COOKIE = "explorer_token"
+TOKEN_QUERY = "token"
+
+
+
+
+def _token_digest(token: str) -> str:
+    """Value kept in the cookie: derived from the token so the token itself is not stored."""
+    return hmac.new(token.encode(), b"structure-explorer-session", hashlib.sha256).hexdigest()
+
+
+def install_token_check(server, token: str) -> None:
+    """Require ``token`` on every request of the Flask ``server``.
+
+    Accepted: ``?token=<token>`` (answered with a redirect that drops it from the address and sets
+    an HTTP-only cookie), the cookie, or an ``Authorization: Bearer <token>`` header.
+    Anything else gets 401.
+    """
+    import flask
+
+    expected_cookie = _token_digest(token)
+
+    @server.before_request
+    def _require_token():
+        request = flask.request
+        given = request.args.get(TOKEN_QUERY)
+        if given is not None:
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return _unauthorized()
+            rest = [(k, v) for k, v in request.args.items(multi=True) if k != TOKEN_QUERY]
+            location = request.path + ("?" + urlencode(rest) if rest else "")
+            response = flask.redirect(location, code=303 if request.method != "GET" else 302)
+            response.set_cookie(TOKEN_COOKIE, expected_cookie, httponly=True, samesite="Strict", secure=request.is_secure)
+            return response
+        cookie = request.cookies.get(TOKEN_COOKIE)
+        if cookie is not None and hmac.compare_digest(cookie.encode(), expected_cookie.encode()):
+            return None
+        auth = request.headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
+            return None
+        return _unauthorized()
+
+
+def _unauthorized():
+    import flask
+
+    return flask.Response(
+        "This structure-explorer needs its access token: open the address printed when it started "
+        "(it ends in ?token=...), or send 'Authorization: Bearer <token>'.\n",
+        status=401,
+        mimetype="text/plain",
+    )
