@@ -7,7 +7,8 @@ import binascii
 
 import numpy as np
 import pandas as pd
-from dash import Input, Output, State, callback, dash_table, dcc, html, no_update
+import dash_ag_grid as dag
+from dash import Input, Output, State, callback, dcc, html, no_update
 
 from compute.datasets import Dataset, DatasetError
 
@@ -35,13 +36,14 @@ def layout() -> html.Div:
 
 def property_table() -> html.Div:
     return html.Div(
-        dash_table.DataTable(
+        dag.AgGrid(
             id="property-table",
-            sort_action="native",
-            page_size=12,
-            style_table={"overflowX": "auto"},
-            style_cell={"fontSize": "12px", "padding": "2px 6px", "maxWidth": "160px", "overflow": "hidden", "textOverflow": "ellipsis"},
-            style_header={"fontWeight": "600"},
+            rowData=[],
+            columnDefs=[],
+            defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
+            dashGridOptions={"pagination": True, "paginationPageSize": 20, "animateRows": False},
+            style={"height": "420px"},
+            className="ag-theme-alpine",
         ),
         className="property-table-wrapper",
     )
@@ -98,23 +100,27 @@ def summary_children(dataset: Dataset) -> list:
     ]
 
 
-def table_data(table: pd.DataFrame, max_rows: int = 5_000) -> tuple[list[dict], list[dict]]:
-    """Rows and columns for the DataTable: NaN shown as empty, numbers sortable as numbers."""
+def table_data(table: pd.DataFrame, max_rows: int = 20_000) -> tuple[list[dict], list[dict]]:
+    """Rows and column definitions for the grid: NaN shown as empty, numbers sorted as numbers.
+
+    Column ids are positional (``c0``, ``c1``...) so property names with dots or brackets
+    (``forces[1]``) are safe as grid field names.
+    """
     head = table.head(max_rows)
-    columns = [{"name": "#", "id": "_row", "type": "numeric"}]
-    records = {"_row": np.arange(len(head))}
+    columns = [{"headerName": "#", "field": "row", "type": "numericColumn", "width": 80}]
+    records = {"row": np.arange(len(head)).tolist()}
     for k, column in enumerate(head.columns):
         key = f"c{k}"
         series = head[column]
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            values = series.astype(float).round(6)
-            records[key] = [None if not np.isfinite(v) else float(v) for v in values]
-            columns.append({"name": str(column), "id": key, "type": "numeric"})
+            values = series.to_numpy(dtype=float)
+            records[key] = [None if not np.isfinite(v) else float(f"{v:.8g}") for v in values]
+            columns.append({"headerName": str(column), "field": key, "type": "numericColumn", "filter": "agNumberColumnFilter"})
         else:
             records[key] = series.astype("string").fillna("").tolist()
-            columns.append({"name": str(column), "id": key, "type": "text"})
-    frame = pd.DataFrame(records)
-    return frame.to_dict("records"), columns
+            columns.append({"headerName": str(column), "field": key})
+    rows = [dict(zip(records, values)) for values in zip(*records.values())]
+    return rows, columns
 
 
 # -- callbacks -------------------------------------------------------------------------------------
@@ -142,8 +148,8 @@ def on_upload(contents, filename):
 
 @callback(
     Output("dataset-summary", "children"),
-    Output("property-table", "data"),
-    Output("property-table", "columns"),
+    Output("property-table", "rowData"),
+    Output("property-table", "columnDefs"),
     Input(state.DATASET, "data"),
 )
 def on_dataset(dataset_state):
