@@ -146,7 +146,7 @@ def project(
         fitted_rows=rows, scale=scale, feature_mean=mean, target_mean=target_mean,
         target_scale=target_scale, info=info,
     )
-    _place_rows(result, Xs)
+    _place_rows(result, X)
     return result
 
 
@@ -158,23 +158,30 @@ def reproject(result: MapResult, X, mixing: float) -> MapResult:
     if result.method not in SUPERVISED:
         return result
     result.estimator.refit(mixing)
-    Xs = (np.asarray(X, dtype=np.float64) - result.feature_mean) / result.scale
-    _place_rows(result, Xs)
+    _place_rows(result, X)
     return result
 
 
-def _place_rows(result: MapResult, Xs) -> None:
-    """Coordinates of every row after a (re-)fit."""
+def _place_rows(result: MapResult, X) -> None:
+    """Coordinates of every row after a (re-)fit.
+
+    ``X`` holds the raw features (possibly memory-mapped): rows are read and scaled only where a
+    transform needs them, so a kernel map's mixing change never reads its training rows again.
+    """
     estimator = result.estimator
-    n = Xs.shape[0]
+    n = X.shape[0]
     fitted = np.zeros(n, dtype=bool)
     fitted[result.fitted_rows] = True
+
+    def scaled(mask):
+        return (np.asarray(X[mask], dtype=np.float64) - result.feature_mean) / result.scale
+
     coordinates = np.empty((n, estimator.n_components))
     # kernel models keep the embedding of their training rows: no kernel recomputation
     if hasattr(estimator, "embedding_"):
         coordinates[fitted] = np.asarray(estimator.embedding_)
     else:
-        coordinates[fitted] = estimator.transform(Xs[fitted])
+        coordinates[fitted] = estimator.transform(scaled(fitted))
     if (~fitted).any():
-        coordinates[~fitted] = estimator.transform(Xs[~fitted])
+        coordinates[~fitted] = estimator.transform(scaled(~fitted))
     result.coordinates = coordinates

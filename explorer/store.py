@@ -98,6 +98,24 @@ class Store:
         with np.load(path, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
 
+    def save_matrix(self, key: str, matrix) -> str:
+        """One large array as ``.npy``, so readers can memory-map it (features of big datasets)."""
+        path = self.root / "arrays" / f"{check_id(key)}.npy"
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            np.save(handle, np.asarray(matrix), allow_pickle=False)
+        os.replace(handle.name, path)
+        return key
+
+    def has_matrix(self, key: str) -> bool:
+        return (self.root / "arrays" / f"{check_id(key)}.npy").exists()
+
+    def load_matrix(self, key: str, mmap: bool = True) -> np.ndarray:
+        """The array saved by :meth:`save_matrix`, memory-mapped read-only by default."""
+        path = self.root / "arrays" / f"{check_id(key)}.npy"
+        if not path.exists():
+            raise UnknownIdError(f"no matrix {key[:12]}… in this store")
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
     # -- fitted estimators (written by this server only, never from an upload) -------------------
     def save_model(self, key: str, model) -> str:
         _atomic_write(self.root / "models" / f"{check_id(key)}.pkl", pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))

@@ -75,7 +75,7 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
     if dataset.structures is None:
         per, hypers = "structure", {}
     key = make_key("features", dataset_id, hypers, per)
-    if not store.has_arrays(key):
+    if not (store.has_matrix(key) and store.has_arrays(key)):
         if dataset.structures is None:
             features, names = dataset.features, list(dataset.feature_names or [f"feature {k}" for k in range(dataset.features.shape[1])])
         else:
@@ -85,14 +85,16 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
             if per == "atom":
                 features = features[atom_row_positions(dataset, map_rows(dataset, "atom"))]
             names = soap.feature_names(species)
-        store.save_arrays(key, features=features, feature_names=np.array(names, dtype=str))
+        store.save_matrix(key, features)
+        store.save_arrays(key, feature_names=np.array(names, dtype=str))
     n_rows = len(map_rows(dataset, per))
     return {"key": key, "dataset": dataset_id, "per": per, "n_rows": n_rows, "hypers": hypers}
 
 
 def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[str]]:
-    arrays = store.load_arrays(features_state["key"])
-    return arrays["features"], arrays["feature_names"].tolist()
+    """Features (memory-mapped, read-only) and their names."""
+    names = store.load_arrays(features_state["key"])["feature_names"].tolist()
+    return store.load_matrix(features_state["key"]), names
 
 
 # -- callbacks -------------------------------------------------------------------------------------
