@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     store = Store(settings.data_dir)
     dataset_path = settings.dataset if settings.dataset is not None else default_dataset_path()
     default_dataset = {"id": store.add_dataset_file(dataset_path), "name": Path(dataset_path).name}
+    store.dataset(default_dataset["id"])  # parsed once here; background jobs fork with it in memory
 
     from . import panels  # noqa: F401  (registers the callbacks)
     from .panels import dataset, descriptors, map, viewer  # noqa: A004
@@ -101,4 +102,8 @@ def _tabs():
     from .panels import dataset
 
     tabs = [("Properties", dataset.property_table)]
+    from .panels import clusters, learning
+
+    tabs += [("Clusters", clusters.layout), ("Learning curves", learning.layout)]
+    from .panels import export; tabs.append(("Select & export", export.layout))  # noqa: E702
     return tabs

@@ -1,0 +1,181 @@
+"""App speed, measured in a real headless Chromium: ``python -m explorer.bench``.
+
+* start-up: from launching ``structure-explorer`` (no argument: the bundled sample) to the map's
+  985 points drawn in the browser, with Numba's cache warm, and cold (an empty Numba cache);
+* mixing: a PCovR map of 10,000 structures; from moving the mixing slider to the map redrawn;
+* pan/zoom: a 100,000-point map; the time of a zoom and a pan (Plotly relayouts) in the browser.
+
+Needs the test extra (Playwright) and Debian's Chromium at /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+POINTS_JS = """() => { const g = document.querySelector('#map-graph .js-plotly-plot');
+  if (!g || !g._fullData) return 0;
+  return g._fullData.reduce((a, t) => a + (t.x ? t.x.length : 0), 0); }"""
+TITLE_JS = "() => { const g = document.querySelector('#map-graph .js-plotly-plot'); return g && g.layout && g.layout.title ? (g.layout.title.text || '') : ''; }"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(args, data_dir, env):
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "explorer.cli", *args, "--port", str(port), "--data-dir", str(data_dir)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    while True:
+        try:
+            urllib.request.urlopen(url + "_dash-layout", timeout=2)
+            return process, url
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError("structure-explorer exited early")
+            time.sleep(0.05)
+
+
+def _wait_points(page, n, timeout_s=600):
+    page.wait_for_function(f"() => ({POINTS_JS})() === {n}", timeout=timeout_s * 1000, polling=50)
+
+
+def startup(browser, numba_cache: Path, cold: bool) -> float:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_cache)}
+    with tempfile.TemporaryDirectory() as data_dir:
+        start = time.perf_counter()
+        process, url = _start([], data_dir, env)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            _wait_points(page, 985)
+            seconds = time.perf_counter() - start
+            page.close()
+        finally:
+            process.terminate()
+            process.wait()
+    print(f"start-up to the sample map drawn ({'cold Numba cache' if cold else 'warm Numba cache'}): {seconds:.1f} s", flush=True)
+    return seconds
+
+
+def _many_molecules(path: Path, n: int) -> None:
+    import ase.io
+    import numpy as np
+
+    from explorer.resources import default_dataset_path
+
+    base = ase.io.read(default_dataset_path(), ":")
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(n):
+        atoms = base[k % len(base)].copy()
+        atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
+        atoms.info["dft_formation_energy_per_atom_in_eV"] = base[k % len(base)].info["dft_formation_energy_per_atom_in_eV"]
+        frames.append(atoms)
+    ase.io.write(path, frames, format="extxyz")
+
+
+def mixing(browser, n: int) -> list[float]:
+    """Seconds from a mixing change to the map redrawn, for a few slider positions."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"molecules-{n}.xyz"
+        _many_molecules(path, n)
+        process, url = _start([str(path)], Path(tmp) / "data", dict(os.environ))
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            _wait_points(page, n)
+            page.locator("#projection-method").click()
+            page.get_by_text("PCovR", exact=True).click()
+            page.wait_for_function(f"() => ({TITLE_JS})().startsWith('PCovR')", timeout=600_000)
+            times = []
+            handle = page.locator("#mixing-slider [role=slider]")
+            for key in ["ArrowRight", "ArrowRight", "ArrowLeft", "ArrowLeft"]:
+                before = page.evaluate(TITLE_JS)
+                handle.focus()
+                start = time.perf_counter()
+                page.keyboard.press(key)
+                page.wait_for_function(f"() => ({TITLE_JS})() !== {before!r}", timeout=60_000, polling=20)
+                times.append(time.perf_counter() - start)
+            page.close()
+        finally:
+            process.terminate()
+            process.wait()
+    print(f"mixing slider on {n:,} points, PCovR: map redrawn in " + ", ".join(f"{t:.2f}" for t in times) + " s", flush=True)
+    return times
+
+
+def pan_zoom(browser, n: int) -> None:
+    """Relayout times of a WebGL map of n points, built with explorer.figures.map_figure."""
+    import numpy as np
+    import plotly.io
+
+    from explorer.figures import map_figure
+
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(n, 2))
+    figure = map_figure(coords, color=coords[:, 0] ** 2, color_name="r²")
+    html = plotly.io.to_html(figure, include_plotlyjs=True, full_html=True, div_id="map")
+    with tempfile.TemporaryDirectory() as tmp:
+        page_path = Path(tmp) / "map.html"
+        page_path.write_text(html)
+        page = browser.new_page()
+        page.goto(page_path.as_uri())
+        page.wait_for_function("() => document.getElementById('map')._fullData", timeout=60_000)
+        timings = page.evaluate("""async () => {
+            const g = document.getElementById('map'); const out = [];
+            for (let k = 0; k < 6; k++) {
+                const t0 = performance.now();
+                const s = 1 + 0.3 * (k % 3);
+                await Plotly.relayout(g, {'xaxis.range': [-2 * s + 0.1 * k, 2 * s], 'yaxis.range': [-2 * s, 2 * s - 0.1 * k]});
+                out.push(performance.now() - t0);
+            }
+            return out; }""")
+        page.close()
+    print(f"{n:,}-point WebGL map: pan/zoom relayout " + ", ".join(f"{t:.0f}" for t in timings) + " ms", flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m explorer.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mixing-points", type=int, default=10_000)
+    parser.add_argument("--map-points", type=int, default=100_000)
+    parser.add_argument("--skip-cold", action="store_true", help="do not measure with an empty Numba cache")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            if not args.skip_cold:
+                cold_cache = Path(tempfile.mkdtemp(prefix="numba-cold-"))
+                startup(browser, cold_cache, cold=True)
+                shutil.rmtree(cold_cache, ignore_errors=True)
+            warm_cache = Path(os.environ.get("NUMBA_CACHE_DIR", Path.cwd() / ".numba_cache"))
+            startup(browser, warm_cache, cold=False)  # fills the cache if it was empty
+            startup(browser, warm_cache, cold=False)
+            pan_zoom(browser, args.map_points)
+            if args.mixing_points:
+                mixing(browser, args.mixing_points)
+        finally:
+            browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
