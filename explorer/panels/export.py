@@ -1,0 +1,452 @@
+"""Select and export: the current selection, "N most diverse (FPS)", and downloads.
+
+The selection (``state.SELECTION``: ``{"rows": [...map rows...], "source": ...}``) is written by
+the map's lasso, by a cluster, or here by farthest point sampling on the features. It is exported
+as extended XYZ (the default), CSV, NPZ or a chemiscope JSON file; "Select N features" exports
+just N feature columns (FPS or CUR over the features) with their names.
+
+Map rows are structures (per-structure mode) or environments (per-atom mode); the writers of
+:mod:`compute.export` take structure indices or rows of ``dataset.atom_properties``, so
+:func:`writer_indices` converts. Files are built on the server and named here
+(``<dataset stem>-selection.<ext>``, the stem reduced to ``[A-Za-z0-9._-]``); only bytes travel.
+
+Ids: ``selection-summary``, ``clear-selection``, ``fps-count``, ``select-fps``,
+``export-format``, ``export-selection``, ``export-download``, ``feature-count``,
+``feature-method``, ``export-features``, ``export-features-download``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from compute import export
+from compute.datasets import DatasetError
+from compute.selection import CUR, FPS, fps_indices
+
+from .. import state
+from ..rows import CLUSTER, ERROR, PREDICTED, Rows, map_rows
+from ..store import Store, UnknownIdError
+from .descriptors import load_features
+
+#: (value, label, file suffix) of each export format; the first is the default
+FORMATS = [
+    ("extxyz", "extended XYZ (structures + properties)", ".xyz"),
+    ("csv", "CSV (indices, map coordinates, properties)", ".csv"),
+    ("npz", "NPZ (features with names)", ".npz"),
+    ("chemiscope", "chemiscope JSON", ".chemiscope.json"),
+]
+FEATURE_METHODS = [("fps", "FPS"), ("cur", "CUR")]
+NOTHING_SELECTED = "select points first: lasso on the map, a cluster, or FPS"
+#: feature selection is fitted on at most this many rows (evenly spaced) to stay interactive
+MAX_FIT_ROWS = 20_000
+DEFAULT_FPS_COUNT = 50
+DEFAULT_FEATURE_COUNT = 20
+
+
+def layout() -> html.Div:
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span(NOTHING_SELECTED.capitalize(), id="selection-summary", className="selection-summary"),
+                    html.Button("Clear selection", id="clear-selection", n_clicks=0, className="button"),
+                ],
+                className="button-row",
+            ),
+            html.Div(
+                [
+                    html.Label(["N most diverse (FPS)",
+                                dcc.Input(id="fps-count", type="number", min=1, step=1, value=DEFAULT_FPS_COUNT, className="number-input")],
+                               className="field"),
+                    html.Button("Select", id="select-fps", n_clicks=0, className="button"),
+                ],
+                className="button-row",
+            ),
+            html.Div(
+                [
+                    html.Label(["export format",
+                                dcc.Dropdown(id="export-format", options=[{"label": label, "value": value} for value, label, _ in FORMATS],
+                                             value=FORMATS[0][0], clearable=False, style={"minWidth": "300px"})],
+                               className="field"),
+                    html.Button("Export selection", id="export-selection", n_clicks=0, className="button primary"),
+                    dcc.Download(id="export-download"),
+                ],
+                className="button-row",
+            ),
+            html.Div(
+                [
+                    html.Label(["select N features",
+                                dcc.Input(id="feature-count", type="number", min=1, step=1, value=DEFAULT_FEATURE_COUNT, className="number-input")],
+                               className="field"),
+                    html.Label(["by",
+                                dcc.Dropdown(id="feature-method", options=[{"label": label, "value": value} for value, label in FEATURE_METHODS],
+                                             value="fps", clearable=False, style={"minWidth": "90px"})],
+                               className="field"),
+                    html.Button("Export features (NPZ)", id="export-features", n_clicks=0, className="button"),
+                    dcc.Download(id="export-features-download"),
+                ],
+                className="button-row",
+            ),
+            html.Div("Feature columns are exported for the selected rows, or for every row when nothing is selected.", className="hint"),
+            dcc.Store(id="export-context"),
+        ],
+        className="panel export-panel",
+    )
+
+
+# -- logic -----------------------------------------------------------------------------------------
+
+
+def safe_stem(name: str | None) -> str:
+    """A file-name stem from a dataset's display name: only ``[A-Za-z0-9._-]``, no leading dot."""
+    stem = Path(str(name or "")).name
+    for suffix in (".gz", ".bz2", ".xz"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    stem = stem.rsplit(".", 1)[0] if "." in stem.lstrip(".") else stem
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")
+    stem = re.sub(r"\.{2,}", ".", stem)[:80].strip("._-")
+    return stem or "dataset"
+
+
+def _kind(features_state: dict | None, n: int) -> str:
+    if features_state and features_state.get("per") == "atom":
+        word = "environment"
+    elif features_state and features_state.get("hypers") == {}:
+        word = "row"
+    else:
+        word = "structure"
+    return word if n == 1 else word + "s"
+
+
+def selection_summary(features_state: dict | None, selection: dict | None) -> str:
+    """"412 structures selected (lasso)", or what to do when nothing is selected."""
+    rows = (selection or {}).get("rows") or []
+    if not rows:
+        return NOTHING_SELECTED[0].upper() + NOTHING_SELECTED[1:]
+    source = (selection or {}).get("source")
+    return f"{len(rows):,} {_kind(features_state, len(rows))} selected" + (f" ({source})" if source else "")
+
+
+def selected_rows(selection: dict | None, n_rows: int) -> np.ndarray:
+    """The selected map rows, checked: ValueError when nothing is selected or rows are stale."""
+    rows = np.asarray((selection or {}).get("rows") or [], dtype=np.int64).reshape(-1)
+    if rows.size == 0:
+        raise ValueError(NOTHING_SELECTED)
+    if rows.min() < 0 or rows.max() >= n_rows:
+        raise ValueError("the selection does not belong to the current map (another dataset or mode): select again")
+    _, first = np.unique(rows, return_index=True)
+    return rows[np.sort(first)]  # drop repeats, keep the order
+
+
+def writer_indices(dataset, rows: Rows, selected: np.ndarray) -> np.ndarray:
+    """Indices for :mod:`compute.export`: structures per structure, rows of ``atom_properties``
+    per atom (the centre atoms of the selected environments)."""
+    if rows.per != "atom":
+        return selected
+    table = dataset.atom_properties
+    lookup = pd.Series(np.arange(len(table)), index=pd.MultiIndex.from_arrays([table["structure"], table["atom"]]))
+    positions = lookup.reindex(pd.MultiIndex.from_arrays([rows.structure[selected], rows.atom[selected]])).to_numpy()
+    if np.isnan(positions.astype(float)).any():
+        raise ValueError("some selected environments have no atom in the dataset's atom table")
+    return positions.astype(np.int64)
+
+
+def _check_states(dataset_state: dict | None, features_state: dict | None) -> None:
+    if not dataset_state or not features_state:
+        raise ValueError("no descriptors yet: wait for the map to be drawn")
+    if features_state.get("dataset") != dataset_state.get("id"):
+        raise ValueError("the descriptors of this dataset are still being computed: wait for the map")
+
+
+def _unique_name(name: str, taken: set[str], suffix: str = "_map") -> str:
+    out = name
+    while out in taken:
+        out += suffix
+    taken.add(out)
+    return out
+
+
+def _column_name(text: str) -> str:
+    """A property name every format accepts (extended XYZ needs no spaces or ':')."""
+    return re.sub(r"[^A-Za-z0-9_\-\[\]]+", "_", str(text)).strip("_") or "value"
+
+
+def _map_columns(store: Store, map_state: dict | None, features_state: dict, selected: np.ndarray, taken: set[str]) -> dict[str, np.ndarray]:
+    """Map coordinates of the selected rows, named by their axis titles (``PC1``, ...)."""
+    if not map_state or map_state.get("features") != features_state["key"]:
+        return {}
+    coordinates = store.load_arrays(map_state["coords"])["coordinates"]
+    titles = list(map_state.get("axis_titles") or [])
+    out = {}
+    for k in range(coordinates.shape[1]):
+        title = titles[k] if k < len(titles) else f"map{k + 1}"
+        out[_unique_name(_column_name(title), taken)] = coordinates[selected, k].astype(np.float64)
+    return out
+
+
+def _model_columns(store: Store, features_state: dict, selected: np.ndarray, n_rows: int, prediction_state, cluster_state, taken: set[str]):
+    """Predictions and errors (when computed for these features), cluster labels (when there are
+    some for these rows): ``({name: values}, {colour choice: name})``."""
+    out, names = {}, {}
+    if prediction_state and prediction_state.get("features") == features_state["key"]:
+        try:
+            arrays = store.load_arrays(prediction_state["key"])
+        except UnknownIdError:
+            arrays = None
+        if arrays is not None and len(arrays["predicted"]) == n_rows:
+            target = _column_name(str(prediction_state.get("target") or "target").partition(":")[2] or "target")
+            names[PREDICTED] = _unique_name(f"predicted_{target}", taken)
+            out[names[PREDICTED]] = arrays["predicted"][selected].astype(np.float64)
+            names[ERROR] = _unique_name(f"error_{target}", taken)
+            out[names[ERROR]] = (arrays["predicted"] - arrays["target"])[selected].astype(np.float64)
+    if cluster_state and cluster_state.get("key") and cluster_state.get("features", features_state["key"]) == features_state["key"]:
+        try:
+            labels = store.load_arrays(cluster_state["key"]).get("labels")
+        except UnknownIdError:
+            labels = None
+        if labels is not None and len(labels) == n_rows:
+            names[CLUSTER] = _unique_name("cluster", taken)
+            out[names[CLUSTER]] = np.asarray(labels)[selected]
+    return out, names
+
+
+def _property_names(dataset, per: str) -> set[str]:
+    names = {str(c) for c in dataset.structure_properties.columns}
+    if per == "atom":
+        names |= {str(c) for c in dataset.atom_properties.columns}
+    return names
+
+
+def export_selection(store: Store, dataset_state: dict, features_state: dict, map_state: dict | None, selection: dict | None,
+                     fmt: str, color_by: str | None = None, prediction_state: dict | None = None,
+                     cluster_state: dict | None = None) -> tuple[bytes, str]:
+    """The selected rows as a file in format ``fmt``: ``(content, file name)``.
+
+    ``extxyz``: the selected structures (per atom: the structures holding the selected centres,
+    flagged ``selected``) with their properties, map coordinates, predictions and cluster labels,
+    and ``source_index`` (per structure). ``csv``: index, map coordinates, predictions/errors,
+    cluster labels, properties. ``npz``: the feature rows with feature names (and map
+    coordinates). ``chemiscope``: map coordinates as properties, coloured by ``color_by``;
+    environments with the SOAP cutoff per atom. ValueError (a message for the user) when nothing
+    is selected or the format does not apply (a features table has no structures).
+    """
+    suffixes = {value: suffix for value, _, suffix in FORMATS}
+    if fmt not in suffixes:
+        raise ValueError(f"unknown export format {fmt!r}: choose one of {', '.join(suffixes)}")
+    _check_states(dataset_state, features_state)
+    dataset = store.dataset(dataset_state["id"])
+    rows = map_rows(dataset, features_state["per"])
+    selected = selected_rows(selection, len(rows))
+    indices = writer_indices(dataset, rows, selected)
+    per = rows.per
+    filename = f"{safe_stem(dataset.name)}-selection{suffixes[fmt]}"
+
+    taken = _property_names(dataset, per) | {"index", "structure", "atom", "selected", "source_index", "environment"}
+    coords = _map_columns(store, map_state, features_state, selected, taken)
+    model, model_names = _model_columns(store, features_state, selected, len(rows), prediction_state, cluster_state, taken)
+
+    if fmt == "extxyz":
+        extra = {**coords, **model}
+        if per == "structure":
+            extra = {"source_index": selected, **extra}
+        data = export.to_extxyz(dataset, indices, per=per, extra_properties=extra)
+    elif fmt == "csv":
+        columns = {"environment": selected} if per == "atom" else {}
+        data = export.to_csv(dataset, indices, columns={**columns, **coords, **model}, per=per)
+    elif fmt == "npz":
+        features, names = load_features(store, features_state)
+        extra = {**coords, **model}
+        if per == "atom":
+            extra.update(structure=rows.structure[selected], atom=rows.atom[selected])
+        if features_state.get("hypers"):
+            extra["soap_hypers"] = json.dumps(features_state["hypers"], sort_keys=True)
+        data = export.to_npz(features, names, selected, extra=extra)
+    else:
+        if len(coords) < 2:
+            raise ValueError("a chemiscope file needs the map: wait until it is drawn")
+        properties = dict(model)
+        if CLUSTER in model_names:  # labels as text: chemiscope treats them as categories
+            properties[model_names[CLUSTER]] = model[model_names[CLUSTER]].astype(str)
+        color = _color_name(color_by, model_names, set(coords) | set(properties) | _property_names(dataset, per))
+        environments = {"cutoff": float((features_state.get("hypers") or {}).get("cutoff", export.DEFAULT_CUTOFF))} if per == "atom" else None
+        data = export.to_chemiscope(dataset, indices, map_coordinates=coords, properties=properties, environments=environments, color=color)
+    return data, filename
+
+
+def _color_name(color_by: str | None, model_names: dict, available: set[str]) -> str | None:
+    """The exported property that carries the map's colour, or None (uniform)."""
+    if not color_by:
+        return None
+    name = model_names.get(color_by) if color_by.startswith("map:") else color_by.partition(":")[2]
+    return name if name in available else None
+
+
+def select_diverse(store: Store, features_state: dict, n) -> dict:
+    """The ``n`` most diverse rows by farthest point sampling on the features (first row first):
+    the new selection state ``{"rows": [...], "source": "fps"}`` in selection order."""
+    if not features_state:
+        raise ValueError("no descriptors yet: wait for the map to be drawn")
+    features, _ = load_features(store, features_state)
+    n_rows = features.shape[0]
+    n = _count(n, n_rows, "rows to select")
+    if n_rows < 2:
+        raise ValueError("FPS needs at least two rows")
+    picked = fps_indices(features, n)  # scikit-matter's FPS (first row first), Numba with pruning
+    return {"rows": [int(i) for i in picked], "source": "fps"}
+
+
+def _count(n, limit: int, what: str) -> int:
+    try:
+        value = float(n)
+    except (TypeError, ValueError):
+        raise ValueError(f"number of {what}: enter a whole number from 1 to {limit}") from None
+    if not np.isfinite(value) or value != int(value) or not 1 <= value <= limit:
+        raise ValueError(f"number of {what}: enter a whole number from 1 to {limit} (got {n})")
+    return int(value)
+
+
+def select_features(features: np.ndarray, n: int, method: str) -> np.ndarray:
+    """Column indices of ``n`` features chosen by FPS or CUR (fitted on at most
+    :data:`MAX_FIT_ROWS` evenly spaced rows), in selection order."""
+    if method not in dict(FEATURE_METHODS):
+        raise ValueError(f"unknown feature selection {method!r}: choose FPS or CUR")
+    n = _count(n, features.shape[1], "features")
+    if features.shape[0] < 2 or features.shape[1] < 2:
+        raise ValueError("selecting features needs at least two rows and two features")
+    X = features
+    if X.shape[0] > MAX_FIT_ROWS:
+        X = X[np.linspace(0, X.shape[0] - 1, MAX_FIT_ROWS).astype(np.int64)]
+    selector = FPS(n_to_select=n, axis="features") if method == "fps" else CUR(n_to_select=n, axis="features")
+    return selector.fit(X).selected_idx_
+
+
+def export_features(store: Store, features_state: dict, selection: dict | None, n, method: str,
+                    dataset_name: str | None = None) -> tuple[bytes, str]:
+    """``n`` feature columns chosen by FPS or CUR, for the selected rows (every row when nothing is
+    selected), as NPZ with their names: ``(content, file name)``."""
+    if not features_state:
+        raise ValueError("no descriptors yet: wait for the map to be drawn")
+    features, names = load_features(store, features_state)
+    n_rows = features.shape[0]
+    if (selection or {}).get("rows"):
+        rows = selected_rows(selection, n_rows)
+    else:
+        rows = np.arange(n_rows)
+    columns = select_features(features[rows], n, method)
+    extra = {}
+    if features_state.get("hypers"):
+        extra["soap_hypers"] = json.dumps(features_state["hypers"], sort_keys=True)
+    data = export.to_npz(features[:, columns], [names[c] for c in columns], rows, extra=extra)
+    if dataset_name is None:
+        dataset_name = store.dataset_name(features_state["dataset"])
+    return data, f"{safe_stem(dataset_name)}-features-{method}-{len(columns)}.npz"
+
+
+def _download(data: bytes, filename: str) -> dict:
+    return dcc.send_bytes(data, filename)
+
+
+# -- callbacks -------------------------------------------------------------------------------------
+
+
+@callback(
+    Output("selection-summary", "children"),
+    Input(state.SELECTION, "data"),
+    Input(state.FEATURES, "data"),
+)
+def on_summary(selection, features_state):
+    return selection_summary(features_state, selection)
+
+
+@callback(
+    Output(state.SELECTION, "data", allow_duplicate=True),
+    Input("clear-selection", "n_clicks"),
+    prevent_initial_call=True,
+)
+def on_clear(_clicks):
+    return {"rows": [], "source": None}
+
+
+@callback(
+    Output(state.SELECTION, "data", allow_duplicate=True),
+    Output("export-context", "data"),
+    Input(state.FEATURES, "data"),
+    State("export-context", "data"),
+    State(state.SELECTION, "data"),
+    prevent_initial_call=True,
+)
+def on_rows_changed(features_state, context, selection):
+    """A new dataset or mode changes what the rows are: the old selection no longer applies."""
+    if not features_state:
+        return no_update, no_update
+    current = {"dataset": features_state.get("dataset"), "per": features_state.get("per")}
+    if current == context:
+        return no_update, no_update
+    if context is None or not (selection or {}).get("rows"):
+        return no_update, current
+    return {"rows": [], "source": None}, current
+
+
+@callback(
+    Output(state.SELECTION, "data", allow_duplicate=True),
+    Output("status-message", "children", allow_duplicate=True),
+    Input("select-fps", "n_clicks"),
+    State("fps-count", "value"),
+    State(state.FEATURES, "data"),
+    prevent_initial_call=True,
+)
+def on_select_diverse(_clicks, n, features_state):
+    try:
+        selection = select_diverse(state.current_store(), features_state, n)
+    except (ValueError, UnknownIdError) as error:
+        return no_update, f"FPS selection not made: {error}"
+    return selection, f"Selected the {len(selection['rows']):,} most diverse {_kind(features_state, len(selection['rows']))} (FPS)."
+
+
+@callback(
+    Output("export-download", "data"),
+    Output("status-message", "children", allow_duplicate=True),
+    Input("export-selection", "n_clicks"),
+    State("export-format", "value"),
+    State(state.DATASET, "data"),
+    State(state.FEATURES, "data"),
+    State(state.MAP, "data"),
+    State(state.SELECTION, "data"),
+    State("color-by", "value"),
+    State(state.PREDICTIONS, "data"),
+    State(state.CLUSTERS, "data"),
+    prevent_initial_call=True,
+)
+def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection, color_by, prediction_state, cluster_state):
+    try:
+        data, filename = export_selection(state.current_store(), dataset_state, features_state, map_state, selection,
+                                          fmt or FORMATS[0][0], color_by, prediction_state, cluster_state)
+    except (ValueError, DatasetError, UnknownIdError) as error:
+        return no_update, f"Nothing exported: {error}"
+    n = len((selection or {}).get("rows") or [])
+    return _download(data, filename), f"Exported {n:,} {_kind(features_state, n)} to {filename}."
+
+
+@callback(
+    Output("export-features-download", "data"),
+    Output("status-message", "children", allow_duplicate=True),
+    Input("export-features", "n_clicks"),
+    State("feature-count", "value"),
+    State("feature-method", "value"),
+    State(state.FEATURES, "data"),
+    State(state.SELECTION, "data"),
+    prevent_initial_call=True,
+)
+def on_export_features(_clicks, n, method, features_state, selection):
+    try:
+        data, filename = export_features(state.current_store(), features_state, selection, n, method or "fps")
+    except (ValueError, DatasetError, UnknownIdError) as error:
+        return no_update, f"Features not exported: {error}"
+    return _download(data, filename), f"Exported {n} feature columns ({(method or 'fps').upper()}) to {filename}."
