@@ -17,7 +17,7 @@ from compute.selection import CUR, FPS
 from explorer.panels import export as panel
 from explorer.panels.descriptors import compute_features, load_features
 from explorer.panels.map import compute_map
-from explorer.rows import CLUSTER, ERROR, PREDICTED, map_rows
+from explorer.rows import CLUSTER, ERROR, map_rows
 from explorer.store import Store, make_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,7 +129,6 @@ def test_csv_carries_predictions_errors_and_clusters(store, molecules):
     assert doc["properties"]["cluster"]["values"] == [str(v) for v in labels[SELECTION]]
     doc = json.loads(_export(store, molecules, SELECTION, "chemiscope", color_by=ERROR, prediction_state=prediction_state)[0])
     assert doc["settings"]["map"]["color"] == {"property": "error_dft_formation_energy_per_atom_in_eV"}
-    assert PREDICTED  # the choice names are shared with the map panel
 
 
 def test_npz_has_feature_rows_and_names(store, molecules):
