@@ -1,0 +1,266 @@
+"""Learning curves: test RMSE against training-set size for a property and a kernel model.
+
+One background job (``on_run_learning_curve``, with progress and cancel) calls
+:func:`run_learning_curve`, which runs ``compute.models.learning_curve`` and caches its table in
+the server-side store under (features, target, model, selection); the figure is
+``figures.learning_curve_figure`` (log-log, error bars: the spread over the 5 folds).
+
+Decisions:
+
+* Models on SOAP features use the normalised polynomial SOAP kernel (``zeta=2``), the standard
+  of the field; on an uploaded features table (no SOAP) the kernel models use an RBF kernel.
+  Sparse KRR uses 500 active points chosen by FPS. Each model picks its regularisation by its own
+  internal cross-validation on each training set.
+* The user's model choice is kept. Above :data:`KRR_SLOW_ROWS` rows, full KRR (cubic in the
+  training size) is slow: the panel says so before the run (``learning-note``) and in the status
+  message after it. Above :data:`KRR_MAX_ROWS` rows its kernel matrix no longer fits in memory
+  comfortably, so full KRR is refused with a message pointing to sparse KRR.
+* Rows whose target is NaN are left out by ``compute.models.learning_curve`` itself.
+* Progress is reported per training-set size: each size is one call of ``learning_curve`` with
+  the same folds and seeds, which gives exactly the table of a single call (the training sets are
+  nested and FPS is greedy, so the first ``n`` points it picks do not depend on how many follow).
+
+Ids: ``learning-property``, ``learning-model``, ``learning-selection``, ``run-learning-curve``,
+``cancel-learning-curve``, ``learning-progress``, ``learning-note``, ``learning-curve-graph`` and
+``learning-curve-table``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from compute import models
+from compute.datasets import DatasetError
+
+from .. import figures, state
+from ..rows import first_numeric_property, property_options
+from ..store import Store, UnknownIdError, make_key
+from .descriptors import load_features
+from .map import target_values
+
+MODELS = {"krr": "kernel ridge (KRR)", "sparse_krr": "sparse KRR (500 active points)", "ridge": "ridge (linear)"}
+SELECTIONS = {"random": "random", "fps": "farthest point sampling (FPS)"}
+N_SPLITS = 5
+N_ACTIVE = 500
+#: above this many rows, full KRR is slow (a warning); above KRR_MAX_ROWS it is refused
+KRR_SLOW_ROWS = 5_000
+KRR_MAX_ROWS = 20_000
+COLUMNS = ["train_size", "rmse_test", "rmse_test_std", "rmse_train", "mae_test", "alpha"]
+
+
+def layout() -> html.Div:
+    controls = html.Div(
+        [
+            html.Label(["property", dcc.Dropdown(id="learning-property", options=[], value=None, placeholder="(numeric property)")],
+                       className="field"),
+            html.Label(["model", dcc.Dropdown(id="learning-model", options=[{"label": v, "value": k} for k, v in MODELS.items()],
+                                              value="krr", clearable=False)], className="field"),
+            html.Label(["training sets", dcc.RadioItems(id="learning-selection", options=[{"label": v, "value": k} for k, v in SELECTIONS.items()],
+                                                        value="random", inline=True)], className="field"),
+            html.Div(
+                [
+                    html.Button("Run learning curve", id="run-learning-curve", n_clicks=0, className="button primary"),
+                    html.Button("Cancel", id="cancel-learning-curve", n_clicks=0, className="button", disabled=True),
+                ],
+                className="button-row",
+            ),
+            html.Progress(id="learning-progress", value="0", max="1", className="progress"),
+            html.Div(id="learning-note", className="note"),
+            html.Div(id="learning-curve-table", className="learning-table"),
+        ],
+        className="panel learning-controls",
+    )
+    graph = dcc.Graph(id="learning-curve-graph", figure=figures.empty_figure("Choose a property and a model, then run"),
+                      config={"displaylogo": False, "toImageButtonOptions": {"format": "svg"}}, style={"height": "360px"})
+    return html.Div([controls, html.Div(graph, className="learning-graph")], className="tab-panel learning-panel")
+
+
+# -- logic -----------------------------------------------------------------------------------------
+
+
+def model_params(model: str, features_state: dict) -> dict:
+    """Parameters of ``model``: the SOAP kernel on SOAP features, RBF on a features table."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODELS.values())}")
+    if model == "ridge":
+        return {}
+    params = {"kernel": "soap", "zeta": 2} if features_state.get("hypers") else {"kernel": "rbf"}
+    if model == "sparse_krr":
+        params["n_active"] = N_ACTIVE
+    return params
+
+
+def check_size(model: str, n_rows: int) -> str:
+    """A warning for slow choices ("" when none); ValueError for impossible ones."""
+    if model == "krr" and n_rows > KRR_MAX_ROWS:
+        raise ValueError(f"full KRR on {n_rows:,} rows needs a {n_rows:,} x {n_rows:,} kernel: too large; "
+                         "choose sparse KRR (or ridge)")
+    if model == "krr" and n_rows > KRR_SLOW_ROWS:
+        return (f"full KRR on {n_rows:,} rows is slow (its cost grows as the cube of the training size): "
+                "sparse KRR gives nearly the same curve much faster")
+    return ""
+
+
+def curve_key(features_state: dict, target: str, model: str, selection: str) -> str:
+    return make_key("learning-curve", features_state["key"], target, model, selection, N_SPLITS)
+
+
+def train_sizes(n_valid: int) -> np.ndarray:
+    """The training-set sizes ``compute.models.learning_curve`` uses by default for ``n_valid``
+    samples with a finite target (log-spaced up to the smallest training pool of the folds)."""
+    return models.default_train_sizes(n_valid - math.ceil(n_valid / N_SPLITS))
+
+
+def run_learning_curve(store: Store, features_state: dict, target: str, model: str, selection: str,
+                       progress=None) -> pd.DataFrame:
+    """The learning curve of ``target`` (a ``"structure:<name>"`` choice) on the features, cached.
+
+    Returns the table of ``compute.models.learning_curve``: one row per training-set size with
+    ``train_size``, ``rmse_train``, ``rmse_test``, ``rmse_test_std``, ``mae_test``, ... . Raises
+    ValueError with a message for the user (non-numeric or all-NaN property, too few values,
+    impossible model).
+    """
+    if not features_state:
+        raise ValueError("there are no features yet: compute the descriptors first")
+    if not target:
+        raise ValueError("choose a numeric property first")
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown training-set selection {selection!r}: choose random or FPS")
+    params = model_params(model, features_state)
+    key = curve_key(features_state, target, model, selection)
+    if store.has_arrays(key):
+        return _load_table(store, key)
+    y = target_values(store, features_state["dataset"], features_state["per"], target)
+    n_valid = int(np.isfinite(y).sum())
+    if n_valid < 2 * N_SPLITS:
+        raise ValueError(f"the property {target.partition(':')[2]!r} has {n_valid} finite values: "
+                         f"a learning curve needs at least {2 * N_SPLITS}")
+    check_size(model, n_valid)
+    X, _ = load_features(store, features_state)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    sizes = train_sizes(n_valid)
+    parts = []
+    for done, size in enumerate(sizes):
+        if progress:
+            progress(done, len(sizes))
+        parts.append(models.learning_curve(X, y, model=model, train_sizes=[int(size)], n_splits=N_SPLITS,
+                                           selection=selection, random_state=0, **params))
+    table = pd.concat(parts, ignore_index=True)
+    if progress:
+        progress(len(sizes), len(sizes))
+    store.save_arrays(key, columns=np.array(table.columns, dtype=str), **{f"col_{k}": table[c].to_numpy() for k, c in enumerate(table.columns)})
+    return table
+
+
+def _load_table(store: Store, key: str) -> pd.DataFrame:
+    arrays = store.load_arrays(key)
+    return pd.DataFrame({name: arrays[f"col_{k}"] for k, name in enumerate(arrays["columns"].tolist())})
+
+
+def curve_figure(table: pd.DataFrame, target: str, model: str):
+    return figures.learning_curve_figure(table, property_name=target.partition(":")[2], model_name=MODELS.get(model, model))
+
+
+def curve_table(table: pd.DataFrame) -> html.Table:
+    """A small table of the numbers: size, test RMSE ± spread over folds, train RMSE, test MAE."""
+    header = html.Tr([html.Th(h) for h in ("training set", "test RMSE", "± (folds)", "train RMSE", "test MAE")])
+    body = [
+        html.Tr([
+            html.Td(f"{int(row.train_size)}"),
+            html.Td(f"{row.rmse_test:.4g}"),
+            html.Td(f"{row.rmse_test_std:.2g}"),
+            html.Td(f"{row.rmse_train:.4g}"),
+            html.Td(f"{row.mae_test:.4g}"),
+        ])
+        for row in table.sort_values("train_size").itertuples()
+    ]
+    return html.Table([html.Thead(header), html.Tbody(body)], className="numbers-table")
+
+
+def summary_message(table: pd.DataFrame, target: str, model: str, n_rows: int) -> str:
+    table = table.sort_values("train_size")
+    first, last = table.iloc[0], table.iloc[-1]
+    message = (f"Learning curve of {target.partition(':')[2]} with {MODELS[model]}: test RMSE {first.rmse_test:.3g} "
+               f"at {int(first.train_size)} → {last.rmse_test:.3g} at {int(last.train_size)} training points")
+    warning = check_size(model, n_rows)
+    return message + (f" (note: {warning})" if warning else "")
+
+
+def learning_options(store: Store, dataset_state: dict, features_state: dict):
+    """(options, default) of the property dropdown: the numeric properties of the map rows."""
+    dataset = store.dataset(dataset_state["id"])
+    per = features_state.get("per", "structure") if dataset.structures is not None else "structure"
+    return property_options(dataset, per, numeric_only=True), first_numeric_property(dataset, per)
+
+
+# -- callbacks -------------------------------------------------------------------------------------
+
+
+@callback(
+    Output("learning-property", "options"),
+    Output("learning-property", "value"),
+    Input(state.FEATURES, "data"),
+    State(state.DATASET, "data"),
+    State("learning-property", "value"),
+)
+def on_learning_options(features_state, dataset_state, chosen):
+    if not features_state or not dataset_state or features_state.get("dataset") != dataset_state.get("id"):
+        return no_update, no_update
+    try:
+        options, default = learning_options(state.current_store(), dataset_state, features_state)
+    except (UnknownIdError, DatasetError):
+        return no_update, no_update
+    valid = {o["value"] for o in options}
+    return options, chosen if chosen in valid else default
+
+
+@callback(
+    Output("learning-note", "children"),
+    Input("learning-model", "value"),
+    Input(state.FEATURES, "data"),
+)
+def on_learning_note(model, features_state):
+    if not features_state:
+        return ""
+    try:
+        return check_size(model, int(features_state.get("n_rows", 0)))
+    except ValueError as error:
+        return str(error)
+
+
+@callback(
+    Output("learning-curve-graph", "figure"),
+    Output("learning-curve-table", "children"),
+    Output("status-message", "children", allow_duplicate=True),
+    Input("run-learning-curve", "n_clicks"),
+    State(state.FEATURES, "data"),
+    State("learning-property", "value"),
+    State("learning-model", "value"),
+    State("learning-selection", "value"),
+    background=True,
+    interval=250,
+    progress=[Output("learning-progress", "value"), Output("learning-progress", "max")],
+    running=[
+        (Output("run-learning-curve", "disabled"), True, False),
+        (Output("cancel-learning-curve", "disabled"), False, True),
+    ],
+    cancel=[Input("cancel-learning-curve", "n_clicks")],
+    prevent_initial_call=True,
+)
+def on_run_learning_curve(set_progress, _clicks, features_state, target, model, selection):
+    set_progress(("0", "1"))
+    try:
+        table = run_learning_curve(
+            state.current_store(), features_state, target, model or "krr", selection or "random",
+            progress=lambda done, total: set_progress((str(done), str(total))),
+        )
+    except (ValueError, DatasetError, UnknownIdError, KeyError) as error:
+        set_progress(("0", "1"))
+        return no_update, no_update, f"Learning curve not computed: {error}"
+    set_progress(("1", "1"))
+    return (curve_figure(table, target, model), curve_table(table),
+            summary_message(table, target, model, int(features_state.get("n_rows", 0))))

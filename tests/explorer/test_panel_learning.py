@@ -1,0 +1,147 @@
+"""The learning-curves panel's logic on a real store: 120 sample molecules and their SOAP features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compute import models
+from explorer.panels import learning
+from explorer.panels.descriptors import compute_features, load_features
+from explorer.panels.map import target_values
+from explorer.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+MOLECULES = ROOT / "sample_datasets" / "small_molecules-1000.xyz"
+HYPERS = {"cutoff": 4.0, "n_max": 4, "l_max": 3, "density_width": 0.3}
+TARGET = "structure:dft_formation_energy_per_atom_in_eV"
+N = 120
+
+
+@pytest.fixture(scope="module")
+def featurized(tmp_path_factory):
+    """(store, dataset_state, features_state) of the first 120 sample molecules."""
+    import ase.io
+
+    tmp = tmp_path_factory.mktemp("learning")
+    subset = tmp / "molecules-120.xyz"
+    ase.io.write(subset, ase.io.read(MOLECULES, index=f":{N}"), format="extxyz")
+    store = Store(tmp / "store")
+    dataset_id = store.add_dataset_file(subset)
+    features_state = compute_features(store, dataset_id, HYPERS, "structure", backend="numba")
+    return store, {"id": dataset_id, "name": subset.name}, features_state
+
+
+def test_property_options_are_numeric(featurized):
+    store, dataset_state, features_state = featurized
+    options, default = learning.learning_options(store, dataset_state, features_state)
+    values = [o["value"] for o in options]
+    assert TARGET in values and default == TARGET
+    assert all(v.startswith("structure:") for v in values)
+
+
+@pytest.mark.parametrize("model", ["krr", "sparse_krr", "ridge"])
+def test_curve_falls_for_the_formation_energy(featurized, model):
+    store, _, features_state = featurized
+    steps = []
+    table = learning.run_learning_curve(store, features_state, TARGET, model, "random",
+                                        progress=lambda done, total: steps.append((done, total)))
+    assert isinstance(table, pd.DataFrame)
+    assert len(table) >= 5
+    assert {"train_size", "rmse_test", "rmse_test_std", "rmse_train", "mae_test"} <= set(table.columns)
+    sizes = table["train_size"].to_numpy()
+    assert np.all(np.diff(sizes) > 0) and sizes[-1] == N - N // 5
+    rmse = table["rmse_test"].to_numpy()
+    assert rmse[-1] < rmse[0], rmse
+    assert steps[0] == (0, len(table)) and steps[-1] == (len(table), len(table))
+
+    fig = learning.curve_figure(table, TARGET, model)
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert fig.data[0].error_y.array is not None
+    assert "dft_formation_energy_per_atom_in_eV" in fig.layout.yaxis.title.text
+
+    rows = learning.curve_table(table).children[1].children
+    assert len(rows) == len(table)
+    assert "→" in learning.summary_message(table, TARGET, model, N)
+
+
+def test_per_size_progress_gives_the_single_call_table(featurized):
+    store, _, features_state = featurized
+    table = learning.run_learning_curve(store, features_state, TARGET, "krr", "fps")
+    X, _ = load_features(store, features_state)
+    y = target_values(store, features_state["dataset"], "structure", TARGET)
+    direct = models.learning_curve(np.asarray(X), y, model="krr", selection="fps", n_splits=5, random_state=0,
+                                   kernel="soap", zeta=2)
+    pd.testing.assert_frame_equal(table.reset_index(drop=True), direct, check_exact=False, rtol=1e-6)
+
+
+def test_results_are_cached(featurized, monkeypatch):
+    store, _, features_state = featurized
+    key = learning.curve_key(features_state, TARGET, "ridge", "fps")
+    assert not store.has_arrays(key)
+    first = learning.run_learning_curve(store, features_state, TARGET, "ridge", "fps")
+    assert store.has_arrays(key)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed a cached learning curve")
+
+    monkeypatch.setattr(learning.models, "learning_curve", fail)
+    again = learning.run_learning_curve(store, features_state, TARGET, "ridge", "fps")
+    pd.testing.assert_frame_equal(first, again)
+    # another selection, model or property is another curve
+    others = {learning.curve_key(features_state, TARGET, "ridge", "random"),
+              learning.curve_key(features_state, TARGET, "krr", "fps"),
+              learning.curve_key(features_state, "structure:cutoff", "ridge", "fps")}
+    assert len(others) == 3 and key not in others
+
+
+def test_bad_choices_raise_messages(featurized, monkeypatch):
+    store, _, features_state = featurized
+    with pytest.raises(ValueError, match="choose a numeric property"):
+        learning.run_learning_curve(store, features_state, None, "krr", "random")
+    with pytest.raises(ValueError, match="unknown model"):
+        learning.run_learning_curve(store, features_state, TARGET, "gp", "random")
+    with pytest.raises(ValueError, match="selection"):
+        learning.run_learning_curve(store, features_state, TARGET, "krr", "cur")
+    with pytest.raises(ValueError, match="no features"):
+        learning.run_learning_curve(store, None, TARGET, "krr", "random")
+    with pytest.raises(ValueError, match="no finite value"):
+        monkeypatch.setattr(learning, "curve_key", lambda *args: "2" * 64)  # not cached
+        dataset = store.dataset(features_state["dataset"])
+        monkeypatch.setitem(dataset.structure_properties, "cutoff", np.nan)
+        learning.run_learning_curve(store, features_state, "structure:cutoff", "krr", "random")
+        learning.run_learning_curve(store, features_state, TARGET, "krr", "random")
+    with pytest.raises(KeyError):
+        learning.run_learning_curve(store, features_state, "structure:nothing", "krr", "random")
+
+
+def test_size_warning_and_limit():
+    assert learning.check_size("krr", 1_000) == ""
+    assert "slow" in learning.check_size("krr", 6_000)
+    assert learning.check_size("sparse_krr", 50_000) == ""
+    with pytest.raises(ValueError, match="sparse KRR"):
+        learning.check_size("krr", 50_000)
+
+
+def test_model_params_follow_the_features():
+    soap = {"hypers": {"cutoff": 4.0}}
+    table = {"hypers": {}}
+    assert learning.model_params("krr", soap) == {"kernel": "soap", "zeta": 2}
+    assert learning.model_params("sparse_krr", soap)["n_active"] == learning.N_ACTIVE
+    assert learning.model_params("krr", table) == {"kernel": "rbf"}
+    assert learning.model_params("ridge", soap) == {}
+
+
+def test_nan_targets_are_left_out(featurized, monkeypatch):
+    store, _, features_state = featurized
+    y = target_values(store, features_state["dataset"], "structure", TARGET).copy()
+    y[::4] = np.nan  # a quarter of the rows without a value
+    monkeypatch.setattr(learning, "target_values", lambda *args: y)
+    monkeypatch.setattr(learning, "curve_key", lambda *args: "1" * 64)
+    table = learning.run_learning_curve(store, features_state, TARGET, "ridge", "random")
+    n_valid = int(np.isfinite(y).sum())
+    assert table["train_size"].iloc[-1] == n_valid - int(np.ceil(n_valid / 5))
+    assert np.isfinite(table["rmse_test"]).all()
