@@ -393,7 +393,7 @@ def map_figure(
         common = dict(
             name=name,
             mode="markers",
-            customdata=customdata[pos],
+            customdata=customdata[pos].tolist() if pos.size else customdata[pos],  # a list: dcc.Graph reads click/selection customdata from gd.data, where numpy arrays stay base64
             hovertemplate=hovertemplate,
             showlegend=showlegend,
             marker=marker,
