@@ -105,8 +105,5 @@ def _tabs():
     from .panels import clusters, learning
 
     tabs += [("Clusters", clusters.layout), ("Learning curves", learning.layout)]
-    from .panels import clusters, learning
-
-    tabs += [("Clusters", clusters.layout), ("Learning curves", learning.layout)]
     from .panels import export; tabs.append(("Select & export", export.layout))  # noqa: E702
     return tabs
