@@ -118,7 +118,18 @@ def property_values(dataset: Dataset, rows: Rows, choice: str) -> np.ndarray:
 
 
 def row_names(dataset: Dataset, rows: Rows) -> np.ndarray:
-    """Hover names: the dataset's name/ID column when it has one, else "#<structure>"."""
+    """Hover names: the dataset's name/ID column when it has one, else "#<structure> <formula>".
+
+    Kept on the (cached, never modified) dataset object: every map redraw needs them.
+    """
+    cache = dataset.__dict__.setdefault("_row_names", {})
+    key = (rows.per, len(rows))
+    if key not in cache:
+        cache[key] = _row_names(dataset, rows)
+    return cache[key]
+
+
+def _row_names(dataset: Dataset, rows: Rows) -> np.ndarray:
     table = dataset.structure_properties
     for candidate in ("name", "NAME", "Name", "id", "ID", "smiles", "formula"):
         if candidate in table.columns:

@@ -19,6 +19,7 @@ import os
 import pickle
 import re
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -122,10 +123,28 @@ class Store:
         return key
 
     def load_model(self, key: str):
+        """The estimator saved under ``key``, shared within this process (hold
+        :func:`model_lock` while changing it, e.g. to re-fit at another mixing)."""
         path = self.root / "models" / f"{check_id(key)}.pkl"
         if not path.exists():
             raise UnknownIdError(f"no model {key[:12]}… in this store")
-        return pickle.loads(path.read_bytes())  # our own pickle, written by save_model above
+        return _load_model_cached(str(path), path.stat().st_mtime_ns)
+
+
+_model_locks: dict[str, threading.Lock] = {}
+_model_locks_guard = threading.Lock()
+
+
+def model_lock(key: str) -> threading.Lock:
+    """A per-model lock for this process: models are shared by the server's threads."""
+    with _model_locks_guard:
+        return _model_locks.setdefault(key, threading.Lock())
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model_cached(path: str, mtime_ns: int):
+    # a slider move re-uses the loaded model instead of unpickling a large one each time
+    return pickle.loads(Path(path).read_bytes())  # our own pickle, written by Store.save_model
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

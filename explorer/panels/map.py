@@ -16,7 +16,7 @@ from compute.datasets import DatasetError
 
 from .. import figures, state
 from ..rows import CLUSTER, ERROR, PREDICTED, Rows, first_numeric_property, map_rows, property_options, property_values, row_names
-from ..store import Store, UnknownIdError, make_key
+from ..store import Store, UnknownIdError, make_key, model_lock
 from .descriptors import load_features
 
 N_COMPONENTS = 4
@@ -119,10 +119,12 @@ def move_mixing(store: Store, map_state: dict, features_state: dict, mixing: flo
         return map_state
     coords_key = make_key("coords", map_state["model"], round(float(mixing), 6))
     if not store.has_arrays(coords_key):
-        result = store.load_model(map_state["model"])
         X, _ = load_features(store, features_state)
-        maps.reproject(result, X, float(mixing))
-        store.save_arrays(coords_key, coordinates=result.coordinates)
+        with model_lock(map_state["model"]):
+            result = store.load_model(map_state["model"])
+            maps.reproject(result, X, float(mixing))
+            coordinates = result.coordinates
+        store.save_arrays(coords_key, coordinates=coordinates)
     return {**map_state, "coords": coords_key, "mixing": float(mixing)}
 
 
