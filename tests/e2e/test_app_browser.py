@@ -1,35 +1,66 @@
-"""The app in a real headless Chromium (Debian's), started as ``structure-explorer`` would be."""
+"""The app in a real headless Chromium (Debian's), started as ``structure-explorer`` would be.
 
+Each test opens its own browser context (its own session) on the shared app serving the bundled
+sample dataset; features and maps are cached server-side, so only the first test pays for them.
+The map is read from plotly's decoded ``_fullData``; clicks and lassos are emitted on the graph.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA = REPO_ROOT / "tests" / "data"
+N_SAMPLE = 985
+ENERGY = "dft_formation_energy_per_atom_in_eV"
 
-def test_sample_dataset_summary_shown(app_url, browser_page):
-    page = browser_page
-    page.goto(app_url)
-    summary = page.locator("#dataset-summary")
-    summary.wait_for()
 
-    assert "small_molecules-1000" in page.locator("#dataset-name").inner_text()
+def _mixing(title: str) -> float | None:
+    match = re.search(r"mixing ([0-9.]+)", title)
+    return float(match.group(1)) if match else None
+
+
+def _coordinates(info: dict) -> dict[int, tuple[float, float]]:
+    """customdata[0] -> (x, y) over every trace."""
+    coords = {}
+    k = 0
+    for trace in info["traces"]:
+        for x, y in zip(trace["x"], trace["y"]):
+            coords[info["indices"][k]] = (x, y)
+            k += 1
+    return coords
+
+
+def test_sample_map_one_point_per_structure(app_url, open_app):
+    app = open_app(app_url)
+    seconds = app.open()
+    info = app.wait_for_map(lambda i: "small_molecules-1000" in i["title"])
+    print(f"\n[timing] page load -> sample map drawn (shared app): {seconds:.1f} s")
+
+    app.assert_one_point_per_row(info, N_SAMPLE)
+    assert info["title"].startswith("PCA of small_molecules-1000")
+    # coloured by default by the first numeric property that varies
+    assert [t["colorbar"] for t in info["traces"] if t["colorbar"]] == [ENERGY]
+    page = app.page
     assert page.title() == "Structure-property explorer"
-
-    status = page.locator("#status-message")
-    assert status.count() == 1
-    assert "985" in status.inner_text()
-
-    structures = page.locator("#summary-structures .value").inner_text()
-    assert structures == "985"
-    atoms = page.locator("#summary-atoms .value").inner_text()
-    assert atoms.replace(",", "") == "17743"
+    assert "small_molecules-1000" in page.locator("#dataset-name").inner_text()
+    assert page.locator("#summary-structures .value").inner_text() == "985"
+    assert page.locator("#summary-atoms .value").inner_text().replace(",", "") == "17743"
     elements = page.locator("#summary-elements .value").inner_text()
-    assert set(e.strip() for e in elements.split(",")) == {"C", "H", "N", "O"}
-    assert page.locator("#summary-periodic .value").inner_text() in ("non-periodic", "no")
-
-    # the first rows of the structure-property table, with the formation energy column
-    table = page.locator("#property-preview table")
-    assert "dft_formation_energy_per_atom_in_eV" in table.inner_text()
-    assert table.locator("tbody tr").count() == 10
+    assert {e.strip() for e in elements.split(",")} == {"C", "H", "N", "O"}
+    # the property table (ag-grid) lists the sample's properties
+    page.locator("#property-table .ag-header-cell-text", has_text=ENERGY).first.wait_for()
+    # every contract id is on the page
+    for element_id in ("upload-dataset", "status-message", "map-graph", "structure-viewer", "color-by",
+                       "projection-method", "mixing-slider", "target-property"):
+        assert page.locator(f"#{element_id}").count() == 1, element_id
 
 
 def test_assets_served(app_url, browser_page):
@@ -41,3 +72,194 @@ def test_assets_served(app_url, browser_page):
     assert any("/assets/style.css" in h for h in hrefs), hrefs
     display = page.eval_on_selector(".explorer-header", "el => getComputedStyle(el).display")
     assert display == "flex"
+
+
+def test_click_shows_structure(app_url, open_app, sample_atoms):
+    app = open_app(app_url)
+    app.open()
+    assert app.viewer() == {"index": "", "atoms": ""}
+    for index in (0, 517, N_SAMPLE - 1):
+        point = app.click_point(index)
+        assert point["customdata"][0] == index
+        shown = app.wait_for_viewer(index)
+        assert shown == {"index": str(index), "atoms": str(len(sample_atoms[index]))}
+        # the 3D view and the structure's property table are drawn
+        app.page.locator("#structure-viewer .structure-graph .js-plotly-plot").wait_for()
+        assert ENERGY in app.page.locator("#structure-viewer table.structure-properties").inner_text()
+        formula = sample_atoms[index].get_chemical_formula()
+        app.page.wait_for_function(
+            "(f) => { const g = document.querySelector('#structure-viewer .js-plotly-plot');"
+            " return g && g._fullLayout && (g._fullLayout.title.text || '').includes(f); }",
+            arg=formula,
+        )
+
+
+def test_color_by_changes_colours(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    before = app.wait_for_map(lambda i: any(t["colorbar"] == ENERGY for t in i["traces"]))
+    colours_before = before["traces"][0]["color"]
+
+    app.choose("color-by", "nneightol")
+    after = app.wait_for_map(lambda i: any(t["colorbar"] == "nneightol" for t in i["traces"]), what="map coloured by nneightol")
+    assert after["traces"][0]["color"] != colours_before
+    app.assert_one_point_per_row(after, N_SAMPLE)
+
+    # by the out-of-fold prediction of the target (a background job), then by its error
+    assert app.dropdown_value("target-property") == ENERGY
+    app.choose("color-by", "predicted target (out-of-fold)")
+    predicted = app.wait_for_map(lambda i: any(t["colorbar"] == f"predicted {ENERGY}" for t in i["traces"]),
+                                 what="map coloured by the predicted target")
+    app.assert_one_point_per_row(predicted, N_SAMPLE)
+    by_index = dict(zip(predicted["indices"], predicted["traces"][0]["color"]))
+    energy = dict(zip(before["indices"], colours_before))
+    a, b = np.array([by_index[k] for k in range(N_SAMPLE)]), np.array([energy[k] for k in range(N_SAMPLE)])
+    assert not np.allclose(a, b)
+    assert np.corrcoef(a, b)[0, 1] > 0.5, "out-of-fold predictions should follow the target"
+
+    app.choose("color-by", "prediction error")
+    error = app.wait_for_map(lambda i: any(t["colorbar"] == f"error in {ENERGY}" for t in i["traces"]),
+                             what="map coloured by the prediction error")
+    errors = dict(zip(error["indices"], error["traces"][0]["color"]))
+    assert np.allclose([errors[k] for k in range(N_SAMPLE)], a - b, atol=1e-6)
+
+
+def test_mixing_slider_reprojects(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    assert app.dropdown_value("target-property") == ENERGY
+    app.choose("projection-method", "PCovR")
+    first = app.wait_for_map(lambda i: i["title"].startswith("PCovR (mixing 0.50)"), what="the PCovR map")
+    app.assert_one_point_per_row(first, N_SAMPLE)
+
+    # click on the slider's rail near its right end
+    track = app.page.locator("#mixing-slider .dash-slider-track")
+    box = track.bounding_box()
+    start = time.perf_counter()
+    app.page.mouse.click(box["x"] + 0.9 * box["width"], box["y"] + box["height"] / 2)
+    second = app.wait_for_map(lambda i: (_mixing(i["title"]) or 0.5) > 0.7, what="the map at a higher mixing")
+    print(f"\n[timing] mixing slider moved -> PCovR map redrawn (985 points): {time.perf_counter() - start:.2f} s")
+    mixing = _mixing(second["title"])
+    assert app.page.locator("#mixing-slider [role=slider]").get_attribute("aria-valuenow") == f"{mixing:g}"
+    app.assert_one_point_per_row(second, N_SAMPLE)
+    c1, c2 = _coordinates(first), _coordinates(second)
+    moved = np.array([np.hypot(c1[k][0] - c2[k][0], c1[k][1] - c2[k][1]) for k in range(N_SAMPLE)])
+    assert moved.max() > 1e-6, "the coordinates must change with the mixing"
+
+    # the keyboard moves it too, one step (0.05) at a time
+    app.page.locator("#mixing-slider [role=slider]").focus()
+    app.page.keyboard.press("ArrowLeft")
+    third = app.wait_for_map(lambda i: _mixing(i["title"]) == pytest.approx(mixing - 0.05, abs=1e-6),
+                             what="the map one keyboard step lower")
+    c3 = _coordinates(third)
+    assert max(abs(c3[k][0] - c2[k][0]) + abs(c3[k][1] - c2[k][1]) for k in range(N_SAMPLE)) > 1e-6
+
+
+def test_broken_upload_shows_error_and_keeps_map(app_url, open_app, tmp_path):
+    app = open_app(app_url)
+    app.open()
+    before = app.map_info()
+    broken = tmp_path / "broken-frames.xyz"
+    broken.write_text("3\nProperties=species:S:1:pos:R:3\nC 0 0 0\nH 1 0 0\n")  # 3 atoms announced, 2 given
+    for bad in (DATA / "bad" / "truncated.xyz", broken):
+        app.upload(bad)
+        message = app.wait_for_status(bad.name, timeout_ms=60_000)
+        assert "Could not open" in message and bad.name in message
+        info = app.map_info()
+        app.assert_one_point_per_row(info, N_SAMPLE)
+        assert info["title"] == before["title"]
+        assert "small_molecules-1000" in app.page.locator("#dataset-name").inner_text()
+
+
+def test_good_upload_replaces_map(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    app.upload(DATA / "explore_c-gap-20u.xyz")
+    app.wait_for_status("explore_c-gap-20u.xyz", "5 structures")
+    info = app.wait_for_map(lambda i: "explore_c-gap-20u" in i["title"], what="the map of the uploaded file")
+    app.assert_one_point_per_row(info, 5)
+    page = app.page
+    assert "explore_c-gap-20u.xyz" in page.locator("#dataset-name").inner_text()
+    assert page.locator("#summary-structures .value").inner_text() == "5"
+    assert page.locator("#summary-atoms .value").inner_text().replace(",", "") == "243"
+    assert page.locator("#summary-periodic .value").inner_text() != "non-periodic"
+    # a click on the new map shows a structure of the new file
+    app.click_point(4)
+    from ase.io import read
+
+    assert app.wait_for_viewer(4)["atoms"] == str(len(read(str(DATA / "explore_c-gap-20u.xyz"), index=4)))
+
+
+def test_sessions_never_see_each_others_uploads(app_url, open_app):
+    a = open_app(app_url)
+    a.open()
+    a.upload(DATA / "explore_mc3d.xyz")
+    info = a.wait_for_map(lambda i: "explore_mc3d" in i["title"], what="session A's uploaded map")
+    assert info["count"] == 5
+
+    b = open_app(app_url)
+    b.open()
+    b.page.reload()
+    info_b = b.wait_for_map(lambda i: "small_molecules-1000" in i["title"])
+    b.assert_one_point_per_row(info_b, N_SAMPLE)
+    assert "small_molecules-1000" in b.page.locator("#dataset-name").inner_text()
+    # and A still has its own
+    assert a.map_info()["count"] == 5 and "explore_mc3d" in a.page.locator("#dataset-name").inner_text()
+
+
+def test_per_atom_mode(app_url, open_app):
+    from ase.io import read
+
+    molecules = read(str(DATA / "explore_qm9.xyz"), index=":")
+    n_atoms = sum(len(m) for m in molecules)
+    assert n_atoms == 19
+
+    app = open_app(app_url)
+    app.open()
+    app.upload(DATA / "explore_qm9.xyz")
+    app.wait_for_map(lambda i: "explore_qm9" in i["title"] and i["count"] == 5, what="the per-structure map of qm9")
+    app.page.locator("#descriptor-per label", has_text="per atom").click()
+    app.page.locator("#compute-features").click()
+    info = app.wait_for_map(lambda i: "explore_qm9" in i["title"] and i["count"] == n_atoms, what="the per-atom map")
+    app.assert_one_point_per_row(info, n_atoms)
+
+    # environments are numbered atom by atom in file order: 0 in the first molecule, the last in the last
+    starts = np.cumsum([0] + [len(m) for m in molecules])
+    for environment in (0, 7, n_atoms - 1):
+        structure = int(np.searchsorted(starts, environment, side="right") - 1)
+        app.click_point(environment)
+        shown = app.wait_for_viewer(structure)
+        assert shown["atoms"] == str(len(molecules[structure]))
+
+
+def test_lasso_then_export_downloads_exactly_the_selection(app_url, open_app, sample_atoms, tmp_path):
+    from compute.datasets import read_dataset
+
+    app = open_app(app_url)
+    app.open()
+    chosen = [3, 41, 42, 300, 777, 984]
+    app.lasso(chosen)
+    page = app.page
+    page.locator(".bottom-tabs .tab", has_text="Select & export").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#selection-summary') || {}).innerText.includes('6')", timeout=60_000
+    )
+    assert app.dropdown_value("export-format").startswith("extended XYZ")  # the default
+    # the selection is highlighted on the map, every point still drawn
+    app.assert_one_point_per_row(app.wait_for_map(lambda i: True), N_SAMPLE)
+
+    with page.expect_download(timeout=60_000) as download_info:
+        page.locator("#export-selection").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".xyz")
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    exported = read_dataset(path)
+    assert exported.n_structures == len(chosen)
+    for structure, index in zip(exported.structures, chosen):
+        reference = sample_atoms[index]
+        assert structure.get_chemical_symbols() == reference.get_chemical_symbols()
+        assert np.allclose(structure.positions, reference.positions, atol=1e-6)
+    energies = exported.structure_properties[ENERGY].to_numpy()
+    assert np.allclose(energies, [sample_atoms[i].info[ENERGY] for i in chosen])
+    assert "Exported 6" in app.wait_for_status("Exported")
