@@ -131,10 +131,19 @@ def test_featurize_help_from_the_real_module(capsys):
 
 
 @pytest.fixture(scope="module")
-def sample_app():
+def sample_app_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("sample-app")
+
+
+@pytest.fixture(scope="module")
+def sample_app(sample_app_dir):
     from explorer.app import create_app
 
-    return create_app(Settings())
+    return create_app(Settings(data_dir=sample_app_dir))
+
+
+CONTRACT_IDS = ("upload-dataset", "status-message", "map-graph", "structure-viewer", "export-selection",
+                "export-format", "color-by", "projection-method", "mixing-slider", "target-property")
 
 
 def test_app_serves_layout_and_assets(sample_app):
@@ -145,25 +154,62 @@ def test_app_serves_layout_and_assets(sample_app):
     assert b"/assets/style.css" in page.data
     css = client.get("/assets/style.css")
     assert css.status_code == 200 and b".status-message" in css.data
-    layout = client.get("/_dash-layout").get_data(as_text=True)
-    for needed in ('"status-message"', '"dataset-summary"', "small_molecules-1000", "985"):
-        assert needed in layout
-    assert sample_app.server.config["MAX_CONTENT_LENGTH"] == 200 * 1024 * 1024
+    layout = client.get("/_dash-layout").get_json()
+    ids = _ids(layout)
+    for needed in (*CONTRACT_IDS, "dataset-summary", "dataset-state"):
+        assert needed in ids, needed
+    # the page opens on the bundled sample: the browser holds its id and name only, never its data
+    dataset_state = ids["dataset-state"]["data"]
+    assert dataset_state["name"] == "small_molecules-1000.xyz"
+    assert len(dataset_state["id"]) == 64 and set(dataset_state["id"]) <= set("0123456789abcdef")
+    assert sample_app.server.config["MAX_CONTENT_LENGTH"] >= 200 * 1024 * 1024
 
 
-def test_bad_dataset_shows_error_in_status(tmp_path):
+def test_app_summary_callback_describes_the_sample(sample_app, sample_app_dir, monkeypatch):
+    """What the page fills in from the dataset state: 985 structures of the sample."""
+    from explorer.panels import dataset
+
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(sample_app_dir))  # where workers find the store
+
+    ids = _ids(sample_app.server.test_client().get("/_dash-layout").get_json())
+    children, rows, columns = dataset.on_dataset(ids["dataset-state"]["data"])
+    text = str(children)
+    assert "small_molecules-1000" in text and "985" in text and "17,743" in text
+    assert len(rows) == 985 and any(c["headerName"] == "dft_formation_energy_per_atom_in_eV" for c in columns)
+
+
+def _ids(layout) -> dict:
+    """id -> props of every component of a ``/_dash-layout`` answer."""
+    found = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            props = node.get("props")
+            if isinstance(props, dict) and isinstance(props.get("id"), str):
+                found[props["id"]] = props
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(layout)
+    return found
+
+
+def test_bad_dataset_on_the_command_line_is_refused_naming_it(tmp_path):
+    from compute.datasets import DatasetError
     from explorer.app import create_app
 
     bad = tmp_path / "broken.xyz"
     bad.write_text("3\nnot a comment line that parses\nC 0 0\n")
-    app = create_app(Settings(dataset=bad))
-    layout = app.server.test_client().get("/_dash-layout").get_data(as_text=True)
-    assert "broken.xyz" in layout
-    assert "status-message error" in layout
+    with pytest.raises(DatasetError, match="broken.xyz"):
+        create_app(Settings(dataset=bad, data_dir=tmp_path / "data"))
 
 
 def test_token_checked_on_every_request(tmp_path):
-    from explorer.app import TOKEN_COOKIE, create_app
+    from explorer.app import create_app
+    from explorer.security import TOKEN_COOKIE
 
     app = create_app(Settings(host="0.0.0.0", token="s3cret", data_dir=tmp_path))
     client = app.server.test_client()
@@ -189,7 +235,7 @@ def test_cli_serves_the_sample_dataset(serve_app):
     url, log = serve_app([])
     with urllib.request.urlopen(url + "_dash-layout", timeout=10) as response:
         body = response.read().decode()
-    assert "985" in body and "small_molecules-1000" in body
+    assert "small_molecules-1000" in body and '"map-graph"' in body
     assert "serving on http://127.0.0.1:" in log.read_text()
 
 
