@@ -52,6 +52,10 @@ FIELDS = [
 ]
 #: agglomerative clustering holds O(n^2) distances: refuse beyond this many points
 AGGLOMERATIVE_MAX = 20_000
+#: controls on the left, the sizes figure on the right (wrapping under each other on narrow screens)
+PANEL_STYLE = {"display": "flex", "flexWrap": "wrap", "gap": "12px", "alignItems": "flex-start"}
+CONTROLS_STYLE = {"flex": "0 1 380px", "minWidth": "300px"}
+GRAPH_STYLE = {"flex": "1 1 420px", "minWidth": "320px"}
 SPACES = {"map": "on the map coordinates", "features": "on the features"}
 
 
@@ -95,10 +99,12 @@ def layout() -> html.Div:
             html.Div(id="cluster-sizes-list", className="cluster-sizes-list"),
         ],
         className="panel cluster-controls",
+        style=CONTROLS_STYLE,
     )
     graph = dcc.Graph(id="cluster-sizes-graph", figure=figures.empty_figure("No clusters yet: choose a method and run"),
                       config={"displaylogo": False}, style={"height": "320px"})
-    return html.Div([controls, html.Div(graph, className="cluster-graph")], className="tab-panel clusters-panel")
+    return html.Div([controls, html.Div(graph, className="cluster-graph", style=GRAPH_STYLE)], className="tab-panel clusters-panel",
+                    style=PANEL_STYLE)
 
 
 # -- logic -----------------------------------------------------------------------------------------
@@ -237,7 +243,7 @@ def cluster_selection(store: Store, cluster_state: dict, label) -> dict:
 def describe(cluster_state: dict) -> str:
     params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cluster_state.get("params", {}).items())
     return (f"{METHODS.get(cluster_state['method'], cluster_state['method'])} ({params}) {SPACES.get(cluster_state['space'], '')}: "
-            f"{cluster_state['n_clusters']} clusters")
+            f"{cluster_state['n_clusters']} cluster{'' if cluster_state['n_clusters'] == 1 else 's'}")
 
 
 def summary(store: Store, cluster_state: dict | None, features_state: dict | None):
@@ -262,7 +268,7 @@ def clicked_label(click_data) -> int | None:
     custom = points[0].get("customdata")
     if isinstance(custom, (list, tuple)):
         custom = custom[0] if custom else None
-    if custom is None:
+    if custom is None or isinstance(custom, dict):  # absent, or still base64-encoded: the bar's x
         x = points[0].get("x")
         return -1 if x == "noise" else (int(x) if x is not None else None)
     return int(custom)

@@ -49,7 +49,10 @@ N_ACTIVE = 500
 #: above this many rows, full KRR is slow (a warning); above KRR_MAX_ROWS it is refused
 KRR_SLOW_ROWS = 5_000
 KRR_MAX_ROWS = 20_000
-COLUMNS = ["train_size", "rmse_test", "rmse_test_std", "rmse_train", "mae_test", "alpha"]
+#: controls on the left, the figure on the right (wrapping under each other on narrow screens)
+PANEL_STYLE = {"display": "flex", "flexWrap": "wrap", "gap": "12px", "alignItems": "flex-start"}
+CONTROLS_STYLE = {"flex": "0 1 380px", "minWidth": "300px"}
+GRAPH_STYLE = {"flex": "1 1 420px", "minWidth": "320px"}
 
 
 def layout() -> html.Div:
@@ -73,10 +76,12 @@ def layout() -> html.Div:
             html.Div(id="learning-curve-table", className="learning-table"),
         ],
         className="panel learning-controls",
+        style=CONTROLS_STYLE,
     )
     graph = dcc.Graph(id="learning-curve-graph", figure=figures.empty_figure("Choose a property and a model, then run"),
                       config={"displaylogo": False, "toImageButtonOptions": {"format": "svg"}}, style={"height": "360px"})
-    return html.Div([controls, html.Div(graph, className="learning-graph")], className="tab-panel learning-panel")
+    return html.Div([controls, html.Div(graph, className="learning-graph", style=GRAPH_STYLE)], className="tab-panel learning-panel",
+                    style=PANEL_STYLE)
 
 
 # -- logic -----------------------------------------------------------------------------------------
@@ -162,7 +167,11 @@ def _load_table(store: Store, key: str) -> pd.DataFrame:
 
 
 def curve_figure(table: pd.DataFrame, target: str, model: str):
-    return figures.learning_curve_figure(table, property_name=target.partition(":")[2], model_name=MODELS.get(model, model))
+    """``figures.learning_curve_figure``, with the train RMSE in the legend only: a kernel model
+    can fit its training set to ~1e-10, which would squash the test curve on a log axis."""
+    fig = figures.learning_curve_figure(table, property_name=target.partition(":")[2], model_name=MODELS.get(model, model))
+    fig.update_traces(visible="legendonly", selector={"name": "train RMSE"})
+    return fig
 
 
 def curve_table(table: pd.DataFrame) -> html.Table:

@@ -60,7 +60,8 @@ def test_curve_falls_for_the_formation_energy(featurized, model):
 
     fig = learning.curve_figure(table, TARGET, model)
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
-    assert fig.data[0].error_y.array is not None
+    assert fig.data[0].name == "test RMSE" and fig.data[0].error_y.array is not None
+    assert [t.visible for t in fig.data if t.name == "train RMSE"] == ["legendonly"]
     assert "dft_formation_energy_per_atom_in_eV" in fig.layout.yaxis.title.text
 
     rows = learning.curve_table(table).children[1].children
