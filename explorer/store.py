@@ -40,7 +40,7 @@ def make_key(*parts) -> str:
 
 
 def check_id(value) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise UnknownIdError(f"not a valid id: {str(value)[:80]!r}")
     return value
 

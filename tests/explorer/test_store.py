@@ -1,0 +1,139 @@
+"""explorer.store: datasets and arrays on disk by content hash; ids checked before naming files."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compute.datasets import DatasetError
+from explorer.store import Store, UnknownIdError, check_id, make_key
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA = REPO_ROOT / "tests" / "data"
+QM9 = DATA / "explore_qm9.xyz"
+
+
+def files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_make_key_is_stable_and_hex():
+    a = make_key("features", "abc", {"cutoff": 5.0, "n_max": 8}, "structure")
+    b = make_key("features", "abc", {"n_max": 8, "cutoff": 5.0}, "structure")  # dict order does not matter
+    assert a == b and len(a) == 64 and check_id(a) == a
+    assert make_key("features", "abc", {"cutoff": 5.1, "n_max": 8}, "structure") != a
+    assert make_key("features", "abc", {"cutoff": 5.0, "n_max": 8}, "atom") != a
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "abc", "../" + "a" * 61, "A" * 64, "g" * 64, "a" * 63, "a" * 65, "a" * 64 + "\n", "a" * 64 + "/x",
+     "/etc/passwd", None, 42, ["a" * 64], {"id": "a" * 64}],
+)
+def test_ids_validated_by_regex(bad, tmp_path):
+    store = Store(tmp_path)
+    with pytest.raises(UnknownIdError):
+        check_id(bad)
+    for call in (store.dataset, store.has_arrays, store.load_arrays, store.load_model, store.dataset_name):
+        with pytest.raises(UnknownIdError):
+            call(bad)
+    with pytest.raises(UnknownIdError):
+        store.save_arrays(bad, x=np.zeros(2))
+    with pytest.raises(UnknownIdError):
+        store.save_model(bad, {"a": 1})
+    assert files(tmp_path) == set()
+
+
+def test_unknown_ids_raise(tmp_path):
+    store = Store(tmp_path)
+    unknown = "0" * 64
+    assert not store.has_arrays(unknown)
+    for call in (store.dataset, store.load_arrays, store.load_model):
+        with pytest.raises(UnknownIdError, match="000000000000"):
+            call(unknown)
+    # UnknownIdError is a KeyError: callbacks may catch either
+    assert issubclass(UnknownIdError, KeyError)
+
+
+def test_add_dataset_keeps_raw_bytes_under_their_hash(tmp_path):
+    store = Store(tmp_path)
+    data = QM9.read_bytes()
+    dataset_id = store.add_dataset(data, "../../etc/passwd.xyz")
+    assert check_id(dataset_id) == dataset_id
+    # only <hash>.raw and its metadata: the client's file name is never a path
+    assert files(tmp_path) == {f"datasets/{dataset_id}.raw", f"datasets/{dataset_id}.json"}
+    assert (tmp_path / "datasets" / f"{dataset_id}.raw").read_bytes() == data
+    assert not (tmp_path.parent / "etc").exists()
+    dataset = store.dataset(dataset_id)
+    assert dataset.n_structures == 5 and dataset.n_atoms == 19
+    assert store.dataset_name(dataset_id) == dataset.name
+    # the same bytes again: the same id, nothing new written
+    assert store.add_dataset(data, "again.xyz") == dataset_id
+    assert len(files(tmp_path)) == 2
+    # another store on the same folder (another worker process) sees it
+    assert Store(tmp_path).dataset(dataset_id).n_atoms == 19
+
+
+def test_bad_upload_stores_nothing(tmp_path):
+    store = Store(tmp_path)
+    for bad in ("truncated.xyz", "empty.xyz", "nan_positions.xyz", "notes.txt"):
+        with pytest.raises(DatasetError, match=bad.split(".")[0]):
+            store.add_dataset((DATA / "bad" / bad).read_bytes(), bad)
+    with pytest.raises(DatasetError):
+        store.add_dataset(QM9.read_bytes(), "qm9.xyz", max_bytes=100)
+    assert files(tmp_path) == set()
+
+
+def test_add_dataset_file(tmp_path):
+    store = Store(tmp_path / "store")
+    dataset_id = store.add_dataset_file(REPO_ROOT / "sample_datasets" / "small_molecules-1000.xyz")
+    dataset = store.dataset(dataset_id)
+    assert dataset.n_structures == 985
+    assert store.dataset_name(dataset_id) == "small_molecules-1000.xyz"
+
+
+def test_arrays_round_trip(tmp_path):
+    store = Store(tmp_path)
+    key = make_key("test", 1)
+    rng = np.random.default_rng(0)
+    arrays = {
+        "features": rng.normal(size=(7, 5)),
+        "labels": np.arange(7, dtype=np.int64),
+        "names": np.array(["a", "b[1]", "ü"]),
+        "mixing": np.array(0.25),
+        "mask": np.array([True, False]),
+    }
+    assert not store.has_arrays(key)
+    assert store.save_arrays(key, **arrays) == key
+    assert store.has_arrays(key)
+    loaded = store.load_arrays(key)
+    assert set(loaded) == set(arrays)
+    for name, value in arrays.items():
+        assert loaded[name].dtype == value.dtype and np.array_equal(loaded[name], value), name
+    # overwrite atomically: no temporary files left behind
+    store.save_arrays(key, features=np.zeros(3))
+    assert list(store.load_arrays(key)) == ["features"]
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+def test_arrays_load_without_pickle(tmp_path):
+    """An object array (which np.load could only unpickle) is refused, not unpickled."""
+    store = Store(tmp_path)
+    key = make_key("object")
+    path = tmp_path / "arrays" / f"{key}.npz"
+    np.savez(path, evil=np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        store.load_arrays(key)
+
+
+def test_models_round_trip(tmp_path):
+    store = Store(tmp_path)
+    key = make_key("model")
+    model = {"weights": np.arange(3.0), "name": "pcovr"}
+    store.save_model(key, model)
+    loaded = store.load_model(key)
+    assert loaded["name"] == "pcovr" and np.array_equal(loaded["weights"], model["weights"])
+    assert pickle.loads((tmp_path / "models" / f"{key}.pkl").read_bytes())["name"] == "pcovr"
