@@ -173,15 +173,17 @@ def _place_rows(result: MapResult, X) -> None:
     fitted = np.zeros(n, dtype=bool)
     fitted[result.fitted_rows] = True
 
-    def scaled(mask):
-        return (np.asarray(X[mask], dtype=np.float64) - result.feature_mean) / result.scale
-
     coordinates = np.empty((n, estimator.n_components))
-    # kernel models keep the embedding of their training rows: no kernel recomputation
     if hasattr(estimator, "embedding_"):
+        # kernel models keep the embedding of their training rows: no kernel recomputation
         coordinates[fitted] = np.asarray(estimator.embedding_)
+        if (~fitted).any():
+            scaled = (np.asarray(X[~fitted], dtype=np.float64) - result.feature_mean) / result.scale
+            coordinates[~fitted] = estimator.transform(scaled)
     else:
-        coordinates[fitted] = estimator.transform(scaled(fitted))
-    if (~fitted).any():
-        coordinates[~fitted] = estimator.transform(scaled(~fitted))
+        # linear maps: T = ((X - m) / s - mean_) @ pxt_ = X @ (pxt_ / s) - offset, one pass over
+        # the raw (possibly memory-mapped) rows instead of scaled copies
+        projector = np.asarray(estimator.pxt_) / result.scale
+        offset = (result.feature_mean / result.scale + np.asarray(estimator.mean_)) @ np.asarray(estimator.pxt_)
+        coordinates[:] = np.asarray(X) @ projector - offset
     result.coordinates = coordinates
