@@ -1,0 +1,448 @@
+"""The logic of the dataset, descriptors, map and viewer panels, called directly (no browser) with a
+real ``Store`` in a temporary folder, as the callbacks call it.
+
+Small SOAP hyperparameters keep the featurization quick; the datasets are real (QM9 molecules,
+C-GAP-20U carbon, CSD-1000R crystals with listed environments, the bundled sample).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from ase.io import read
+
+from compute import maps
+from compute.datasets import DatasetError, read_dataset
+from compute.descriptors import SoapPowerSpectrum
+from explorer.panels import dataset as dataset_panel
+from explorer.panels import descriptors, viewer
+from explorer.panels import map as map_panel
+from explorer.rows import CLUSTER, ERROR, PREDICTED, atom_row_positions, map_rows
+from explorer.store import Store, make_key
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA = REPO_ROOT / "tests" / "data"
+SAMPLE = REPO_ROOT / "sample_datasets" / "small_molecules-1000.xyz"
+QM9 = DATA / "explore_qm9.xyz"
+CGAP = DATA / "explore_c-gap-20u.xyz"
+CSD = DATA / "CSD-1000R.chemiscope.json"
+HYPERS = {"cutoff": 3.5, "n_max": 4, "l_max": 3, "density_width": 0.4}
+MB = 1024 * 1024
+
+
+def data_url(data: bytes, mime: str = "application/octet-stream") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode()
+
+
+def points(fig: go.Figure) -> np.ndarray:
+    """customdata[0] of every drawn point, over all traces."""
+    return np.concatenate([np.asarray(t.customdata)[:, 0].astype(np.int64) for t in fig.data if t.customdata is not None and len(t.customdata)])
+
+
+def colorbar_titles(fig: go.Figure) -> list[str]:
+    return [t.marker.colorbar.title.text for t in fig.data if t.marker is not None and t.marker.showscale]
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "store")
+
+
+@pytest.fixture
+def qm9(store):
+    dataset_state, _ = dataset_panel.accept_upload(store, data_url(QM9.read_bytes()), "explore_qm9.xyz", 10 * MB)
+    return dataset_state
+
+
+@pytest.fixture
+def qm9_features(store, qm9):
+    return descriptors.compute_features(store, qm9["id"], HYPERS, "structure", backend="numba")
+
+
+# --------------------------------------------------------------------------------------------------
+# dataset panel
+
+
+def test_accept_upload_good_file(store):
+    state, message = dataset_panel.accept_upload(store, data_url(QM9.read_bytes()), "explore_qm9.xyz", 10 * MB)
+    assert set(state) == {"id", "name"} and state["name"] == "explore_qm9.xyz"
+    assert len(state["id"]) == 64
+    assert message == "Opened explore_qm9.xyz: 5 structures, 19 atoms (C, H, N, O)."
+    assert store.dataset(state["id"]).n_atoms == 19
+    # the same upload twice is the same dataset
+    assert dataset_panel.accept_upload(store, data_url(QM9.read_bytes()), "again.xyz", 10 * MB)[0]["id"] == state["id"]
+
+
+def test_hostile_file_name_never_becomes_a_path(store, tmp_path):
+    state, _ = dataset_panel.accept_upload(store, data_url(QM9.read_bytes()), "../../etc/passwd.xyz", 10 * MB)
+    written = sorted(str(p.relative_to(store.root)) for p in store.root.rglob("*") if p.is_file())
+    assert written == [f"datasets/{state['id']}.json", f"datasets/{state['id']}.raw"]
+    assert not any("passwd" in str(p) for p in tmp_path.rglob("*"))
+    assert store.dataset(state["id"]).n_structures == 5
+
+
+@pytest.mark.parametrize(
+    "contents",
+    [
+        "data:application/octet-stream;base64,!!!not base64!!!",
+        "data:application/octet-stream;base64,QUJD=x",  # padding in the middle
+        "no comma at all",
+        None,
+        12,
+    ],
+)
+def test_damaged_upload_names_the_file(store, contents):
+    with pytest.raises(DatasetError, match=r"mine\.xyz.*damaged"):
+        dataset_panel.decode_upload(contents, "mine.xyz")
+    with pytest.raises(DatasetError, match=r"mine\.xyz"):
+        dataset_panel.accept_upload(store, contents, "mine.xyz", 10 * MB)
+    assert not list(store.root.rglob("*.raw"))
+
+
+def test_decode_upload_round_trip():
+    data = bytes(range(256)) * 3
+    assert dataset_panel.decode_upload(data_url(data), "x.bin") == data
+
+
+@pytest.mark.parametrize("name", ["truncated.xyz", "malformed_number.xyz", "zero_atoms.xyz", "empty.xyz", "object_array.npz", "notes.txt"])
+def test_bad_file_raises_naming_it_and_stores_nothing(store, name):
+    with pytest.raises(DatasetError, match=name.replace(".", r"\.")):
+        dataset_panel.accept_upload(store, data_url((DATA / "bad" / name).read_bytes()), name, 10 * MB)
+    assert not list(store.root.rglob("*.raw"))
+
+
+def test_upload_over_the_limit_is_refused(store):
+    with pytest.raises(DatasetError, match="explore_qm9.xyz"):
+        dataset_panel.accept_upload(store, data_url(QM9.read_bytes()), "explore_qm9.xyz", 1_000)
+
+
+def test_summary_and_property_table(store):
+    state, _ = dataset_panel.accept_upload(store, data_url(CGAP.read_bytes()), "explore_c-gap-20u.xyz", 10 * MB)
+    dataset = store.dataset(state["id"])
+    text = str(dataset_panel.summary_children(dataset))
+    assert "explore_c-gap-20u.xyz" in text and "243" in text
+    rows, columns = dataset_panel.table_data(dataset.structure_properties)
+    assert len(rows) == 5
+    headers = {c["headerName"]: c for c in columns}
+    assert "energy" in headers and "config_type" in headers
+    assert headers["energy"].get("filter") == "agNumberColumnFilter"
+    energy_key = headers["energy"]["field"]
+    assert all(isinstance(r[energy_key], float) for r in rows)
+    # NaN shows as empty, strings stay strings, field names are safe whatever the column name
+    table = pd.DataFrame({"forces[1]": [1.0, np.nan], "kind": ["a", None]})
+    rows, columns = dataset_panel.table_data(table)
+    assert [c["field"] for c in columns] == ["row", "c0", "c1"]
+    assert rows == [{"row": 0, "c0": 1.0, "c1": "a"}, {"row": 1, "c0": None, "c1": ""}]
+
+
+# --------------------------------------------------------------------------------------------------
+# descriptors panel
+
+
+def test_read_hypers():
+    assert descriptors.read_hypers(5, 8, 6, 0.3) == {"cutoff": 5.0, "n_max": 8, "l_max": 6, "density_width": 0.3}
+    assert descriptors.read_hypers(**descriptors.DEFAULT_HYPERS) == descriptors.DEFAULT_HYPERS
+    for name in ("cutoff", "n_max", "l_max", "density_width"):
+        values = dict(descriptors.DEFAULT_HYPERS, **{name: None})
+        with pytest.raises(ValueError, match=name):
+            descriptors.read_hypers(**values)
+    with pytest.raises(ValueError, match="cutoff"):
+        descriptors.read_hypers(-1.0, 8, 6, 0.3)
+    with pytest.raises(ValueError, match="n_max"):
+        descriptors.read_hypers(5.0, 0, 6, 0.3)
+
+
+def test_compute_features_per_structure_cached(store, qm9, monkeypatch):
+    state = descriptors.compute_features(store, qm9["id"], HYPERS, "structure", backend="numba")
+    assert state["dataset"] == qm9["id"] and state["per"] == "structure" and state["n_rows"] == 5
+    assert state["hypers"] == HYPERS
+    features, names = descriptors.load_features(store, state)
+    assert features.shape[0] == 5 and len(names) == features.shape[1]
+    reference = SoapPowerSpectrum(**HYPERS).compute(read(str(QM9), index=":"), per="structure", backend="numba")
+    assert np.allclose(features, reference)
+
+    # the second call finds the cache: nothing is computed again
+    def fail(*args, **kwargs):
+        raise AssertionError("features recomputed despite the cache")
+
+    monkeypatch.setattr(SoapPowerSpectrum, "compute", fail)
+    assert descriptors.compute_features(store, qm9["id"], HYPERS, "structure", backend="numba") == state
+    # other hyperparameters are another entry
+    with pytest.raises(AssertionError, match="recomputed"):
+        descriptors.compute_features(store, qm9["id"], dict(HYPERS, cutoff=3.0), "structure", backend="numba")
+
+
+def test_per_atom_rows_match_map_rows(store, qm9):
+    state = descriptors.compute_features(store, qm9["id"], HYPERS, "atom", backend="numba")
+    dataset = store.dataset(qm9["id"])
+    rows = map_rows(dataset, "atom")
+    assert state["per"] == "atom" and state["n_rows"] == len(rows) == 19
+    features, _ = descriptors.load_features(store, state)
+    assert features.shape[0] == 19
+    per_atom = SoapPowerSpectrum(**HYPERS).compute(dataset.structures, per="atom", backend="numba")
+    assert np.allclose(features, per_atom)
+
+
+def test_per_atom_rows_follow_listed_environments(store):
+    """A chemiscope file lists its environments: the map has one row per listed environment."""
+    state, _ = dataset_panel.accept_upload(store, data_url(CSD.read_bytes()), CSD.name, 50 * MB)
+    dataset = store.dataset(state["id"])
+    features_state = descriptors.compute_features(store, state["id"], HYPERS, "atom", backend="numba")
+    rows = map_rows(dataset, "atom")
+    assert features_state["n_rows"] == len(rows) == len(dataset.environments)
+    features, _ = descriptors.load_features(store, features_state)
+    per_atom = SoapPowerSpectrum(**HYPERS).compute(dataset.structures, per="atom", backend="numba")
+    assert np.allclose(features, per_atom[atom_row_positions(dataset, rows)])
+    np.testing.assert_array_equal(rows.structure, dataset.environments["structure"].to_numpy())
+    np.testing.assert_array_equal(rows.atom, dataset.environments["center"].to_numpy())
+
+
+def features_table_bytes(n=12, f=4, seed=0) -> tuple[bytes, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, f))
+    table = pd.DataFrame(X, columns=[f"feature_{k}" for k in range(f)])
+    table["energy"] = X[:, 0] * 2 + 0.1 * rng.normal(size=n)
+    table["label"] = ["a", "b", "c"] * (n // 3)
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False)
+    return buffer.getvalue().encode(), X
+
+
+def test_features_table_maps_its_own_features(store):
+    data, X = features_table_bytes()
+    state, message = dataset_panel.accept_upload(store, data_url(data, "text/csv"), "table.csv", 10 * MB)
+    assert "features table, 12 rows × 4 features" in message
+    # SOAP settings and per-atom mode do not apply to a table
+    features_state = descriptors.compute_features(store, state["id"], HYPERS, "atom")
+    assert features_state["per"] == "structure" and features_state["hypers"] == {} and features_state["n_rows"] == 12
+    features, names = descriptors.load_features(store, features_state)
+    assert np.allclose(features, X)
+    assert names == [f"feature_{k}" for k in range(4)]
+    map_state = map_panel.compute_map(store, features_state, "pcovr", "structure:energy", 0.5)
+    fig = map_panel.draw_map(store, map_state, color_by="structure:label")
+    assert sorted(points(fig)) == list(range(12))
+    # a features table has no structure to show
+    view = viewer.structure_view(store, state["id"], "structure", 0, None, None)
+    assert view.id == "structure-viewer" and getattr(view, "data-structure-index") == ""
+
+
+# --------------------------------------------------------------------------------------------------
+# map panel
+
+
+def test_map_options(store, qm9):
+    color, size, target, default = map_panel.map_options(store, qm9, "structure")
+    values = [o["value"] for o in color]
+    assert "structure:gap" in values and "structure:smiles" in values
+    assert values[-3:] == [PREDICTED, ERROR, CLUSTER]
+    assert "structure:smiles" not in [o["value"] for o in target]  # targets are numeric
+    assert size == target
+    assert default in [o["value"] for o in target]
+    # per-atom mode offers the per-atom properties too
+    color_atom, _, target_atom, _ = map_panel.map_options(store, qm9, "atom")
+    assert "atom:partial_charges" in [o["value"] for o in color_atom]
+    assert "atom:partial_charges" in [o["value"] for o in target_atom]
+
+
+@pytest.mark.parametrize("method", list(maps.METHODS))
+def test_compute_map_and_draw(store, qm9, qm9_features, method):
+    target = "structure:gap"
+    map_state = map_panel.compute_map(store, qm9_features, method, target, 0.5)
+    assert map_state["method"] == method and map_state["dataset"] == qm9["id"]
+    assert map_state["target"] == (target if method in maps.SUPERVISED else None)
+    fig = map_panel.draw_map(store, map_state, color_by="structure:gap")
+    assert sorted(points(fig)) == list(range(5))
+    assert colorbar_titles(fig) == ["gap"]
+    assert fig.layout.title.text.startswith(maps.METHODS[method])
+    assert ("mixing 0.50" in fig.layout.title.text) == (method in maps.SUPERVISED)
+    # cached: the same call returns the same state without fitting again
+    assert map_panel.compute_map(store, qm9_features, method, target, 0.5) == map_state
+
+
+def test_move_mixing_equals_a_fresh_fit(store, qm9, qm9_features):
+    map_state = map_panel.compute_map(store, qm9_features, "pcovr", "structure:gap", 0.5)
+    at_half = store.load_arrays(map_state["coords"])["coordinates"]
+    moved = map_panel.move_mixing(store, map_state, qm9_features, 0.2)
+    assert moved["mixing"] == 0.2 and moved["model"] == map_state["model"] and moved["coords"] != map_state["coords"]
+    at_02 = store.load_arrays(moved["coords"])["coordinates"]
+    X, _ = descriptors.load_features(store, qm9_features)
+    y = store.dataset(qm9["id"]).structure_properties["gap"].to_numpy()
+    fresh = maps.project(X, "pcovr", y=y, mixing=0.2, n_components=at_02.shape[1]).coordinates
+    assert np.allclose(at_02, fresh, atol=1e-8)
+    assert not np.allclose(at_02, at_half)
+    assert "mixing 0.20" in map_panel.draw_map(store, moved).layout.title.text
+    # a map asked for at another mixing after the model is cached starts at that mixing
+    again = map_panel.compute_map(store, qm9_features, "pcovr", "structure:gap", 0.2)
+    assert np.allclose(store.load_arrays(again["coords"])["coordinates"], fresh, atol=1e-8)
+    # PCA has no mixing: unchanged
+    pca = map_panel.compute_map(store, qm9_features, "pca", None, 0.5)
+    assert map_panel.move_mixing(store, pca, qm9_features, 0.1) == pca
+
+
+def test_map_errors(store, qm9, qm9_features):
+    with pytest.raises(ValueError, match="smiles.*not numeric"):
+        map_panel.compute_map(store, qm9_features, "pcovr", "structure:smiles", 0.5)
+    with pytest.raises(ValueError, match="needs a target"):
+        map_panel.compute_map(store, qm9_features, "kpcovr", None, 0.5)
+
+
+@pytest.fixture(scope="module")
+def sample_map(tmp_path_factory):
+    """Per-structure SOAP and PCovR on the bundled sample, with its predictions."""
+    store = Store(tmp_path_factory.mktemp("sample-store"))
+    dataset_id = store.add_dataset_file(SAMPLE)
+    features_state = descriptors.compute_features(store, dataset_id, HYPERS, "structure", backend="numba")
+    target = "structure:dft_formation_energy_per_atom_in_eV"
+    map_state = map_panel.compute_map(store, features_state, "pcovr", target, 0.5)
+    predictions = map_panel.compute_predictions(store, features_state, target)
+    return store, dataset_id, features_state, map_state, predictions
+
+
+def test_draw_map_one_point_per_structure_with_colours(sample_map):
+    store, dataset_id, features_state, map_state, predictions = sample_map
+    name = "dft_formation_energy_per_atom_in_eV"
+    energy = np.array([a.info[name] for a in read(str(SAMPLE), index=":")])
+    fig = map_panel.draw_map(store, map_state, color_by=f"structure:{name}")
+    assert sorted(points(fig)) == list(range(985))
+    assert colorbar_titles(fig) == [name]
+    assert len(fig.data[0].customdata) == 985
+
+    predicted = map_panel.draw_map(store, map_state, color_by=PREDICTED, prediction_state=predictions)
+    assert colorbar_titles(predicted) == [f"predicted {name}"]
+    assert sorted(points(predicted)) == list(range(985))
+    arrays = store.load_arrays(predictions["key"])
+    assert np.allclose(arrays["target"], energy)
+    rmse = np.sqrt(np.mean((arrays["predicted"] - energy) ** 2))
+    assert rmse < energy.std(), "out-of-fold predictions must beat the mean"
+
+    error = map_panel.draw_map(store, map_state, color_by=ERROR, prediction_state=predictions)
+    assert colorbar_titles(error) == [f"error in {name}"]
+    rows = np.asarray(error.data[0].customdata)[:, 0].astype(int)
+    assert np.allclose(np.asarray(error.data[0].marker.color, dtype=float), (arrays["predicted"] - energy)[rows])
+    # predictions or clusters not computed yet: drawn without colours, never dropped
+    for choice in (PREDICTED, ERROR, CLUSTER):
+        plain = map_panel.draw_map(store, map_state, color_by=choice)
+        assert sorted(points(plain)) == list(range(985)) and colorbar_titles(plain) == []
+
+
+def test_colour_by_cluster(sample_map):
+    store, dataset_id, features_state, map_state, _ = sample_map
+    labels = np.arange(985) % 3
+    key = make_key("clusters-test", features_state["key"])
+    store.save_arrays(key, labels=labels)
+    fig = map_panel.draw_map(store, map_state, color_by=CLUSTER, cluster_state={"key": key, "features": features_state["key"]})
+    assert sorted(points(fig)) == list(range(985))
+    assert len([t for t in fig.data if t.showlegend]) == 3  # categorical: one legend entry per cluster
+
+
+def test_nan_colour_property_greys_not_drops(store):
+    """QM9 molecules where two lack ``gap``: those points are drawn grey ("no value"), not dropped."""
+    from ase.io import write
+
+    molecules = read(str(QM9), index=":")
+    for k in (1, 3):
+        del molecules[k].info["gap"]
+    buffer = io.StringIO()
+    write(buffer, molecules, format="extxyz")
+    state, _ = dataset_panel.accept_upload(store, data_url(buffer.getvalue().encode()), "partial-gap.xyz", 10 * MB)
+    assert store.dataset(state["id"]).structure_properties["gap"].isna().sum() == 2
+    features_state = descriptors.compute_features(store, state["id"], HYPERS, "structure", backend="numba")
+    map_state = map_panel.compute_map(store, features_state, "pca", None, 0.5)
+    fig = map_panel.draw_map(store, map_state, color_by="structure:gap")
+    assert sorted(points(fig)) == list(range(5))
+    grey = [t for t in fig.data if t.name == "no value"]
+    assert len(grey) == 1
+    assert sorted(np.asarray(grey[0].customdata)[:, 0].astype(int)) == [1, 3]
+
+
+def test_nan_target_rows_still_on_the_map(store, qm9, qm9_features):
+    """A target missing on some rows: fitted on the others, every row drawn."""
+    data, X = features_table_bytes(n=30, f=5, seed=3)
+    table = pd.read_csv(io.BytesIO(data))
+    table.loc[[2, 11, 17], "energy"] = np.nan
+    state, _ = dataset_panel.accept_upload(store, data_url(table.to_csv(index=False).encode()), "partial.csv", 10 * MB)
+    features_state = descriptors.compute_features(store, state["id"], {}, "structure")
+    map_state = map_panel.compute_map(store, features_state, "kpcovr", "structure:energy", 0.5)
+    coordinates = store.load_arrays(map_state["coords"])["coordinates"]
+    assert coordinates.shape[0] == 30 and np.all(np.isfinite(coordinates))
+    fig = map_panel.draw_map(store, map_state, color_by="structure:energy")
+    assert sorted(points(fig)) == list(range(30))
+    assert sorted(np.asarray([t for t in fig.data if t.name == "no value"][0].customdata)[:, 0].astype(int)) == [2, 11, 17]
+
+
+def test_draw_map_axes_dims_size_selection(store, qm9, qm9_features):
+    map_state = map_panel.compute_map(store, qm9_features, "pca", None, 0.5)
+    fig3 = map_panel.draw_map(store, map_state, dims=3, axes=(0, 1, 2))
+    assert fig3.data[0].type == "scatter3d" and sorted(points(fig3)) == list(range(5))
+    swapped = map_panel.draw_map(store, map_state, axes=(1, 0, 2))
+    assert swapped.layout.xaxis.title.text == "PC2" and swapped.layout.yaxis.title.text == "PC1"
+    # impossible axes (same twice) fall back to the first components
+    same = map_panel.draw_map(store, map_state, axes=(1, 1, 2))
+    assert same.layout.xaxis.title.text == "PC1"
+    sized = map_panel.draw_map(store, map_state, size_by="structure:gap")
+    sizes = np.asarray(sized.data[0].marker.size, dtype=float)
+    assert sizes.shape == (5,) and sizes.min() < sizes.max()
+    selected = map_panel.draw_map(store, map_state, selection={"rows": [1, 3], "source": "lasso"})
+    assert sorted(points(selected)) == list(range(5))
+    assert sorted(selected.data[0].selectedpoints) == sorted(
+        [i for i, r in enumerate(np.asarray(selected.data[0].customdata)[:, 0].astype(int)) if r in (1, 3)])
+    svg = map_panel.draw_map(store, map_state, vector=True)
+    assert svg.data[0].type == "scatter"
+
+
+def test_per_atom_map_one_point_per_environment(store, qm9):
+    features_state = descriptors.compute_features(store, qm9["id"], HYPERS, "atom", backend="numba")
+    map_state = map_panel.compute_map(store, features_state, "pcovr", "atom:partial_charges", 0.5)
+    fig = map_panel.draw_map(store, map_state, color_by="atom:partial_charges")
+    assert sorted(points(fig)) == list(range(19))
+    assert colorbar_titles(fig) == ["partial_charges"]
+    assert "environment" in fig.data[0].hovertemplate
+
+
+def test_on_select_reads_customdata():
+    selected = {"points": [{"customdata": [4, 1.0]}, {"customdata": [2]}, {"customdata": [4, 1.0]}, {"x": 1}]}
+    assert map_panel.on_select(selected) == {"rows": [2, 4], "source": "lasso"}
+    assert map_panel.on_select(None) == {"rows": [], "source": "lasso"}
+
+
+# --------------------------------------------------------------------------------------------------
+# viewer panel
+
+
+def test_structure_view_attributes(store, qm9):
+    molecules = read(str(QM9), index=":")
+    for row in range(5):
+        view = viewer.structure_view(store, qm9["id"], "structure", row, None, None)
+        assert view.id == "structure-viewer"
+        assert getattr(view, "data-structure-index") == str(row)
+        assert getattr(view, "data-atom-count") == str(len(molecules[row]))
+        graph, table = view.children
+        assert molecules[row].get_chemical_formula() in graph.figure.layout.title.text
+        assert "gap" in str(table)
+    with pytest.raises(IndexError, match="row 5"):
+        viewer.structure_view(store, qm9["id"], "structure", 5, None, None)
+    assert getattr(viewer.viewer_container(None, None, []), "data-structure-index") == ""
+
+
+def test_structure_view_per_atom(store, qm9):
+    molecules = read(str(QM9), index=":")
+    starts = np.cumsum([0] + [len(m) for m in molecules])
+    for environment in (0, 6, 18):
+        structure = int(np.searchsorted(starts, environment, side="right") - 1)
+        view = viewer.structure_view(store, qm9["id"], "atom", environment, 3.5, "partial_charges")
+        assert getattr(view, "data-structure-index") == str(structure)
+        assert getattr(view, "data-atom-count") == str(len(molecules[structure]))
+        title = view.children[0].figure.layout.title.text
+        assert f"centre atom {environment - starts[structure]}" in title
+
+
+def test_on_click_to_viewer_state():
+    map_state = {"dataset": "d" * 64, "per": "atom"}
+    click = {"points": [{"curveNumber": 0, "pointNumber": 3, "customdata": [17, 0.5]}]}
+    assert viewer.on_click(click, map_state) == {"row": 17, "dataset": "d" * 64, "per": "atom"}
