@@ -74,9 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return featurize_main(argv[1:])
 
     settings = parse_settings(argv)
+    from compute.datasets import DatasetError
+
     from .app import create_app
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except DatasetError as error:  # a bad DATASET argument: a message naming it, not a traceback
+        build_parser().error(str(error))
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{shown_host}:{settings.port}/"
     if settings.token:

@@ -98,7 +98,8 @@ def compute_map(store: Store, features_state: dict, method: str, target: str | N
     if not store.has_arrays(model_key):
         X, _ = load_features(store, features_state)
         y = target_values(store, features_state["dataset"], features_state["per"], target) if uses_target else None
-        n_components = max(1, min(N_COMPONENTS, X.shape[0] - 1, X.shape[1]))
+        fitted_rows = X.shape[0] if y is None else int(np.isfinite(y).sum())
+        n_components = max(1, min(N_COMPONENTS, fitted_rows - 1, X.shape[1]))
         result = maps.project(X, method, y=y, mixing=mixing, n_components=n_components, backend=backend)
         store.save_model(model_key, result)
         store.save_arrays(model_key, coordinates=result.coordinates, axis_titles=np.array(result.axis_titles), mixing=np.array(mixing))
