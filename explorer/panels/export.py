@@ -269,8 +269,10 @@ def export_selection(store: Store, dataset_state: dict, features_state: dict, ma
             extra["soap_hypers"] = json.dumps(features_state["hypers"], sort_keys=True)
         data = export.to_npz(features, names, selected, extra=extra)
     else:
-        if len(coords) < 2:
+        if not coords:
             raise ValueError("a chemiscope file needs the map: wait until it is drawn")
+        if len(coords) == 1:  # a one-component map (two structures): chemiscope needs an y axis
+            coords = {**coords, "zero": np.zeros(len(selected))}
         properties = dict(model)
         if CLUSTER in model_names:  # labels as text: chemiscope treats them as categories
             properties[model_names[CLUSTER]] = model[model_names[CLUSTER]].astype(str)
