@@ -142,8 +142,8 @@ def main(argv=None) -> int:
 
     div = 10 if args.quick else 1
     n_full, n_sparse, m_active, n_refit = 4000 // div, 100_000 // div, 1000 // div, 10_000 // div
-    print(f"data: synthetic descriptor-like features (8-dim latent manifold -> 200 features), smooth target")
-    print(f"kernel: rbf, gamma = 1/n_features; 2 components; mixing 0.5; regularization 1e-6")
+    print("data: synthetic descriptor-like features (8-dim latent manifold -> 200 features), smooth target")
+    print("kernel: rbf, gamma = 1/n_features; 2 components; mixing 0.5; regularization 1e-6")
     print()
     print(f"1. full KPCovR fit + transform, {n_full} samples x 200 features")
     ours = _run_case({"kind": "full", "n": n_full, "which": "ours"})
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     rf = _run_case({"kind": "refit", "n": n_refit, "m_active": m_active})
     print(f"   Nystrom M={m_active}: fit {rf['sparse_fit_s']:.2f} s, re-fit {rf['sparse_refit_s'] * 1e3:.1f} ms")
     print(f"   full ({rf['full_n']} samples): fit {rf['full_fit_s']:.2f} s, re-fit {rf['full_refit_s'] * 1e3:.1f} ms")
-    print(f"   (scikit-matter has no re-fit: each slider move is a full fit)")
+    print("   (scikit-matter has no re-fit: each slider move is a full fit)")
     return 0
 
 

@@ -9,7 +9,7 @@ by predicted value or error). Moving the mixing slider re-fits only what depends
 from __future__ import annotations
 
 import numpy as np
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from compute import maps, models
 from compute.datasets import DatasetError

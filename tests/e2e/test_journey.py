@@ -5,7 +5,6 @@ CSV export -> upload another file -> back to the sample. Prints the time of each
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from pathlib import Path

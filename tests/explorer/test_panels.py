@@ -18,7 +18,7 @@ import pytest
 from ase.io import read
 
 from compute import maps
-from compute.datasets import DatasetError, read_dataset
+from compute.datasets import DatasetError
 from compute.descriptors import SoapPowerSpectrum
 from explorer.panels import dataset as dataset_panel
 from explorer.panels import descriptors, viewer
