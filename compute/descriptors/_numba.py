@@ -137,9 +137,10 @@ def _power_spectrum_kernel(
 def _radial_spectrum_kernel(
     unit_offsets, rows, scales, pair_offsets, neighbor_species, vectors, distances,
     center_species, n_species, spline_values, spline_derivatives, spline_step, cutoff,
-    smoothing_width, center_weight, n_max, prefactors, out,
+    smoothing_width, center_weight, n_max, l_max, prefactors, out,
 ):
-    """out[rows[i]] += scales[i] · c(i)[a, l=0, n]; the radial tables hold l = 0 only."""
+    """out[rows[i]] += scales[i] · c(i)[a, l=0, n]; the radial tables hold l = 0 only (l_max = 0),
+    the signature is the power spectrum kernel's so both are called the same way."""
     for unit in prange(unit_offsets.shape[0] - 1):
         coefficients = np.empty((n_species, 1, n_max))
         radial = np.empty(n_max)

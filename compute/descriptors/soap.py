@@ -256,9 +256,14 @@ class _SoapCalculator:
         # the kernel accumulates into float64 rows: write in place when the result is float64
         target = out if out.dtype == np.float64 and out.flags.c_contiguous else np.empty(out.shape)
         target[...] = 0.0
-        self._numba_kernel(
-            units, rows, scales, pairs, np.ascontiguousarray(species_index[pairs.neighbors]),
-            np.ascontiguousarray(species_index), n_species, target,
+        splines = self._splines()
+        hypers = self._hypers()
+        self._numba_kernel()(
+            units, rows, scales, pairs.center_offsets, np.ascontiguousarray(species_index[pairs.neighbors]),
+            pairs.vectors, pairs.distances, np.ascontiguousarray(species_index), n_species,
+            splines.values, splines.derivatives, splines.step,
+            hypers["cutoff"], hypers["smoothing_width"], hypers["center_weight"],
+            self.n_max, splines.l_max, _spherical.harmonic_prefactors(splines.l_max), target,
         )
         if target is not out:
             out[...] = target
@@ -320,18 +325,10 @@ class SoapPowerSpectrum(_SoapCalculator):
     def _contract(self, coefficients, xp):
         return _spherical.power_spectrum(coefficients, self.l_max, xp=xp)
 
-    def _numba_kernel(self, units, rows, scales, pairs, neighbor_species, center_species, n_species, out):
+    def _numba_kernel(self):
         from ._numba import _power_spectrum_kernel
 
-        splines = self._splines()
-        hypers = self._hypers()
-        _power_spectrum_kernel(
-            units, rows, scales, pairs.center_offsets, neighbor_species, pairs.vectors, pairs.distances,
-            center_species, n_species, splines.values, splines.derivatives, splines.step,
-            hypers["cutoff"], hypers["smoothing_width"], hypers["center_weight"],
-            self.n_max, self.l_max, _spherical.harmonic_prefactors(self.l_max), out,
-        )
-
+        return _power_spectrum_kernel
 
 class SoapRadialSpectrum(_SoapCalculator):
     """SOAP radial spectrum (the two-body part), identical to featomic 0.6's ``SoapRadialSpectrum``.
@@ -364,14 +361,7 @@ class SoapRadialSpectrum(_SoapCalculator):
     def _contract(self, coefficients, xp):
         return _spherical.radial_spectrum(coefficients, xp=xp)
 
-    def _numba_kernel(self, units, rows, scales, pairs, neighbor_species, center_species, n_species, out):
+    def _numba_kernel(self):
         from ._numba import _radial_spectrum_kernel
 
-        splines = self._splines()
-        hypers = self._hypers()
-        _radial_spectrum_kernel(
-            units, rows, scales, pairs.center_offsets, neighbor_species, pairs.vectors, pairs.distances,
-            center_species, n_species, splines.values, splines.derivatives, splines.step,
-            hypers["cutoff"], hypers["smoothing_width"], hypers["center_weight"],
-            self.n_max, _spherical.harmonic_prefactors(0), out,
-        )
+        return _radial_spectrum_kernel

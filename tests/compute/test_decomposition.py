@@ -13,21 +13,6 @@ from compute.kernels import rbf_kernel
 MIXINGS = [0.1, 0.5, 0.9]
 
 
-def _prep(d):
-    X = d.data.X
-    y = d.data.y.reshape(len(X), -1)
-    X = X - X.mean(0)
-    X = X / (np.linalg.norm(X) / np.sqrt(len(X)))
-    return X, (y - y.mean(0)) / y.std(0)
-
-
-@pytest.fixture(scope="module", params=["csd", "nice"])
-def real(request):
-    from skmatter.datasets import load_csd_1000r, load_nice_dataset
-
-    return _prep(load_csd_1000r() if request.param == "csd" else load_nice_dataset())
-
-
 def rel_up_to_sign(a, b):
     a = a * np.sign((a * b).sum(axis=0))[None, :]
     return np.linalg.norm(a - b) / np.linalg.norm(b)

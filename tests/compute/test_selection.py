@@ -6,21 +6,6 @@ import pytest
 from compute import selection
 
 
-def _prep(d):
-    X = d.data.X
-    y = d.data.y.reshape(len(X), -1)
-    X = X - X.mean(0)
-    X = X / (np.linalg.norm(X) / np.sqrt(len(X)))
-    return X, (y - y.mean(0)) / y.std(0)
-
-
-@pytest.fixture(scope="module", params=["csd", "nice"])
-def real(request):
-    from skmatter.datasets import load_csd_1000r, load_nice_dataset
-
-    return _prep(load_csd_1000r() if request.param == "csd" else load_nice_dataset())
-
-
 @pytest.mark.parametrize("axis", ["samples", "features"])
 @pytest.mark.parametrize("name,kw,needs_y", [("FPS", {}, False), ("FPS", {"initialize": 7}, False), ("CUR", {}, False),
                                              ("PCovFPS", {"mixing": 0.5}, True), ("PCovCUR", {"mixing": 0.5}, True),
