@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         assets_folder=str(assets_dir()),
         background_callback_manager=DiskcacheManager(jobs),
     )
-    app.server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 1_000_000  # base64 overhead
+    # base64 makes an upload 4/3 larger; files above the limit but below this still reach the reader,
+    # whose message names the file and the limit
+    app.server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 1_000_000
     if settings.token:
         install_token_check(app.server, settings.token)
 
@@ -68,7 +70,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
                 ),
                 html.Div(
                     [
-                        html.Aside([dataset.layout(), descriptors.layout(), map.layout()], className="sidebar"),
+                        html.Aside([dataset.layout(settings.max_upload_bytes), descriptors.layout(), map.layout()], className="sidebar"),
                         html.Main(
                             [
                                 map.graph(),

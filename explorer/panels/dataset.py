@@ -8,7 +8,7 @@ import binascii
 import numpy as np
 import pandas as pd
 import dash_ag_grid as dag
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from compute.datasets import Dataset, DatasetError
 
@@ -18,9 +18,10 @@ from ..store import Store, UnknownIdError
 SUPPORTED = "extended XYZ, CIF, POSCAR/CONTCAR, ASE .traj/.db, chemiscope JSON, features CSV/NPZ"
 
 
-def layout() -> html.Div:
+def layout(max_upload_bytes: int) -> html.Div:
     return html.Div(
         [
+            dcc.Store(id="upload-limit", data=int(max_upload_bytes)),
             dcc.Upload(
                 id="upload-dataset",
                 children=html.Div(["Drop a file here or ", html.A("choose one")]),
@@ -159,3 +160,23 @@ def on_dataset(dataset_state):
         return html.Div("No dataset open."), [], []
     data, columns = table_data(dataset.structure_properties)
     return summary_children(dataset), data, columns
+
+
+# A file far above the limit never reaches the server (Flask answers 413 to the callback's
+# request), so the browser says so itself; files near the limit get the reader's message.
+clientside_callback(
+    """
+    function(contents, filename, limit) {
+        if (!contents || !limit) { return window.dash_clientside.no_update; }
+        const bytes = Math.floor((contents.length - contents.indexOf(',') - 1) * 3 / 4);
+        if (bytes <= limit) { return window.dash_clientside.no_update; }
+        const mb = (n) => (n / 1048576).toFixed(1);
+        return `Could not open ${filename}: the file is ${mb(bytes)} MB, above this server's upload limit of ${mb(limit)} MB (--max-upload-mb). The dataset shown before stays.`;
+    }
+    """,
+    Output("status-message", "children", allow_duplicate=True),
+    Input("upload-dataset", "contents"),
+    State("upload-dataset", "filename"),
+    State("upload-limit", "data"),
+    prevent_initial_call=True,
+)
