@@ -486,8 +486,36 @@ def _ase_iread(source, ase_format: str, name: str, label: str, count_lines: bool
     return frames
 
 
+def _check_xyz_frame_sizes(text: str, name: str) -> None:
+    """Every frame's announced atom count fits in the lines that follow.
+
+    ASE's reader trusts the count line: a tiny hostile file announcing 10¹² atoms would keep it
+    reading empty lines for hours. This scan is linear in the file and stops that at once.
+    """
+    lines = text.splitlines()
+    position, frame = 0, 0
+    while position < len(lines):
+        head = lines[position].split()
+        if not head:  # blank lines between or after frames: ASE decides whether it accepts them
+            position += 1
+            continue
+        try:
+            count = int(head[0])
+        except ValueError:
+            return  # not a count line: ASE's own error names the problem
+        remaining = len(lines) - position - 2
+        if count < 0 or count > remaining:
+            raise DatasetError(
+                f"{name}: frame {frame} (starting at line {position + 1}): expected {count} atoms but only "
+                f"{max(remaining, 0)} lines follow. The file is truncated or the count is wrong."
+            )
+        position += count + 2
+        frame += 1
+
+
 def _read_extxyz(data: bytes, name: str) -> _Parts:
     text = _text(data)
+    _check_xyz_frame_sizes(text, name)
     exclude = frozenset(_JSON_KEY.findall(text)) if "_JSON" in text else frozenset()
     frames = _ase_iread(io.StringIO(text), "extxyz", name, "(extended) XYZ", count_lines=True)
     for atoms in frames:
@@ -501,8 +529,26 @@ def _read_cif(data: bytes, name: str) -> _Parts:
     return _structures_parts(_ase_iread(io.BytesIO(data), "cif", name, "CIF"), name)
 
 
+def _check_poscar_atom_count(text: str, name: str) -> None:
+    """The atom counts (line 6, or 7 after the element names) fit in the file, before ASE
+    allocates arrays for them: a tiny file announcing 10⁹ atoms must not take the memory."""
+    lines = text.splitlines()
+    for candidate in lines[5:7]:
+        fields = candidate.split()
+        if fields and all(f.isdigit() for f in fields):
+            count = sum(int(f) for f in fields)
+            if count > len(lines):
+                raise DatasetError(
+                    f"{name}: announces {count} atoms but has only {len(lines)} lines: the file is"
+                    " truncated or the counts are wrong."
+                )
+            return
+
+
 def _read_vasp(data: bytes, name: str) -> _Parts:
-    return _structures_parts(_ase_iread(io.StringIO(_text(data)), "vasp", name, "POSCAR/CONTCAR"), name)
+    text = _text(data)
+    _check_poscar_atom_count(text, name)
+    return _structures_parts(_ase_iread(io.StringIO(text), "vasp", name, "POSCAR/CONTCAR"), name)
 
 
 def _read_traj(data: bytes, name: str) -> _Parts:
@@ -553,6 +599,8 @@ def _read_chemiscope(data: bytes, name: str) -> _Parts:
             f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}. The file is truncated"
             f" or malformed; re-export it."
         ) from exc
+    except RecursionError:
+        raise DatasetError(f"{name}: the JSON is nested too deeply to be a chemiscope file.") from None
     if not isinstance(doc, dict) or not ("structures" in doc or "properties" in doc):
         raise DatasetError(f"{name}: not a chemiscope input (a JSON object with 'structures' and 'properties').")
 

@@ -538,3 +538,23 @@ def test_plain_xyz_comment_and_per_atom_strings():
     # a JSON-encoded list stays out even when its length is the same everywhere
     assert not any(c.startswith("grid") for c in ds.structure_properties.columns)
     assert "JSON" in ds.skipped_properties["grid"]
+
+
+@pytest.mark.parametrize(
+    "filename, data, problem",
+    [
+        ("count.xyz", b"999999999999\ncomment\nH 0 0 0\n", "expected 999999999999 atoms"),
+        ("negative.xyz", b"-5\ncomment\nH 0 0 0\n", "expected -5 atoms"),
+        ("POSCAR", b"x\n1.0\n1 0 0\n0 1 0\n0 0 1\nH\n999999999999\nDirect\n0 0 0\n", "announces 999999999999 atoms"),
+        ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_hostile_counts_and_nesting_fail_fast(filename, data, problem):
+    """Tiny files that announce huge sizes or nest without end are refused before any parser
+    allocates for them or recurses (each of these hung or crashed a worker before)."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(DatasetError, match=re.escape(filename) + ": .*" + re.escape(problem)):
+        read_dataset(data, name=filename)
+    assert time.perf_counter() - start < 5
