@@ -666,6 +666,18 @@ def default_train_sizes(n_pool, n_sizes=7):
     return np.unique(np.round(np.geomspace(lo, n_pool, n_sizes)).astype(int))
 
 
+def _cross_validation_data(X, y, model, model_params, n_splits, purpose):
+    """Validated data for the cross-validation helpers: (data with targets, rows with a finite y)."""
+    estimator = _resolve_model(model, model_params)
+    data = _Data(X, estimator)
+    y, valid = _check_target(y, data.n_samples, data.xp)
+    if valid.size < 3:
+        raise ValueError(f"y has only {valid.size} finite values: {purpose} at least 3")
+    _check_splits(n_splits, valid.size)
+    data._y = y
+    return data, valid
+
+
 def learning_curve(X, y, model="krr", train_sizes=None, n_splits=5, selection="random", random_state=0,
                    **model_params):
     """Test error against training-set size, averaged over ``n_splits`` cross-validation folds.
@@ -714,14 +726,8 @@ def learning_curve(X, y, model="krr", train_sizes=None, n_splits=5, selection="r
     """
     if selection not in ("random", "fps"):
         raise ValueError(f"selection must be 'random' or 'fps', got {selection!r}")
-    estimator = _resolve_model(model, model_params)
-    data = _Data(X, estimator)
+    data, valid = _cross_validation_data(X, y, model, model_params, n_splits, "a learning curve needs")
     xp = data.xp
-    y, valid = _check_target(y, data.n_samples, xp)
-    if valid.size < 3:
-        raise ValueError(f"y has only {valid.size} finite values: a learning curve needs at least 3")
-    _check_splits(n_splits, valid.size)
-    data._y = y
     rng = np.random.default_rng(random_state)
     folds = list(KFold(n_splits, shuffle=True, random_state=random_state).split(valid))
     n_pool_min = min(len(tr) for tr, _ in folds)
@@ -821,14 +827,8 @@ def cross_val_predict(X, y, model="krr", n_splits=5, random_state=0, **model_par
     >>> bool(np.isnan(pred[5])), float(np.nanmax(np.abs(pred - y))) < 1e-3
     (True, True)
     """
-    estimator = _resolve_model(model, model_params)
-    data = _Data(X, estimator)
+    data, valid = _cross_validation_data(X, y, model, model_params, n_splits, "cross-validated predictions need")
     xp = data.xp
-    y, valid = _check_target(y, data.n_samples, xp)
-    if valid.size < 3:
-        raise ValueError(f"y has only {valid.size} finite values: cross-validated predictions need at least 3")
-    _check_splits(n_splits, valid.size)
-    data._y = y
     pred = xp.full((data.n_samples,), xp.nan, dtype=xp.float64)
     for train_pos, test_pos in KFold(n_splits, shuffle=True, random_state=random_state).split(valid):
         train, test = valid[train_pos], valid[test_pos]
