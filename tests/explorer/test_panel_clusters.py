@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 
 from explorer.panels import clusters
-from explorer.panels.descriptors import compute_features
 from explorer.panels.map import compute_map, draw_map
 from explorer.rows import CLUSTER
-from explorer.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 MOLECULES = ROOT / "sample_datasets" / "small_molecules-1000.xyz"
@@ -20,18 +18,10 @@ N = 120
 
 
 @pytest.fixture(scope="module")
-def mapped(tmp_path_factory):
-    """(store, features_state, map_state) for the first 120 sample molecules."""
-    import ase.io
-
-    tmp = tmp_path_factory.mktemp("clusters")
-    subset = tmp / "molecules-120.xyz"
-    ase.io.write(subset, ase.io.read(MOLECULES, index=f":{N}"), format="extxyz")
-    store = Store(tmp / "store")
-    dataset_id = store.add_dataset_file(subset)
-    features_state = compute_features(store, dataset_id, HYPERS, "structure", backend="numba")
-    map_state = compute_map(store, features_state, "pca", None, 0.5)
-    return store, features_state, map_state
+def mapped(featurized_molecules):
+    """(store, features_state, map_state): the shared 120 molecules with a PCA map."""
+    store, _, features_state = featurized_molecules
+    return store, features_state, compute_map(store, features_state, "pca", None, 0.5)
 
 
 @pytest.mark.parametrize("space", ["map", "features"])

@@ -10,9 +10,8 @@ import pytest
 
 from compute import models
 from explorer.panels import learning
-from explorer.panels.descriptors import compute_features, load_features
+from explorer.panels.descriptors import load_features
 from explorer.panels.map import target_values
-from explorer.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 MOLECULES = ROOT / "sample_datasets" / "small_molecules-1000.xyz"
@@ -22,17 +21,8 @@ N = 120
 
 
 @pytest.fixture(scope="module")
-def featurized(tmp_path_factory):
-    """(store, dataset_state, features_state) of the first 120 sample molecules."""
-    import ase.io
-
-    tmp = tmp_path_factory.mktemp("learning")
-    subset = tmp / "molecules-120.xyz"
-    ase.io.write(subset, ase.io.read(MOLECULES, index=f":{N}"), format="extxyz")
-    store = Store(tmp / "store")
-    dataset_id = store.add_dataset_file(subset)
-    features_state = compute_features(store, dataset_id, HYPERS, "structure", backend="numba")
-    return store, {"id": dataset_id, "name": subset.name}, features_state
+def featurized(featurized_molecules):
+    return featurized_molecules
 
 
 def test_property_options_are_numeric(featurized):
