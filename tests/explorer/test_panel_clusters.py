@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +10,6 @@ from explorer.panels import clusters
 from explorer.panels.map import compute_map, draw_map
 from explorer.rows import CLUSTER
 
-ROOT = Path(__file__).resolve().parents[2]
-MOLECULES = ROOT / "sample_datasets" / "small_molecules-1000.xyz"
-HYPERS = {"cutoff": 4.0, "n_max": 4, "l_max": 3, "density_width": 0.3}
 N = 120
 
 

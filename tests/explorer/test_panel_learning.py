@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,9 +12,6 @@ from explorer.panels import learning
 from explorer.panels.descriptors import load_features
 from explorer.panels.map import target_values
 
-ROOT = Path(__file__).resolve().parents[2]
-MOLECULES = ROOT / "sample_datasets" / "small_molecules-1000.xyz"
-HYPERS = {"cutoff": 4.0, "n_max": 4, "l_max": 3, "density_width": 0.3}
 TARGET = "structure:dft_formation_energy_per_atom_in_eV"
 N = 120
 
