@@ -132,6 +132,27 @@ def _check_X(X):
 # --------------------------------------------------------------------------------------------
 
 
+def dbscan_eps(X, min_samples: int = 5, quantile: float = 0.9) -> float:
+    """A DBSCAN radius for ``X`` when the user gives none: the ``quantile`` of each point's
+    distance to its ``min_samples``-th neighbour (near the knee of the usual k-distance plot).
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(200, 2))
+    >>> 0 < dbscan_eps(X, min_samples=5) < 1
+    True
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    X = to_numpy(X)
+    k = int(min(max(min_samples, 1), len(X) - 1))
+    if k < 1:
+        return 1.0
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
+    eps = float(np.quantile(distances[:, k], quantile))
+    return eps if eps > 0 else 1.0
+
+
 def cluster(X, method="kmeans", random_state=0, backend="auto", **params) -> ClusterResult:
     """Cluster the rows of ``X`` (map coordinates or features).
 

@@ -140,19 +140,6 @@ def read_params(method: str, n_clusters=None, eps=None, min_samples=None, min_cl
     return params
 
 
-def auto_eps(X: np.ndarray, min_samples: int) -> float:
-    """A DBSCAN radius for ``X``: the 90th percentile of each point's distance to its
-    ``min_samples``-th neighbour (the knee of the usual k-distance plot, roughly)."""
-    from sklearn.neighbors import NearestNeighbors
-
-    k = int(min(max(min_samples, 1), len(X) - 1))
-    if k < 1:
-        return 1.0
-    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
-    eps = float(np.percentile(distances[:, k], 90))
-    return eps if eps > 0 else 1.0
-
-
 def clustering_input(store: Store, map_state: dict | None, features_state: dict | None, space: str):
     """(X, key of X) for ``space`` "map" (the map coordinates) or "features"."""
     if space == "map":
@@ -189,7 +176,7 @@ def run_clustering(store: Store, map_state: dict | None, features_state: dict | 
         raise ValueError(f"agglomerative clustering of {len(X):,} points needs too much memory (at most "
                          f"{AGGLOMERATIVE_MAX:,}): use k-means or a Gaussian mixture")
     if method == "dbscan" and "eps" not in params:
-        params["eps"] = round(auto_eps(X, params.get("min_samples", 5)), 6)
+        params["eps"] = round(clustering.dbscan_eps(X, params.get("min_samples", 5)), 6)
     if method in ("dbscan", "hdbscan"):
         key_of = params.get("min_samples", params.get("min_cluster_size", 2))
         if key_of > len(X):
