@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="atomic numbers fixing the columns (default: the elements of INPUT)")
     parser.add_argument("--backend", choices=["auto", "numpy", "numba", "cupy"], default="auto")
     parser.add_argument("--float32", action="store_true", help="store features as float32 (half the size)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="compute on a Dask cluster (e.g. tcp://host:8786; needs the 'distributed' extra)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -59,8 +61,11 @@ def _property_arrays(table: pd.DataFrame, rows: np.ndarray) -> dict[str, np.ndar
 
 
 def featurize(input_path, output_path, *, per="structure", spectrum="power", species=None, backend="auto",
-              dtype=np.float64, progress=True, **hypers) -> dict:
-    """Featurize one file and write the NPZ; returns a small summary (rows, features, seconds)."""
+              dtype=np.float64, progress=True, scheduler=None, **hypers) -> dict:
+    """Featurize one file and write the NPZ; returns a small summary (rows, features, seconds).
+
+    With ``scheduler`` (a Dask scheduler address) the chunks are computed on that cluster.
+    """
     import time
 
     from tqdm import tqdm
@@ -73,10 +78,19 @@ def featurize(input_path, output_path, *, per="structure", spectrum="power", spe
 
     start = time.perf_counter()
     with tqdm(total=dataset.n_structures, unit="structure", disable=not progress, file=sys.stderr) as bar:
-        features = calculator.compute(
-            dataset.structures, per=per, backend=backend, dtype=dtype,
-            progress=lambda done, total: bar.update(done - bar.n),
-        )
+        def report(done, total):
+            bar.update(done - bar.n)
+
+        if scheduler is None:
+            features = calculator.compute(dataset.structures, per=per, backend=backend, dtype=dtype, progress=report)
+        else:
+            from dask.distributed import Client
+
+            from .distributed import featurize_distributed
+
+            with Client(scheduler) as client:
+                features = featurize_distributed(client, calculator, dataset.structures, per=per, backend=backend,
+                                                 dtype=dtype, progress=report)
     seconds = time.perf_counter() - start
 
     counts = np.array([len(atoms) for atoms in dataset.structures])
@@ -112,7 +126,7 @@ def main(argv=None) -> int:
     try:
         summary = featurize(args.input, output, per=args.per, spectrum=args.spectrum, species=args.species,
                             backend=args.backend, dtype=np.float32 if args.float32 else np.float64,
-                            progress=not args.no_progress, **hypers)
+                            progress=not args.no_progress, scheduler=args.scheduler, **hypers)
     except (DatasetError, ValueError, OSError) as exc:
         print(f"structure-explorer featurize: error: {exc}", file=sys.stderr)
         return 1
