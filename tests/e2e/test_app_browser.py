@@ -263,3 +263,28 @@ def test_lasso_then_export_downloads_exactly_the_selection(app_url, open_app, sa
     energies = exported.structure_properties[ENERGY].to_numpy()
     assert np.allclose(energies, [sample_atoms[i].info[ENERGY] for i in chosen])
     assert "Exported 6" in app.wait_for_status("Exported")
+
+
+def test_map_saves_as_png_and_vector_svg(app_url, open_app, tmp_path):
+    """"Save PNG" downloads a PNG; with "vector rendering" the map's traces are SVG scatter (not
+    WebGL) and "Save SVG" downloads an SVG whose points are vector shapes."""
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    with page.expect_download(timeout=60_000) as png:
+        page.locator("#save-map-png").click()
+    png_path = tmp_path / "map.png"
+    png.value.save_as(png_path)
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    page.locator("#map-vector input[type=checkbox]").check()
+    info = app.wait_for_map(lambda i: all(t["type"] == "scatter" for t in i["traces"]), what="the vector map")
+    app.assert_one_point_per_row(info, N_SAMPLE)
+    with page.expect_download(timeout=60_000) as svg:
+        page.locator("#save-map-svg").click()
+    svg_path = tmp_path / "map.svg"
+    svg.value.save_as(svg_path)
+    text = svg_path.read_text()
+    assert text.lstrip().startswith("<svg") and "</svg>" in text
+    # one vector marker (a path) per structure, and no raster image of a WebGL canvas
+    assert text.count("<path") >= N_SAMPLE and "<image" not in text
