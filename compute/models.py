@@ -679,7 +679,7 @@ def _cross_validation_data(X, y, model, model_params, n_splits, purpose):
 
 
 def learning_curve(X, y, model="krr", train_sizes=None, n_splits=5, selection="random", random_state=0,
-                   **model_params):
+                   progress=None, **model_params):
     """Test error against training-set size, averaged over ``n_splits`` cross-validation folds.
 
     The samples with a finite target are split in ``n_splits`` folds (shuffled with
@@ -696,6 +696,8 @@ def learning_curve(X, y, model="krr", train_sizes=None, n_splits=5, selection="r
     y : array (n_samples,)
         Targets; samples with NaN are left out.
     model : "krr", "ridge", "sparse_krr" or an estimator
+    progress : callable(done, total), optional
+        Called after each fit (one per fold and training size).
     train_sizes : array-like or None
         Integers (numbers of samples) or fractions in (0, 1] of the training pool; ``None``:
         7 log-spaced sizes from ``max(10, pool // 64)`` to the whole pool.
@@ -736,6 +738,7 @@ def learning_curve(X, y, model="krr", train_sizes=None, n_splits=5, selection="r
         from .selection import fps_indices
 
     records = {s: [] for s in sizes}
+    n_fits, done = len(folds) * len(sizes), 0
     for train_pos, test_pos in folds:
         pool, test = valid[train_pos], valid[test_pos]
         pool = pool[rng.permutation(len(pool))]
@@ -759,6 +762,9 @@ def learning_curve(X, y, model="krr", train_sizes=None, n_splits=5, selection="r
                     getattr(fitted, "alpha_", np.nan),
                 )
             )
+            done += 1
+            if progress is not None:
+                progress(done, n_fits)
     rows = []
     for size in sizes:
         r = np.array(records[size], dtype=float)

@@ -16,9 +16,8 @@ Decisions:
   message after it. Above :data:`KRR_MAX_ROWS` rows its kernel matrix no longer fits in memory
   comfortably, so full KRR is refused with a message pointing to sparse KRR.
 * Rows whose target is NaN are left out by ``compute.models.learning_curve`` itself.
-* Progress is reported per training-set size: each size is one call of ``learning_curve`` with
-  the same folds and seeds, which gives exactly the table of a single call (the training sets are
-  nested and FPS is greedy, so the first ``n`` points it picks do not depend on how many follow).
+* Progress is reported per fit (each fold at each training-set size) by ``learning_curve``'s own
+  ``progress`` hook, in one call, so kernels and FPS orderings are computed once per fold.
 
 Ids: ``learning-property``, ``learning-model``, ``learning-selection``, ``run-learning-curve``,
 ``cancel-learning-curve``, ``learning-progress``, ``learning-note``, ``learning-curve-graph`` and
@@ -147,16 +146,8 @@ def run_learning_curve(store: Store, features_state: dict, target: str, model: s
     check_size(model, n_valid)
     X, _ = load_features(store, features_state)
     X = np.ascontiguousarray(X, dtype=np.float64)
-    sizes = train_sizes(n_valid)
-    parts = []
-    for done, size in enumerate(sizes):
-        if progress:
-            progress(done, len(sizes))
-        parts.append(models.learning_curve(X, y, model=model, train_sizes=[int(size)], n_splits=N_SPLITS,
-                                           selection=selection, random_state=0, **params))
-    table = pd.concat(parts, ignore_index=True)
-    if progress:
-        progress(len(sizes), len(sizes))
+    table = models.learning_curve(X, y, model=model, train_sizes=train_sizes(n_valid), n_splits=N_SPLITS,
+                                  selection=selection, random_state=0, progress=progress, **params)
     store.save_arrays(key, columns=np.array(table.columns, dtype=str), **{f"col_{k}": table[c].to_numpy() for k, c in enumerate(table.columns)})
     return table
 

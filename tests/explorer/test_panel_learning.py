@@ -42,7 +42,9 @@ def test_curve_falls_for_the_formation_energy(featurized, model):
     assert np.all(np.diff(sizes) > 0) and sizes[-1] == N - N // 5
     rmse = table["rmse_test"].to_numpy()
     assert rmse[-1] < rmse[0], rmse
-    assert steps[0] == (0, len(table)) and steps[-1] == (len(table), len(table))
+    # one step per fit: every fold at every size, ending complete
+    total = 5 * len(table)
+    assert [done for done, _ in steps] == list(range(1, total + 1)) and {t for _, t in steps} == {total}
 
     fig = learning.curve_figure(table, TARGET, model)
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
