@@ -900,13 +900,15 @@ def structure_figure(
     layout = dict(
         template=TEMPLATE,
         paper_bgcolor="white",
-        margin=dict(l=0, r=0, t=40 if title else 0, b=0),
+        # the legend sits in a strip below the view, so it never covers atoms
+        margin=dict(l=0, r=0, t=40 if title else 0, b=30),
         scene=dict(
+            domain=dict(y=[0.08, 1.0]),
             xaxis=hidden, yaxis=hidden, zaxis=hidden, aspectmode="data",
             bgcolor="white", dragmode="orbit",
             camera=dict(projection=dict(type="orthographic"), eye=dict(x=1.7, y=1.1, z=0.7)),
         ),  # fmt: skip
-        legend=dict(itemsizing="constant", x=0.0, y=1.0, bgcolor="rgba(255,255,255,0.7)"),
+        legend=dict(itemsizing="constant", orientation="h", x=0.0, y=0.0, yanchor="top", bgcolor="rgba(255,255,255,0.7)"),
         uirevision=uirevision,
         meta=dict(n_atoms=int(n), n_bonds=int(n_bonds), mode="mesh" if use_mesh else "markers"),
     )
