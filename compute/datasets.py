@@ -925,9 +925,17 @@ def _too_large(name: str, size: int, limit: int, what: str = "") -> DatasetError
 
 
 def _gunzip(data: bytes, name: str, limit: int) -> bytes:
+    """Decompress, reading in chunks so a gzip bomb stops at ``limit`` (read(n) would allocate n)."""
+    chunks, total = [], 0
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-            out = gz.read(limit + 1)
+            while total <= limit:
+                chunk = gz.read(min(1 << 24, limit + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        out = b"".join(chunks)
     except (OSError, EOFError) as exc:
         raise DatasetError(f"{name}: broken gzip compression ({exc}). Re-compress or upload the uncompressed file.") from exc
     if len(out) > limit:

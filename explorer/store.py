@@ -27,6 +27,9 @@ import numpy as np
 from compute.datasets import Dataset, read_dataset
 
 _ID = re.compile(r"^[0-9a-f]{64}$")
+#: size limit for files that need none: the operator's own dataset, and stored files re-read
+#: after they passed the upload limit
+TRUSTED_MAX_BYTES = 1 << 62
 
 
 class UnknownIdError(KeyError):
@@ -57,9 +60,13 @@ class Store:
     # -- datasets ---------------------------------------------------------------------------------
     def add_dataset(self, data: bytes, name: str, *, max_bytes: int | None = None) -> str:
         """Validate and keep an uploaded file; returns its id. Raises DatasetError for bad files
-        (then nothing is stored)."""
+        (then nothing is stored).
+
+        The id hashes the name with the content, so the same bytes uploaded under another name
+        never show the first uploader's file name.
+        """
         dataset = read_dataset(data, name=name, max_bytes=max_bytes)
-        dataset_id = dataset.content_hash
+        dataset_id = make_key("dataset", dataset.content_hash, dataset.name)
         raw = self.root / "datasets" / f"{dataset_id}.raw"
         if not raw.exists():
             _atomic_write(raw, data)
@@ -69,7 +76,7 @@ class Store:
     def add_dataset_file(self, path) -> str:
         """Keep a file given on the server side (the command line's dataset)."""
         path = Path(path)
-        return self.add_dataset(path.read_bytes(), path.name, max_bytes=max(path.stat().st_size, 1))
+        return self.add_dataset(path.read_bytes(), path.name, max_bytes=TRUSTED_MAX_BYTES)
 
     def dataset(self, dataset_id: str) -> Dataset:
         raw = self.root / "datasets" / f"{check_id(dataset_id)}.raw"
@@ -159,4 +166,5 @@ def _read_cached(raw_path: str, mtime_ns: int) -> Dataset:
     meta = Path(raw_path).with_suffix(".json")
     info = json.loads(meta.read_text()) if meta.exists() else {"name": Path(raw_path).name}
     data = Path(raw_path).read_bytes()
-    return read_dataset(data, format=info.get("format") or None, name=info["name"], max_bytes=len(data) + 1)
+    # already checked against the upload limit when it was added (decompressed size included)
+    return read_dataset(data, format=info.get("format") or None, name=info["name"], max_bytes=TRUSTED_MAX_BYTES)

@@ -76,7 +76,7 @@ def test_accept_upload_good_file(store):
     assert message == "Opened explore_qm9.xyz: 5 structures, 19 atoms (C, H, N, O)."
     assert store.dataset(state["id"]).n_atoms == 19
     # the same upload twice is the same dataset
-    assert dataset_panel.accept_upload(store, data_url(QM9.read_bytes()), "again.xyz", 10 * MB)[0]["id"] == state["id"]
+    assert dataset_panel.accept_upload(store, data_url(QM9.read_bytes()), "explore_qm9.xyz", 10 * MB)[0]["id"] == state["id"]
 
 
 def test_hostile_file_name_never_becomes_a_path(store, tmp_path):

@@ -70,8 +70,8 @@ def test_add_dataset_keeps_raw_bytes_under_their_hash(tmp_path):
     dataset = store.dataset(dataset_id)
     assert dataset.n_structures == 5 and dataset.n_atoms == 19
     assert store.dataset_name(dataset_id) == dataset.name
-    # the same bytes again: the same id, nothing new written
-    assert store.add_dataset(data, "again.xyz") == dataset_id
+    # the same bytes under the same name again: the same id, nothing new written
+    assert store.add_dataset(data, "../../etc/passwd.xyz") == dataset_id
     assert len(files(tmp_path)) == 2
     # another store on the same folder (another worker process) sees it
     assert Store(tmp_path).dataset(dataset_id).n_atoms == 19
@@ -137,3 +137,27 @@ def test_models_round_trip(tmp_path):
     loaded = store.load_model(key)
     assert loaded["name"] == "pcovr" and np.array_equal(loaded["weights"], model["weights"])
     assert pickle.loads((tmp_path / "models" / f"{key}.pkl").read_bytes())["name"] == "pcovr"
+
+
+def test_gzip_files_open_through_the_store_and_the_command_line(tmp_path):
+    """A compressed upload is checked against the limit once (decompressed size included), then
+    re-read from the store without that limit: the compressed size must not be taken for it."""
+    import gzip
+
+    raw = (DATA / "explore_c-gap-20u.xyz").read_bytes()
+    store = Store(tmp_path / "store")
+    dataset_id = store.add_dataset(gzip.compress(raw), "carbon.xyz.gz", max_bytes=10_000_000)
+    assert store.dataset(dataset_id).n_structures == 5
+    chemiscope = (DATA / "CSD-1000R.chemiscope.json").read_bytes()
+    path = tmp_path / "csd.json.gz"
+    path.write_bytes(gzip.compress(chemiscope))
+    assert store.dataset(store.add_dataset_file(path)).n_structures == 10
+
+
+def test_same_bytes_under_another_name_keep_their_own_name(tmp_path):
+    store = Store(tmp_path / "store")
+    data = (DATA / "explore_qm9.xyz").read_bytes()
+    first = store.add_dataset(data, "private-project.xyz")
+    second = store.add_dataset(data, "mine.xyz")
+    assert first != second
+    assert store.dataset(second).name == "mine.xyz" and store.dataset_name(second) == "mine.xyz"
