@@ -20,7 +20,7 @@ from dash import DiskcacheManager, dcc, html
 
 from . import state
 from .resources import assets_dir, default_dataset_path
-from .security import install_token_check
+from .security import install_loopback_only, install_token_check
 from .settings import Settings
 from .store import Store
 
@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 1_000_000
     if settings.token:
         install_token_check(app.server, settings.token)
+    else:
+        install_loopback_only(app.server)
 
     def layout():
         # a function: every page load starts its own session on the default dataset

@@ -64,3 +64,30 @@ def _unauthorized():
         status=401,
         mimetype="text/plain",
     )
+
+
+def install_loopback_only(server) -> None:
+    """Without a token, answer only this machine (127.0.0.0/8, ::1).
+
+    ``structure-explorer`` binds to 127.0.0.1 unless given a token, but a WSGI server
+    (``gunicorn -b 0.0.0.0:... explorer.wsgi:server``) binds wherever it is told: this check keeps
+    an app without a token from serving the network whatever the bind address.
+    """
+    import ipaddress
+
+    import flask
+
+    @server.before_request
+    def _require_loopback():
+        try:
+            local = ipaddress.ip_address(flask.request.remote_addr or "").is_loopback
+        except ValueError:
+            local = False
+        if not local:
+            return flask.Response(
+                "This structure-explorer has no access token, so it only answers requests from its own "
+                "machine. Set EXPLORER_TOKEN (or --token) to serve other machines.\n",
+                status=403,
+                mimetype="text/plain",
+            )
+        return None

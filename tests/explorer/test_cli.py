@@ -207,6 +207,24 @@ def test_bad_dataset_on_the_command_line_is_refused_naming_it(tmp_path):
         create_app(Settings(dataset=bad, data_dir=tmp_path / "data"))
 
 
+def test_without_a_token_only_this_machine_is_answered(sample_app, tmp_path):
+    """A WSGI server may bind anywhere (gunicorn -b 0.0.0.0): with no token the app itself refuses
+    every request that does not come from loopback."""
+    client = sample_app.server.test_client()
+    for address in ("127.0.0.1", "127.0.0.2", "::1"):
+        assert client.get("/_dash-layout", environ_base={"REMOTE_ADDR": address}).status_code == 200, address
+    for address in ("10.1.2.3", "192.168.0.7", "2001:db8::1", ""):
+        response = client.get("/_dash-layout", environ_base={"REMOTE_ADDR": address})
+        assert response.status_code == 403 and b"EXPLORER_TOKEN" in response.data, address
+    # with a token the token decides, from any address
+    from explorer.app import create_app
+
+    remote = create_app(Settings(host="0.0.0.0", token="s3cret", data_dir=tmp_path))
+    client = remote.server.test_client()
+    headers = {"Authorization": "Bearer s3cret"}
+    assert client.get("/_dash-layout", headers=headers, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
+
+
 def test_token_checked_on_every_request(tmp_path):
     from explorer.app import create_app
     from explorer.security import TOKEN_COOKIE
