@@ -86,9 +86,9 @@ def _density_expansion(
                 for n in range(n_max):
                     coefficients[a, lm, n] += y * radial[l * n_max + n]
     if center_weight != 0.0:
-        # the centre as its own neighbour at r = 0: only l = 0, and f_c(0) = 1 for w < r_c
+        # the centre as its own neighbour at r = 0: only l = 0, and f_c(0) = 1 (w <= r_c)
         y00 = 0.5 / math.sqrt(math.pi)
-        fc0 = 1.0 if smoothing_width < cutoff else 0.0
+        fc0 = 1.0
         for n in range(n_max):
             coefficients[center_species[center], 0, n] += center_weight * fc0 * y00 * spline_values[0, n]
 

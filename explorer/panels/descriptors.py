@@ -62,7 +62,11 @@ def read_hypers(cutoff, n_max, l_max, density_width) -> dict:
         if value is None:
             raise ValueError(f"{name} is empty or out of its range: enter a number")
     hypers = {"cutoff": float(cutoff), "n_max": int(n_max), "l_max": int(l_max), "density_width": float(density_width)}
-    SoapPowerSpectrum(**hypers)  # validates, with messages naming the parameter
+    # the inputs' ranges hold on the server too: a crafted request must not ask for a 100 Å cutoff
+    for name, _, low, high, _ in FIELDS:
+        if not low <= hypers[name] <= high:
+            raise ValueError(f"{name}={hypers[name]:g} is outside its range {low:g}…{high:g}")
+    SoapPowerSpectrum(**hypers)  # validates the rest, with messages naming the parameter
     return hypers
 
 

@@ -226,3 +226,16 @@ def test_cupy_radial_spectrum_and_device_arrays():
     on_device = soap.compute(frames, backend="cupy", return_device_array=True)
     assert isinstance(on_device, cupy.ndarray)
     np.testing.assert_allclose(on_device.get(), soap.compute(frames, backend="numba"), atol=1e-12)
+
+
+@pytest.mark.parametrize("smoothing_width", [0.0, 3.0])
+def test_backends_agree_at_the_edges_of_the_smoothing_width(smoothing_width):
+    """No smoothing (a hard cutoff) and smoothing over the whole cutoff (w = r_c, where the
+    centre still has f_c(0) = 1), on numpy, numba and featomic."""
+    frames = read("explore_qm9.xyz") + small_periodic_cells()
+    hypers = dict(cutoff=3.0, n_max=4, l_max=3, density_width=0.4, smoothing_width=smoothing_width)
+    soap = SoapPowerSpectrum(**hypers)
+    reference = soap.compute(frames, backend="numpy")
+    np.testing.assert_allclose(soap.compute(frames, backend="numba"), reference, rtol=0, atol=1e-12 * np.abs(reference).max())
+    if smoothing_width > 0:  # featomic's ShiftedCosine needs a positive width
+        assert_gram_close(reference, featomic_power_spectrum(frames, soap.species_for(frames).tolist(), "atom", **hypers))

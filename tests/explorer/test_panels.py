@@ -156,6 +156,11 @@ def test_read_hypers():
         descriptors.read_hypers(-1.0, 8, 6, 0.3)
     with pytest.raises(ValueError, match="n_max"):
         descriptors.read_hypers(5.0, 0, 6, 0.3)
+    # the inputs' ranges are enforced by the server, not only by the browser
+    with pytest.raises(ValueError, match="cutoff=100 is outside"):
+        descriptors.read_hypers(100.0, 8, 6, 0.3)
+    with pytest.raises(ValueError, match="l_max=16 is outside"):
+        descriptors.read_hypers(5.0, 8, 16, 0.3)
 
 
 def test_compute_features_per_structure_cached(store, qm9, monkeypatch):
