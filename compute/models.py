@@ -43,7 +43,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.model_selection import KFold
+from sklearn.model_selection import GroupKFold, KFold
 from sklearn.utils.validation import check_is_fitted
 
 from ._dispatch import get_namespace, is_cupy_array, to_numpy
@@ -666,20 +666,48 @@ def default_train_sizes(n_pool, n_sizes=7):
     return np.unique(np.round(np.geomspace(lo, n_pool, n_sizes)).astype(int))
 
 
-def _cross_validation_data(X, y, model, model_params, n_splits, purpose):
-    """Validated data for the cross-validation helpers: (data with targets, rows with a finite y)."""
+def _cross_validation_data(X, y, model, model_params, n_splits, purpose, groups=None):
+    """Validated data for the cross-validation helpers, restricted to the rows with a finite y.
+
+    Returns ``(data, valid, folds_of)``: ``data`` holds those rows only (so a kernel model never
+    builds a kernel over rows without a target), ``valid`` their positions in the caller's X, and
+    ``folds_of(random_state)`` the (train, test) splits of ``range(len(valid))``: shuffled K-fold,
+    or group K-fold when ``groups`` is given (e.g. the structure of each atom, so that atoms of
+    one structure never sit on both sides of a split).
+    """
     estimator = _resolve_model(model, model_params)
-    data = _Data(X, estimator)
-    y, valid = _check_target(y, data.n_samples, data.xp)
+    xp = get_namespace(X)
+    n_rows = X.shape[0]
+    y, valid = _check_target(y, n_rows, xp)
     if valid.size < 3:
         raise ValueError(f"y has only {valid.size} finite values: {purpose} at least 3")
     _check_splits(n_splits, valid.size)
+    if valid.size < n_rows:
+        rows = xp.asarray(valid)
+        precomputed = getattr(estimator, "kernel", None) == "precomputed"
+        X = X[rows][:, rows] if precomputed else X[rows]
+        y = y[rows]
+    data = _Data(X, estimator)
     data._y = y
-    return data, valid
+    if groups is not None:
+        groups = np.asarray(to_numpy(groups)).reshape(-1)
+        if groups.shape[0] != n_rows:
+            raise ValueError(f"groups has {groups.shape[0]} values but X has {n_rows} samples")
+        groups = groups[valid]
+        if np.unique(groups).size < n_splits:
+            raise ValueError(f"groups: only {np.unique(groups).size} groups have a target, fewer than n_splits={n_splits}")
+
+    def folds_of(random_state):
+        positions = np.arange(valid.size)
+        if groups is None:
+            return list(KFold(n_splits, shuffle=True, random_state=random_state).split(positions))
+        return list(GroupKFold(n_splits, shuffle=True, random_state=random_state).split(positions, groups=groups))
+
+    return data, valid, folds_of
 
 
 def learning_curve(X, y, model="krr", train_sizes=None, n_splits=5, selection="random", random_state=0,
-                   progress=None, **model_params):
+                   progress=None, groups=None, **model_params):
     """Test error against training-set size, averaged over ``n_splits`` cross-validation folds.
 
     The samples with a finite target are split in ``n_splits`` folds (shuffled with
@@ -698,6 +726,8 @@ def learning_curve(X, y, model="krr", train_sizes=None, n_splits=5, selection="r
     model : "krr", "ridge", "sparse_krr" or an estimator
     progress : callable(done, total), optional
         Called after each fit (one per fold and training size).
+    groups : array (n_samples,), optional
+        Samples of one group (e.g. the atoms of one structure) stay on one side of every split.
     train_sizes : array-like or None
         Integers (numbers of samples) or fractions in (0, 1] of the training pool; ``None``:
         7 log-spaced sizes from ``max(10, pool // 64)`` to the whole pool.
@@ -728,10 +758,12 @@ def learning_curve(X, y, model="krr", train_sizes=None, n_splits=5, selection="r
     """
     if selection not in ("random", "fps"):
         raise ValueError(f"selection must be 'random' or 'fps', got {selection!r}")
-    data, valid = _cross_validation_data(X, y, model, model_params, n_splits, "a learning curve needs")
+    data, valid, folds_of = _cross_validation_data(X, y, model, model_params, n_splits, "a learning curve needs", groups)
+    valid = np.arange(valid.size)  # data holds the rows with a target only
+    y = data._y
     xp = data.xp
     rng = np.random.default_rng(random_state)
-    folds = list(KFold(n_splits, shuffle=True, random_state=random_state).split(valid))
+    folds = folds_of(random_state)
     n_pool_min = min(len(tr) for tr, _ in folds)
     sizes = _check_train_sizes(train_sizes, n_pool_min)
     if selection == "fps":
@@ -802,7 +834,7 @@ def _check_train_sizes(train_sizes, n_pool):
     return np.unique(sizes)
 
 
-def cross_val_predict(X, y, model="krr", n_splits=5, random_state=0, **model_params):
+def cross_val_predict(X, y, model="krr", n_splits=5, random_state=0, groups=None, **model_params):
     """Out-of-fold predictions for every sample, for colouring a map by prediction or error.
 
     Each sample is predicted by a model that never saw it: the samples with a finite target are
@@ -812,7 +844,7 @@ def cross_val_predict(X, y, model="krr", n_splits=5, random_state=0, **model_par
 
     Parameters
     ----------
-    X, y, model, **model_params : as in :func:`learning_curve`
+    X, y, model, groups, **model_params : as in :func:`learning_curve`
     n_splits : int, default=5
     random_state : int, default=0
 
@@ -833,11 +865,11 @@ def cross_val_predict(X, y, model="krr", n_splits=5, random_state=0, **model_par
     >>> bool(np.isnan(pred[5])), float(np.nanmax(np.abs(pred - y))) < 1e-3
     (True, True)
     """
-    data, valid = _cross_validation_data(X, y, model, model_params, n_splits, "cross-validated predictions need")
+    data, valid, folds_of = _cross_validation_data(X, y, model, model_params, n_splits,
+                                                   "cross-validated predictions need", groups)
     xp = data.xp
-    pred = xp.full((data.n_samples,), xp.nan, dtype=xp.float64)
-    for train_pos, test_pos in KFold(n_splits, shuffle=True, random_state=random_state).split(valid):
-        train, test = valid[train_pos], valid[test_pos]
+    pred = xp.full((X.shape[0],), xp.nan, dtype=xp.float64)
+    for train, test in folds_of(random_state):
         _, (p,) = data.fit_predict(train, [test])
-        pred[xp.asarray(test)] = p
+        pred[xp.asarray(valid[test])] = p
     return pred

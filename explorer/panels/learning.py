@@ -26,7 +26,6 @@ Ids: ``learning-property``, ``learning-model``, ``learning-selection``, ``run-le
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,7 @@ from .. import figures, state
 from ..rows import first_numeric_property, property_options
 from ..store import Store, UnknownIdError, make_key
 from .descriptors import load_features
-from .map import target_values
+from .map import structure_groups, target_values
 
 MODELS = {"krr": "kernel ridge (KRR)", "sparse_krr": "sparse KRR (500 active points)", "ridge": "ridge (linear)"}
 SELECTIONS = {"random": "random", "fps": "farthest point sampling (FPS)"}
@@ -113,12 +112,6 @@ def curve_key(features_state: dict, target: str, model: str, selection: str) -> 
     return make_key("learning-curve", features_state["key"], target, model, selection, N_SPLITS)
 
 
-def train_sizes(n_valid: int) -> np.ndarray:
-    """The training-set sizes ``compute.models.learning_curve`` uses by default for ``n_valid``
-    samples with a finite target (log-spaced up to the smallest training pool of the folds)."""
-    return models.default_train_sizes(n_valid - math.ceil(n_valid / N_SPLITS))
-
-
 def run_learning_curve(store: Store, features_state: dict, target: str, model: str, selection: str,
                        progress=None) -> pd.DataFrame:
     """The learning curve of ``target`` (a ``"structure:<name>"`` choice) on the features, cached.
@@ -144,10 +137,9 @@ def run_learning_curve(store: Store, features_state: dict, target: str, model: s
         raise ValueError(f"the property {target.partition(':')[2]!r} has {n_valid} finite values: "
                          f"a learning curve needs at least {2 * N_SPLITS}")
     check_size(model, n_valid)
-    X, _ = load_features(store, features_state)
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    table = models.learning_curve(X, y, model=model, train_sizes=train_sizes(n_valid), n_splits=N_SPLITS,
-                                  selection=selection, random_state=0, progress=progress, **params)
+    X, _ = load_features(store, features_state)  # memory-mapped: only rows with a target are read
+    table = models.learning_curve(X, y, model=model, n_splits=N_SPLITS, selection=selection, random_state=0,
+                                  progress=progress, groups=structure_groups(store, features_state), **params)
     store.save_arrays(key, columns=np.array(table.columns, dtype=str), **{f"col_{k}": table[c].to_numpy() for k, c in enumerate(table.columns)})
     return table
 

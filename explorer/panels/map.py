@@ -129,16 +129,26 @@ def move_mixing(store: Store, map_state: dict, features_state: dict, mixing: flo
     return {**map_state, "coords": coords_key, "mixing": float(mixing)}
 
 
+def structure_groups(store: Store, features_state: dict):
+    """Per-atom maps: the structure of each row, so cross-validation never splits a structure's
+    atoms (which share its properties) between training and test. None per structure."""
+    if features_state["per"] != "atom":
+        return None
+    return map_rows(store.dataset(features_state["dataset"]), "atom").structure
+
+
 def compute_predictions(store: Store, features_state: dict, target: str) -> dict:
-    """Out-of-fold predictions of ``target`` (kernel ridge; sparse above 4,000 rows), cached."""
+    """Out-of-fold predictions of ``target`` (kernel ridge; sparse above 4,000 rows with a
+    target), cached."""
     key = make_key("predictions", features_state["key"], target)
     if not store.has_arrays(key):
         X, _ = load_features(store, features_state)
         y = target_values(store, features_state["dataset"], features_state["per"], target)
-        if X.shape[0] > 4_000:
-            predicted = models.cross_val_predict(X, y, model="sparse_krr", n_active=1_000)
+        groups = structure_groups(store, features_state)
+        if np.isfinite(y).sum() > 4_000:
+            predicted = models.cross_val_predict(X, y, model="sparse_krr", n_active=1_000, groups=groups)
         else:
-            predicted = models.cross_val_predict(X, y, model="krr")
+            predicted = models.cross_val_predict(X, y, model="krr", groups=groups)
         store.save_arrays(key, predicted=predicted, target=y)
     return {"key": key, "target": target, "features": features_state["key"]}
 

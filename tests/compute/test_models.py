@@ -307,3 +307,38 @@ def test_models_on_cupy_equal_numpy(small):
         np.testing.assert_allclose(cp.asnumpy(gpu), cpu, rtol=1e-6, atol=1e-8)
     pred = cross_val_predict(Xg, yg, model="krr", kernel="soap")
     np.testing.assert_allclose(cp.asnumpy(pred), cross_val_predict(X, y, model="krr", kernel="soap"), rtol=1e-6)
+
+
+def test_groups_keep_each_structure_on_one_side_of_the_folds():
+    """Per-atom rows of one structure share the structure's property. With plain K-fold the
+    model sees a structure's other atoms while predicting one of them (leakage: a random,
+    unlearnable property looks predictable); grouped by structure, it does not."""
+    rng = np.random.default_rng(0)
+    n_structures, atoms = 60, 5
+    centres = rng.normal(size=(n_structures, 4))
+    X = np.repeat(centres, atoms, axis=0) + 1e-3 * rng.normal(size=(n_structures * atoms, 4))
+    y = np.repeat(rng.normal(size=n_structures), atoms)  # noise: nothing to learn across structures
+    structure = np.repeat(np.arange(n_structures), atoms)
+    leaky = cross_val_predict(X, y, model="krr", gamma=1.0)
+    grouped = cross_val_predict(X, y, model="krr", gamma=1.0, groups=structure)
+    rmse = lambda p: float(np.sqrt(np.mean((p - y) ** 2)))  # noqa: E731
+    assert rmse(leaky) < 0.2 < 0.7 < rmse(grouped)
+    curve = learning_curve(X, y, model="ridge", groups=structure, n_splits=3)
+    assert len(curve) >= 5
+    with pytest.raises(ValueError, match="groups"):
+        cross_val_predict(X, y, groups=structure[:10])
+
+
+def test_rows_without_a_target_never_enter_the_kernel():
+    """60,000 rows of which 300 have a target: a kernel over every row would take 29 GB; the
+    cross-validation helpers restrict themselves to the 300 first."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60_000, 3))
+    y = np.full(60_000, np.nan)
+    known = rng.choice(60_000, 300, replace=False)
+    y[known] = np.sin(X[known, 0]) + X[known, 1]
+    predicted = cross_val_predict(X, y, model="krr", gamma=0.5)
+    assert np.isnan(predicted[np.setdiff1d(np.arange(60_000), known)]).all()
+    assert np.isfinite(predicted[known]).all()
+    assert float(np.sqrt(np.mean((predicted[known] - y[known]) ** 2))) < 0.5 * float(np.std(y[known]))
+    assert len(learning_curve(X, y, model="krr", gamma=0.5)) >= 5

@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compute import models
 from explorer.panels import learning
-from explorer.panels.descriptors import load_features
 from explorer.panels.map import target_values
 
 TARGET = "structure:dft_formation_energy_per_atom_in_eV"
@@ -57,14 +55,21 @@ def test_curve_falls_for_the_formation_energy(featurized, model):
     assert "→" in learning.summary_message(table, TARGET, model, N)
 
 
-def test_per_size_progress_gives_the_single_call_table(featurized):
-    store, _, features_state = featurized
-    table = learning.run_learning_curve(store, features_state, TARGET, "krr", "fps")
-    X, _ = load_features(store, features_state)
-    y = target_values(store, features_state["dataset"], "structure", TARGET)
-    direct = models.learning_curve(np.asarray(X), y, model="krr", selection="fps", n_splits=5, random_state=0,
-                                   kernel="soap", zeta=2)
-    pd.testing.assert_frame_equal(table.reset_index(drop=True), direct, check_exact=False, rtol=1e-6)
+def test_per_atom_curves_keep_each_structure_in_one_fold(featurized):
+    """In per-atom mode a structure property repeats on every atom of the structure: the folds
+    are grouped by structure (no atom of a test structure is trained on)."""
+    from explorer.panels.descriptors import compute_features
+    from explorer.panels.map import structure_groups
+    from explorer.rows import map_rows
+
+    store, dataset_state, features_state = featurized
+    assert structure_groups(store, features_state) is None
+    per_atom = compute_features(store, dataset_state["id"], {"cutoff": 3.0, "n_max": 3, "l_max": 2, "density_width": 0.4},
+                                "atom", backend="numba")
+    groups = structure_groups(store, per_atom)
+    np.testing.assert_array_equal(groups, map_rows(store.dataset(dataset_state["id"]), "atom").structure)
+    table = learning.run_learning_curve(store, per_atom, TARGET, "ridge", "random")
+    assert len(table) >= 5 and table["rmse_test"].iloc[-1] < table["rmse_test"].iloc[0]
 
 
 def test_results_are_cached(featurized, monkeypatch):
