@@ -52,6 +52,10 @@ FIELDS = [
 ]
 #: agglomerative clustering holds O(n^2) distances: refuse beyond this many points
 AGGLOMERATIVE_MAX = 20_000
+#: most clusters a run may ask for (each is a trace and a bar)
+MAX_CLUSTERS = 200
+#: above this many dimensions Gaussian mixtures use diagonal covariances
+GMM_FULL_COVARIANCE_MAX_DIM = 64
 #: controls on the left, the sizes figure on the right (wrapping under each other on narrow screens)
 PANEL_STYLE = {"display": "flex", "flexWrap": "wrap", "gap": "12px", "alignItems": "flex-start"}
 CONTROLS_STYLE = {"flex": "0 1 380px", "minWidth": "300px"}
@@ -170,8 +174,12 @@ def run_clustering(store: Store, map_state: dict | None, features_state: dict | 
         raise ValueError("the map is still being computed for the new features: wait for it, then run again")
     X, source_key = clustering_input(store, map_state, features_state, space)
     params = dict(params)
-    if "n_clusters" in params and params["n_clusters"] > len(X):
-        raise ValueError(f"n_clusters ({params['n_clusters']}) is larger than the number of points ({len(X)})")
+    if "n_clusters" in params and params["n_clusters"] > min(len(X), MAX_CLUSTERS):
+        limit = "the number of points" if params["n_clusters"] > len(X) else "the most this panel draws"
+        raise ValueError(f"n_clusters ({params['n_clusters']}) is larger than {limit} ({min(len(X), MAX_CLUSTERS)})")
+    if method == "gmm" and X.shape[1] > GMM_FULL_COVARIANCE_MAX_DIM:
+        # a full covariance per cluster on thousands of SOAP features is gigabytes and d³ work
+        params.setdefault("covariance_type", "diag")
     if method == "agglomerative" and len(X) > AGGLOMERATIVE_MAX:
         raise ValueError(f"agglomerative clustering of {len(X):,} points needs too much memory (at most "
                          f"{AGGLOMERATIVE_MAX:,}): use k-means or a Gaussian mixture")

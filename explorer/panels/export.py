@@ -290,6 +290,12 @@ def _color_name(color_by: str | None, model_names: dict, available: set[str]) ->
     return name if name in available else None
 
 
+#: most rows "N most diverse" may pick (FPS runs in an ordinary, not a background, callback)
+MAX_FPS_ROWS = 10_000
+#: most features one selection may pick, per method (CUR does an SVD per pick)
+MAX_SELECTED_FEATURES = {"fps": 1_000, "cur": 300}
+
+
 def select_diverse(store: Store, features_state: dict, n) -> dict:
     """The ``n`` most diverse rows by farthest point sampling on the features (first row first):
     the new selection state ``{"rows": [...], "source": "fps"}`` in selection order."""
@@ -297,7 +303,8 @@ def select_diverse(store: Store, features_state: dict, n) -> dict:
         raise ValueError("no descriptors yet: wait for the map to be drawn")
     features, _ = load_features(store, features_state)
     n_rows = features.shape[0]
-    n = _count(n, n_rows, "rows to select")
+    # FPS runs in an ordinary callback: its cost grows with n × rows, so n stays interactive
+    n = _count(n, min(n_rows, MAX_FPS_ROWS), "rows to select")
     if n_rows < 2:
         raise ValueError("FPS needs at least two rows")
     picked = fps_indices(features, n)  # scikit-matter's FPS (first row first), Numba with pruning
@@ -319,7 +326,7 @@ def select_features(features: np.ndarray, n: int, method: str) -> np.ndarray:
     :data:`MAX_FIT_ROWS` evenly spaced rows), in selection order."""
     if method not in dict(FEATURE_METHODS):
         raise ValueError(f"unknown feature selection {method!r}: choose FPS or CUR")
-    n = _count(n, features.shape[1], "features")
+    n = _count(n, min(features.shape[1], MAX_SELECTED_FEATURES[method]), "features")
     if features.shape[0] < 2 or features.shape[1] < 2:
         raise ValueError("selecting features needs at least two rows and two features")
     X = features
@@ -339,9 +346,10 @@ def export_features(store: Store, features_state: dict, selection: dict | None, 
     n_rows = features.shape[0]
     if (selection or {}).get("rows"):
         rows = selected_rows(selection, n_rows)
+        columns = select_features(features[rows], n, method)
     else:
         rows = np.arange(n_rows)
-    columns = select_features(features[rows], n, method)
+        columns = select_features(features, n, method)  # no fancy-index copy of the whole matrix
     extra = {}
     if features_state.get("hypers"):
         extra["soap_hypers"] = json.dumps(features_state["hypers"], sort_keys=True)

@@ -141,3 +141,15 @@ def test_results_are_cached(mapped, monkeypatch):
     monkeypatch.setattr(clusters.clustering, "cluster", fail)
     again = clusters.run_clustering(store, map_state, features_state, "agglomerative", {"n_clusters": 6}, "features")
     assert again == first
+
+
+def test_work_stays_bounded(mapped):
+    """Gaussian mixtures on thousands of SOAP features use diagonal covariances (a full one per
+    cluster would be gigabytes), and a run asks for at most MAX_CLUSTERS clusters."""
+    store, features_state, map_state = mapped
+    state_ = clusters.run_clustering(store, map_state, features_state, "gmm", {"n_clusters": 3}, "features")
+    assert state_["params"]["covariance_type"] == "diag" and state_["n_clusters"] == 3
+    on_map = clusters.run_clustering(store, map_state, features_state, "gmm", {"n_clusters": 3}, "map")
+    assert "covariance_type" not in on_map["params"]
+    with pytest.raises(ValueError, match="n_clusters"):
+        clusters.run_clustering(store, map_state, features_state, "kmeans", {"n_clusters": clusters.MAX_CLUSTERS + 1}, "map")

@@ -304,3 +304,14 @@ def test_features_table_exports_npz_but_not_structures(store, molecules):
 def test_file_names_are_sanitised(name, stem):
     assert panel.safe_stem(name) == stem
     assert set(panel.safe_stem(name)) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def test_interactive_selections_are_capped(tmp_path):
+    """FPS and feature selection run in ordinary callbacks: the counts they accept are bounded."""
+    import explorer.panels.export as export_panel
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(30, 400))
+    with pytest.raises(ValueError, match="from 1 to 300"):
+        export_panel.select_features(features, 301, "cur")
+    assert len(export_panel.select_features(features, 301, "fps")) == 301
