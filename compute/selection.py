@@ -60,7 +60,8 @@ def _fps_from_gram_rows(norms, gram_row, n, initialize):
     return selected, hausdorff, dist_at_select
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+# fastmath without "ninf"/"nnan": the kernel starts distances at +inf and compares against them
+@numba.njit(cache=True, parallel=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 def _fps_kernel(X, norms, n_select, first):
     """FPS on the rows of X with triangle-inequality pruning.
 
