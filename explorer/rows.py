@@ -52,7 +52,8 @@ def atom_row_positions(dataset: Dataset, rows: Rows) -> np.ndarray:
     return offsets[rows.structure] + rows.atom
 
 
-def _atom_table_positions(dataset: Dataset, rows: Rows) -> np.ndarray:
+def atom_table_positions(dataset: Dataset, rows: Rows) -> np.ndarray:
+    """Row of ``dataset.atom_properties`` of each environment (float, NaN where there is none)."""
     table = dataset.atom_properties
     lookup = pd.Series(np.arange(len(table)), index=pd.MultiIndex.from_arrays([table["structure"], table["atom"]]))
     return lookup.reindex(pd.MultiIndex.from_arrays([rows.structure, rows.atom])).to_numpy()
@@ -104,7 +105,7 @@ def property_values(dataset: Dataset, rows: Rows, choice: str) -> np.ndarray:
         column = dataset.structure_properties[name]
         values = column.to_numpy()[rows.structure] if dataset.structures is not None else column.to_numpy()
     elif source == "atom" and rows.atom is not None and name in dataset.atom_properties.columns:
-        positions = _atom_table_positions(dataset, rows)  # NaN where the atom has no row
+        positions = atom_table_positions(dataset, rows)  # NaN where the atom has no row
         missing = np.isnan(positions)
         column = dataset.atom_properties[name]
         values = column.to_numpy()[np.where(missing, 0, positions).astype(np.int64)]

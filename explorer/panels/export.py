@@ -22,7 +22,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from compute import export
@@ -30,7 +29,7 @@ from compute.datasets import DatasetError
 from compute.selection import CUR, FPS, fps_indices
 
 from .. import state
-from ..rows import CLUSTER, ERROR, PREDICTED, Rows, map_rows
+from ..rows import CLUSTER, ERROR, PREDICTED, Rows, atom_table_positions, map_rows
 from ..store import Store, UnknownIdError
 from .descriptors import load_features
 
@@ -150,9 +149,7 @@ def writer_indices(dataset, rows: Rows, selected: np.ndarray) -> np.ndarray:
     per atom (the centre atoms of the selected environments)."""
     if rows.per != "atom":
         return selected
-    table = dataset.atom_properties
-    lookup = pd.Series(np.arange(len(table)), index=pd.MultiIndex.from_arrays([table["structure"], table["atom"]]))
-    positions = lookup.reindex(pd.MultiIndex.from_arrays([rows.structure[selected], rows.atom[selected]])).to_numpy()
+    positions = atom_table_positions(dataset, Rows("atom", rows.structure[selected], rows.atom[selected]))
     if np.isnan(positions.astype(float)).any():
         raise ValueError("some selected environments have no atom in the dataset's atom table")
     return positions.astype(np.int64)
