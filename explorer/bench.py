@@ -76,19 +76,11 @@ def startup(browser, numba_cache: Path, cold: bool) -> float:
 
 def _many_molecules(path: Path, n: int) -> None:
     import ase.io
-    import numpy as np
 
+    from compute.bench import rattled_copies
     from explorer.resources import default_dataset_path
 
-    base = ase.io.read(default_dataset_path(), ":")
-    rng = np.random.default_rng(0)
-    frames = []
-    for k in range(n):
-        atoms = base[k % len(base)].copy()
-        atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
-        atoms.info["dft_formation_energy_per_atom_in_eV"] = base[k % len(base)].info["dft_formation_energy_per_atom_in_eV"]
-        frames.append(atoms)
-    ase.io.write(path, frames, format="extxyz")
+    ase.io.write(path, rattled_copies(ase.io.read(default_dataset_path(), ":"), n, scale=0.05), format="extxyz")
 
 
 def mixing(browser, n: int) -> list[float]:

@@ -13,12 +13,16 @@ import argparse
 import os
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 
 from .. import _dispatch
 from ..descriptors import SoapPowerSpectrum
+from . import rattled_copies
 
+#: compute imports nothing of the app: the sample molecules are read from the checkout
+SAMPLE_MOLECULES = Path(__file__).resolve().parents[2] / "sample_datasets" / "small_molecules-1000.xyz"
 HYPERS = dict(cutoff=5.0, n_max=8, l_max=6, density_width=0.3, smoothing_width=0.5)
 
 
@@ -93,19 +97,11 @@ def run_throughput(backends, n_cells: int, repeats: int) -> dict:
     return {name: n_atoms / seconds for name, seconds in best.items()}
 
 
-def run_large(n_molecules: int, backend: str) -> None:
+def run_large(n_molecules: int, backend: str, molecules: Path) -> None:
     """Per-structure features of many small molecules, streamed batch by batch."""
     import ase.io
 
-    from explorer.resources import default_dataset_path
-
-    base = ase.io.read(default_dataset_path(), ":")
-    rng = np.random.default_rng(0)
-    frames = []
-    for k in range(n_molecules):
-        atoms = base[k % len(base)].copy()
-        atoms.positions += rng.normal(scale=0.02, size=atoms.positions.shape)
-        frames.append(atoms)
+    frames = rattled_copies(ase.io.read(molecules, ":"), n_molecules, scale=0.02)
     n_atoms = sum(len(a) for a in frames)
     soap = SoapPowerSpectrum(**HYPERS)
     rss_before = _peak_rss_mb()
@@ -138,9 +134,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--large", type=int, default=0, metavar="N",
                         help="also stream per-structure features of N small molecules and report peak memory")
+    parser.add_argument("--molecules", type=Path, default=SAMPLE_MOLECULES, metavar="XYZ",
+                        help="molecules repeated (rattled) for --large (default: the checkout's sample dataset)")
     args = parser.parse_args(argv)
     backends = args.backend or available
     run_throughput(backends, args.cells, args.repeats)
     if args.large:
-        run_large(args.large, "cupy" if "cupy" in backends else "numba")
+        run_large(args.large, "cupy" if "cupy" in backends else "numba", args.molecules)
     return 0
