@@ -6,8 +6,10 @@ right. Ids that tests and scripts rely on: ``upload-dataset``, ``status-message`
 ``structure-viewer``, ``export-selection``, ``export-format``, ``color-by``,
 ``projection-method``, ``mixing-slider``, ``target-property``.
 
-Long work (descriptors, projections, predictions, clustering, learning curves) runs in Dash
-background callbacks on a disk cache in the data folder, so the page never freezes.
+Long work (descriptors, projections, predictions, clustering, learning curves, FPS and CUR
+selections) runs in Dash background callbacks whose jobs are clean processes managed by
+:class:`explorer.jobs.JobManager` (files in ``<data dir>/jobs``), so the page never freezes and
+the web process itself never runs parallel numerical code.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
-import diskcache
-from dash import DiskcacheManager, dcc, html
+from dash import dcc, html
 
 from . import state
+from .jobs import JobManager, job_timeout_from_env
 from .resources import assets_dir, default_dataset_path
 from .security import install_loopback_only, install_token_check
 from .settings import Settings
@@ -41,18 +43,18 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     store = Store(settings.data_dir)
     dataset_path = settings.dataset if settings.dataset is not None else default_dataset_path()
     default_dataset = {"id": store.add_dataset_file(dataset_path), "name": Path(dataset_path).name}
-    store.dataset(default_dataset["id"])  # parsed once here; background jobs fork with it in memory
+    store.dataset(default_dataset["id"])  # parsed once here: a bad file given on the command line fails now
 
     from . import panels  # noqa: F401  (registers the callbacks)
     from .panels import dataset, descriptors, map, viewer  # noqa: A004
 
-    jobs = diskcache.Cache(str(Path(settings.data_dir) / "jobs"))
+    jobs = JobManager(Path(settings.data_dir) / "jobs", timeout_s=job_timeout_from_env())
     app = dash.Dash(
         __name__,
         title=TITLE,
         update_title=None,
         assets_folder=str(assets_dir()),
-        background_callback_manager=DiskcacheManager(jobs),
+        background_callback_manager=jobs,
     )
     # base64 makes an upload 4/3 larger; files above the limit but below this still reach the reader,
     # whose message names the file and the limit

@@ -66,6 +66,23 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
     return settings
 
 
+def quiet_web_process() -> None:
+    """Settings of the process that serves pages (not of its jobs, which start clean):
+
+    * no log line per request (the page polls running jobs several times a second); warnings,
+      failed jobs among them, still reach the log;
+    * one BLAS thread: numerical work runs in jobs, and the few small array operations left here
+      (moving the mixing slider) must not start thread pools in the server.
+    """
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "featurize":
@@ -87,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.token:
         url += f"?token={settings.token}"
     print(f"structure-explorer: serving on {url}  (Ctrl+C to stop)", flush=True)
+    quiet_web_process()
     app.run(host=settings.host, port=settings.port, debug=False)
     return 0
 

@@ -243,6 +243,7 @@ def map_figure(
     index_name: str = "structure",
     axis_titles: Sequence[str] | None = None,
     selected: np.ndarray | None = None,
+    ring: int | None = None,
     max_points: int = 50_000,
     max_categories: int = 30,
     for_export: bool = False,
@@ -285,6 +286,10 @@ def map_figure(
         Selected points, as values of ``index``. They are highlighted (``selectedpoints`` in 2D,
         the others dimmed; larger markers in 3D) and are always drawn, whatever the decimation.
         None or an empty array: no highlight.
+    ring : int, optional
+        The point (a value of ``index``) of the structure shown in the viewer, marked with a ring:
+        the last trace, named :data:`RING_NAME` (the browser moves it without a redraw, and adds
+        it when the figure has none).
     max_points : int
         Above this many rows a deterministic subset of ``max_points`` rows is drawn (see
         :func:`decimate`) and the figure says "showing m of n points".
@@ -406,8 +411,9 @@ def map_figure(
         cls = go.Scatter if for_export else go.Scattergl
         if sel_rows is not None and sel_rows.size:
             common["selectedpoints"] = np.flatnonzero(is_sel[pos])
-            common["selected"] = dict(marker=dict(opacity=1.0))
-            common["unselected"] = dict(marker=dict(opacity=0.15))
+        # the styles apply whenever points get selected, here or by the browser (restyle)
+        common["selected"] = dict(marker=dict(opacity=1.0))
+        common["unselected"] = dict(marker=dict(opacity=0.15))
         return cls(x=xyz[pos, 0], y=xyz[pos, 1], **common)
 
     traces = []
@@ -446,6 +452,8 @@ def map_figure(
         if missing.any():
             traces.append(trace(missing, MISSING_NAME, dict(color=MISSING_COLOR, line=line), True))
 
+    if ring is not None and np.any(index == int(ring)):
+        traces.append(_ring_trace(coords[np.flatnonzero(index == int(ring))[:1]], dims, for_export))
     fig = go.Figure(data=traces)
 
     # -- layout ------------------------------------------------------------------------------------------
@@ -484,6 +492,28 @@ def map_figure(
         )
     fig.update_layout(**layout)
     return fig
+
+
+#: plotly modebar of every graph: no cloud upload or Chart Studio (uploads must stay private)
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "showSendToCloud": False,
+    "showEditInChartStudio": False,
+    "modeBarButtonsToRemove": ["sendDataToCloud", "editInChartStudio"],
+}
+
+#: name of the map trace that rings the structure shown in the viewer
+RING_NAME = "shown structure"
+
+
+def _ring_trace(xyz: np.ndarray, dims: int, for_export: bool):
+    """An open circle around the point at ``xyz`` (shape (1, dims)); see also map_interaction.js."""
+    common = dict(name=RING_NAME, mode="markers", hoverinfo="skip", showlegend=False)
+    if dims == 3:
+        return go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2],
+                            marker=dict(symbol="circle-open", size=12, color="#111111", line=dict(width=3)), **common)
+    cls = go.Scatter if for_export else go.Scattergl
+    return cls(x=xyz[:, 0], y=xyz[:, 1], marker=dict(symbol="circle-open", size=20, color="#111111", line=dict(width=2.5)), **common)
 
 
 def _check_length(values: np.ndarray, n: int, what: str) -> None:

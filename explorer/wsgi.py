@@ -7,7 +7,9 @@ nothing but the data folder: the store and the background-job cache live there.
 """
 
 from .app import create_app
+from .cli import quiet_web_process
 from .settings import Settings
 
 app = create_app(Settings.from_env())
+quiet_web_process()
 server = app.server

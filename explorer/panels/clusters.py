@@ -22,7 +22,8 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from compute import clustering
 from compute.datasets import DatasetError
 
-from .. import figures, state
+from .. import figures, messages, state
+from ..jobs import failure_handler
 from ..rows import CLUSTER
 from ..store import Store, UnknownIdError, make_key
 from .descriptors import load_features
@@ -106,7 +107,7 @@ def layout() -> html.Div:
         style=CONTROLS_STYLE,
     )
     graph = dcc.Graph(id="cluster-sizes-graph", figure=figures.empty_figure("No clusters yet: choose a method and run"),
-                      config={"displaylogo": False}, style={"height": "320px"})
+                      config=figures.GRAPH_CONFIG, style={"height": "320px"})
     return html.Div([controls, html.Div(graph, className="cluster-graph", style=GRAPH_STYLE)], className="tab-panel clusters-panel",
                     style=PANEL_STYLE)
 
@@ -303,6 +304,7 @@ def on_method(method):
     ],
     cancel=[Input("cancel-clustering", "n_clicks")],
     prevent_initial_call=True,
+    on_error=failure_handler("Clustering", outputs=3),
 )
 def on_run_clustering(set_progress, _clicks, map_state, features_state, method, n_clusters, eps, min_samples,
                       min_cluster_size, space):
@@ -315,9 +317,18 @@ def on_run_clustering(set_progress, _clicks, map_state, features_state, method, 
         )
     except (ValueError, DatasetError, UnknownIdError) as error:
         set_progress(("0", "1"))
-        return no_update, no_update, f"Clustering not run: {error}"
+        return no_update, no_update, messages.error(f"Clustering not run: {error}")
     set_progress(("1", "1"))
     return cluster_state, CLUSTER, describe(cluster_state)
+
+
+@callback(
+    Output("status-message", "children", allow_duplicate=True),
+    Input("cancel-clustering", "n_clicks"),
+    prevent_initial_call=True,
+)
+def on_cancel_clustering(_clicks):
+    return "Clustering cancelled."
 
 
 @callback(
@@ -351,11 +362,11 @@ def on_cluster_state(cluster_state, features_state, chosen):
 def on_use_cluster(_clicks, click_data, chosen, cluster_state, map_state):
     label = clicked_label(click_data) if ctx.triggered_id == "cluster-sizes-graph" else chosen
     if not cluster_state:
-        return no_update, "No clusters yet: run a clustering first"
+        return no_update, messages.error("No clusters yet: run a clustering first")
     if map_state and map_state.get("features") != cluster_state.get("features"):
-        return no_update, "These clusters belong to other features: run the clustering again"
+        return no_update, messages.error("These clusters belong to other features: run the clustering again")
     try:
         selection = cluster_selection(state.current_store(), cluster_state, label)
     except (ValueError, UnknownIdError) as error:
-        return no_update, f"No selection made: {error}"
+        return no_update, messages.error(f"No selection made: {error}")
     return selection, f"Selected {label_name(int(label))}: {len(selection['rows'])} points"

@@ -1,4 +1,10 @@
-"""Upload a dataset and see what is in it: counts, elements, periodicity, the property table."""
+"""Upload a dataset and see what is in it: counts, elements, periodicity, the property table.
+
+The table is linked to the map: a click on a row shows that structure (``explorer.panels.viewer``),
+the map's selection is highlighted in it (or is all it shows, with "only the selection"), and
+"Select the rows shown" makes the rows left by the table's column filters (a property range,
+a category) the selection.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ import binascii
 import numpy as np
 import pandas as pd
 import dash_ag_grid as dag
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from compute.datasets import Dataset, DatasetError
 
-from .. import state
+from .. import messages, state
+from ..rows import map_rows
 from ..store import Store, UnknownIdError
 
 SUPPORTED = "extended XYZ, CIF, POSCAR/CONTCAR, ASE .traj/.db, chemiscope JSON, features CSV/NPZ"
@@ -37,15 +44,33 @@ def layout(max_upload_bytes: int) -> html.Div:
 
 def property_table() -> html.Div:
     return html.Div(
-        dag.AgGrid(
-            id="property-table",
-            rowData=[],
-            columnDefs=[],
-            defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
-            dashGridOptions={"pagination": True, "paginationPageSize": 20, "animateRows": False},
-            style={"height": "420px"},
-            className="ag-theme-alpine",
-        ),
+        [
+            html.Div(
+                [
+                    dcc.Checklist(id="table-only-selected", options=[{"label": "only the selection", "value": "only"}], value=[],
+                                  inline=True),
+                    html.Button("Select the rows shown", id="select-table-rows", n_clicks=0, className="button",
+                                title="Make the rows left by the table's filters (e.g. a property range) the map's selection"),
+                    html.Span("Click a row to see its structure; filter a column (≡ in its header) to select by property.",
+                              className="hint"),
+                ],
+                className="button-row",
+            ),
+            dag.AgGrid(
+                id="property-table",
+                rowData=[],
+                columnDefs=[],
+                getRowId="params.data.id",
+                defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
+                dashGridOptions={
+                    "pagination": True, "paginationPageSize": 20, "animateRows": False,
+                    # selected rows are the map's selection, set from the server; clicks show structures
+                    "rowSelection": {"mode": "multiRow", "checkboxes": False, "headerCheckbox": False, "enableClickSelection": False},
+                },
+                style={"height": "420px"},
+                className="ag-theme-alpine",
+            ),
+        ],
         className="property-table-wrapper",
     )
 
@@ -108,7 +133,9 @@ def table_data(table: pd.DataFrame, max_rows: int = 20_000) -> tuple[list[dict],
     (``forces[1]``) are safe as grid field names.
     """
     head = table.head(max_rows)
-    columns = [{"headerName": "#", "field": "row", "type": "numericColumn", "width": 80}]
+    # cellDataType is explicit: the grid would otherwise keep a type it inferred for a column of
+    # the previous dataset (text shown as "Invalid Number" after switching datasets)
+    columns = [{"headerName": "#", "field": "row", "type": "numericColumn", "cellDataType": "number", "width": 80}]
     records = {"row": np.arange(len(head)).tolist()}
     for k, column in enumerate(head.columns):
         key = f"c{k}"
@@ -116,10 +143,12 @@ def table_data(table: pd.DataFrame, max_rows: int = 20_000) -> tuple[list[dict],
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             values = series.to_numpy(dtype=float)
             records[key] = [None if not np.isfinite(v) else float(f"{v:.8g}") for v in values]
-            columns.append({"headerName": str(column), "field": key, "type": "numericColumn", "filter": "agNumberColumnFilter"})
+            columns.append({"headerName": str(column), "field": key, "type": "numericColumn", "filter": "agNumberColumnFilter",
+                            "cellDataType": "number"})
         else:
             records[key] = series.astype("string").fillna("").tolist()
-            columns.append({"headerName": str(column), "field": key})
+            columns.append({"headerName": str(column), "field": key, "cellDataType": "text", "filter": "agTextColumnFilter"})
+    records["id"] = [str(r) for r in records["row"]]  # the grid's row id (a string), for clicks and selection
     rows = [dict(zip(records, values)) for values in zip(*records.values())]
     return rows, columns
 
@@ -143,23 +172,93 @@ def on_upload(contents, filename):
         dataset_state, message = accept_upload(state.current_store(), contents, filename, settings.max_upload_bytes)
     except DatasetError as error:
         # the dataset shown before stays: only the message changes
-        return no_update, f"Could not open {filename}: {error}"
+        reason = str(error).removeprefix(f"{filename}: ")  # the file is named once
+        return no_update, messages.error(f"Could not open {filename}: {reason}")
     return dataset_state, message
+
+
+def selected_structures(store: Store, features_state: dict | None, selection: dict | None) -> list[int]:
+    """The structures (table rows) of the selected map rows, in order."""
+    rows = (selection or {}).get("rows") or []
+    if not rows or not features_state:
+        return []
+    if features_state.get("per") != "atom":
+        return sorted({int(r) for r in rows})
+    map_structures = map_rows(store.dataset(features_state["dataset"]), "atom").structure
+    rows = np.asarray(rows, dtype=np.int64)
+    rows = rows[(rows >= 0) & (rows < len(map_structures))]
+    return sorted(set(map_structures[rows].tolist()))
+
+
+def rows_of_structures(store: Store, features_state: dict, structures) -> list[int]:
+    """The map rows of some structures: themselves, or all their environments in per-atom mode."""
+    structures = np.unique(np.asarray([int(s) for s in structures], dtype=np.int64))
+    if features_state.get("per") != "atom":
+        return structures[(structures >= 0) & (structures < int(features_state.get("n_rows", 0)))].tolist()
+    map_structures = map_rows(store.dataset(features_state["dataset"]), "atom").structure
+    return np.flatnonzero(np.isin(map_structures, structures)).tolist()
 
 
 @callback(
     Output("dataset-summary", "children"),
     Output("property-table", "rowData"),
     Output("property-table", "columnDefs"),
+    Output("property-table", "selectedRows"),
     Input(state.DATASET, "data"),
+    Input("table-only-selected", "value"),
+    Input(state.SELECTION, "data"),
+    State(state.FEATURES, "data"),
 )
-def on_dataset(dataset_state):
+def on_dataset(dataset_state, only_selected, selection, features_state):
+    only = "only" in (only_selected or [])
+    rows_too = ctx.triggered_id != state.SELECTION or only  # else the grid keeps its rows, sorting and filters
+    view = dataset_view(state.current_store(), dataset_state, features_state, selection, only=only, rows_too=rows_too)
+    return view if rows_too else (no_update, no_update, no_update, view[3])
+
+
+def dataset_view(store: Store, dataset_state, features_state, selection, *, only: bool = False, rows_too: bool = True):
+    """(summary, table rows, table columns, the grid's selected rows) of the open dataset;
+    ``only``: the table lists the selected structures only."""
     try:
-        dataset = state.current_store().dataset(dataset_state["id"])
+        dataset = store.dataset(dataset_state["id"])
     except (UnknownIdError, TypeError, KeyError):
-        return html.Div("No dataset open."), [], []
+        return html.Div("No dataset open."), [], [], []
+    current = features_state if features_state and features_state.get("dataset") == dataset_state["id"] else None
+    try:
+        chosen = selected_structures(store, current, selection)
+    except UnknownIdError:
+        chosen = []
+    selected_rows = {"ids": [str(s) for s in chosen]}
+    if not rows_too:
+        return None, None, None, selected_rows
     data, columns = table_data(dataset.structure_properties)
-    return summary_children(dataset), data, columns
+    if only:
+        keep = set(chosen)
+        data = [record for record in data if record["row"] in keep]
+    return summary_children(dataset), data, columns, selected_rows
+
+
+@callback(
+    Output(state.SELECTION, "data", allow_duplicate=True),
+    Output("status-message", "children", allow_duplicate=True),
+    Input("select-table-rows", "n_clicks"),
+    State("property-table", "virtualRowData"),
+    State(state.FEATURES, "data"),
+    State(state.DATASET, "data"),
+    prevent_initial_call=True,
+)
+def on_select_table_rows(_clicks, shown, features_state, dataset_state):
+    """The rows the table shows after its filters become the selection."""
+    if not features_state or not dataset_state or features_state.get("dataset") != dataset_state.get("id"):
+        return no_update, messages.error("No map yet: wait for it to be drawn, then select")
+    structures = [record["row"] for record in (shown or []) if isinstance(record, dict) and isinstance(record.get("row"), int)]
+    if not structures:
+        return no_update, messages.error("The table shows no rows: loosen its filters")
+    try:
+        rows = rows_of_structures(state.current_store(), features_state, structures)
+    except UnknownIdError as error:
+        return no_update, messages.error(f"No selection made: {error}")
+    return {"rows": rows, "source": "table filter"}, f"Selected the {len(structures):,} structures the table shows."
 
 
 # A file far above the limit never reaches the server (Flask answers 413 to the callback's

@@ -8,7 +8,8 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from compute.datasets import DatasetError
 from compute.descriptors import SoapPowerSpectrum
 
-from .. import state
+from .. import messages, state
+from ..jobs import failure_handler
 from ..rows import atom_row_positions, map_rows
 from ..store import Store, UnknownIdError, make_key
 
@@ -123,6 +124,7 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
     ],
     cancel=[Input("cancel-features", "n_clicks")],
     prevent_initial_call="initial_duplicate",
+    on_error=failure_handler("Computing SOAP", outputs=2),
 )
 def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_max, density_width, per):
     if not dataset_state:
@@ -135,6 +137,15 @@ def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_m
             progress=lambda done, total: set_progress((str(done), str(total))),
         )
     except (ValueError, DatasetError, UnknownIdError) as error:
-        return no_update, f"Descriptors not computed: {error}"
+        return no_update, messages.error(f"Descriptors not computed: {error}")
     set_progress(("1", "1"))
     return features_state, no_update
+
+
+@callback(
+    Output("status-message", "children", allow_duplicate=True),
+    Input("cancel-features", "n_clicks"),
+    prevent_initial_call=True,
+)
+def on_cancel_features(_clicks):
+    return "Computing SOAP cancelled: the previous descriptors and map stay."

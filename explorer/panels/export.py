@@ -28,7 +28,8 @@ from compute import export
 from compute.datasets import DatasetError
 from compute.selection import CUR, FPS, fps_indices
 
-from .. import state
+from .. import messages, state
+from ..jobs import failure_handler
 from ..rows import CLUSTER, ERROR, PREDICTED, Rows, atom_table_positions, map_rows
 from ..store import Store, UnknownIdError
 from .descriptors import load_features
@@ -64,6 +65,7 @@ def layout() -> html.Div:
                                 dcc.Input(id="fps-count", type="number", min=1, step=1, value=DEFAULT_FPS_COUNT, className="number-input")],
                                className="field"),
                     html.Button("Select", id="select-fps", n_clicks=0, className="button"),
+                    html.Button("Cancel", id="cancel-fps", n_clicks=0, className="button", disabled=True),
                 ],
                 className="button-row",
             ),
@@ -88,6 +90,7 @@ def layout() -> html.Div:
                                              value="fps", clearable=False, style={"minWidth": "90px"})],
                                className="field"),
                     html.Button("Export features (NPZ)", id="export-features", n_clicks=0, className="button"),
+                    html.Button("Cancel", id="cancel-export-features", n_clicks=0, className="button", disabled=True),
                     dcc.Download(id="export-features-download"),
                 ],
                 className="button-row",
@@ -287,7 +290,7 @@ def _color_name(color_by: str | None, model_names: dict, available: set[str]) ->
     return name if name in available else None
 
 
-#: most rows "N most diverse" may pick (FPS runs in an ordinary, not a background, callback)
+#: most rows "N most diverse" may pick (its cost grows with n × rows)
 MAX_FPS_ROWS = 10_000
 #: most features one selection may pick, per method (CUR does an SVD per pick)
 MAX_SELECTED_FEATURES = {"fps": 1_000, "cur": 300}
@@ -300,7 +303,6 @@ def select_diverse(store: Store, features_state: dict, n) -> dict:
         raise ValueError("no descriptors yet: wait for the map to be drawn")
     features, _ = load_features(store, features_state)
     n_rows = features.shape[0]
-    # FPS runs in an ordinary callback: its cost grows with n × rows, so n stays interactive
     n = _count(n, min(n_rows, MAX_FPS_ROWS), "rows to select")
     if n_rows < 2:
         raise ValueError("FPS needs at least two rows")
@@ -401,19 +403,28 @@ def on_rows_changed(features_state, context, selection):
     return {"rows": [], "source": None}, current
 
 
+# FPS runs parallel Numba code: a job, never in the web process (see explorer.jobs)
 @callback(
     Output(state.SELECTION, "data", allow_duplicate=True),
     Output("status-message", "children", allow_duplicate=True),
     Input("select-fps", "n_clicks"),
     State("fps-count", "value"),
     State(state.FEATURES, "data"),
+    background=True,
+    interval=250,
+    running=[
+        (Output("select-fps", "disabled"), True, False),
+        (Output("cancel-fps", "disabled"), False, True),
+    ],
+    cancel=[Input("cancel-fps", "n_clicks")],
     prevent_initial_call=True,
+    on_error=failure_handler("FPS selection", outputs=2),
 )
 def on_select_diverse(_clicks, n, features_state):
     try:
         selection = select_diverse(state.current_store(), features_state, n)
     except (ValueError, UnknownIdError) as error:
-        return no_update, f"FPS selection not made: {error}"
+        return no_update, messages.error(f"FPS selection not made: {error}")
     return selection, f"Selected the {len(selection['rows']):,} most diverse {_kind(features_state, len(selection['rows']))} (FPS)."
 
 
@@ -436,7 +447,7 @@ def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection,
         data, filename = export_selection(state.current_store(), dataset_state, features_state, map_state, selection,
                                           fmt or FORMATS[0][0], color_by, prediction_state, cluster_state)
     except (ValueError, DatasetError, UnknownIdError) as error:
-        return no_update, f"Nothing exported: {error}"
+        return no_update, messages.error(f"Nothing exported: {error}")
     n = len((selection or {}).get("rows") or [])
     return _download(data, filename), f"Exported {n:,} {_kind(features_state, n)} to {filename}."
 
@@ -449,11 +460,29 @@ def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection,
     State("feature-method", "value"),
     State(state.FEATURES, "data"),
     State(state.SELECTION, "data"),
+    background=True,
+    interval=250,
+    running=[
+        (Output("export-features", "disabled"), True, False),
+        (Output("cancel-export-features", "disabled"), False, True),
+    ],
+    cancel=[Input("cancel-export-features", "n_clicks")],
     prevent_initial_call=True,
+    on_error=failure_handler("Selecting features", outputs=2),
 )
 def on_export_features(_clicks, n, method, features_state, selection):
     try:
         data, filename = export_features(state.current_store(), features_state, selection, n, method or "fps")
     except (ValueError, DatasetError, UnknownIdError) as error:
-        return no_update, f"Features not exported: {error}"
+        return no_update, messages.error(f"Features not exported: {error}")
     return _download(data, filename), f"Exported {n} feature columns ({(method or 'fps').upper()}) to {filename}."
+
+
+@callback(
+    Output("status-message", "children", allow_duplicate=True),
+    Input("cancel-fps", "n_clicks"),
+    Input("cancel-export-features", "n_clicks"),
+    prevent_initial_call=True,
+)
+def on_cancel(_fps, _features):
+    return "Cancelled: nothing was selected or exported."

@@ -34,7 +34,8 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from compute import models
 from compute.datasets import DatasetError
 
-from .. import figures, state
+from .. import figures, messages, state
+from ..jobs import failure_handler
 from ..rows import first_numeric_property, property_options
 from ..store import Store, UnknownIdError, make_key
 from .descriptors import load_features
@@ -77,7 +78,7 @@ def layout() -> html.Div:
         style=CONTROLS_STYLE,
     )
     graph = dcc.Graph(id="learning-curve-graph", figure=figures.empty_figure("Choose a property and a model, then run"),
-                      config={"displaylogo": False, "toImageButtonOptions": {"format": "svg"}}, style={"height": "360px"})
+                      config={**figures.GRAPH_CONFIG, "toImageButtonOptions": {"format": "svg"}}, style={"height": "360px"})
     return html.Div([controls, html.Div(graph, className="learning-graph", style=GRAPH_STYLE)], className="tab-panel learning-panel",
                     style=PANEL_STYLE)
 
@@ -242,6 +243,7 @@ def on_learning_note(model, features_state):
     ],
     cancel=[Input("cancel-learning-curve", "n_clicks")],
     prevent_initial_call=True,
+    on_error=failure_handler("Computing the learning curve", outputs=3),
 )
 def on_run_learning_curve(set_progress, _clicks, features_state, target, model, selection):
     set_progress(("0", "1"))
@@ -252,7 +254,16 @@ def on_run_learning_curve(set_progress, _clicks, features_state, target, model, 
         )
     except (ValueError, DatasetError, UnknownIdError, KeyError) as error:
         set_progress(("0", "1"))
-        return no_update, no_update, f"Learning curve not computed: {error}"
+        return no_update, no_update, messages.error(f"Learning curve not computed: {error}")
     set_progress(("1", "1"))
     return (curve_figure(table, target, model), curve_table(table),
             summary_message(table, target, model, int(features_state.get("n_rows", 0))))
+
+
+@callback(
+    Output("status-message", "children", allow_duplicate=True),
+    Input("cancel-learning-curve", "n_clicks"),
+    prevent_initial_call=True,
+)
+def on_cancel_learning_curve(_clicks):
+    return "Learning curve cancelled."

@@ -9,12 +9,13 @@ by predicted value or error). Moving the mixing slider re-fits only what depends
 from __future__ import annotations
 
 import numpy as np
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from compute import maps, models
 from compute.datasets import DatasetError
 
-from .. import figures, state
+from .. import figures, messages, state
+from ..jobs import failure_handler
 from ..rows import CLUSTER, ERROR, PREDICTED, Rows, first_numeric_property, map_rows, property_options, property_values, row_names
 from ..store import Store, UnknownIdError, make_key, model_lock
 from .descriptors import load_features
@@ -60,9 +61,13 @@ def graph() -> html.Div:
             dcc.Graph(
                 id="map-graph",
                 figure=figures.empty_figure("Computing the map…"),
-                config={"scrollZoom": True, "displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}},
+                config={**figures.GRAPH_CONFIG, "scrollZoom": True,
+                        "toImageButtonOptions": {"format": "png", "scale": 2}},
                 className="map-graph",
             ),
+            # written by assets/map_interaction.js after a real lasso/box gesture or a double-click
+            dcc.Store(id="map-gesture"),
+            html.Div(id="map-js-sink", hidden=True),
             html.Div(
                 [
                     dcc.Checklist(id="map-vector", options=[{"label": "vector rendering (for SVG)", "value": "svg"}], value=[], inline=True),
@@ -91,16 +96,23 @@ def target_values(store: Store, dataset_id: str, per: str, target: str | None):
     return values
 
 
-def compute_map(store: Store, features_state: dict, method: str, target: str | None, mixing: float, backend: str = "auto") -> dict:
-    """Fit the projection (cached by features, method and target) and return the map state."""
+def compute_map(store: Store, features_state: dict, method: str, target: str | None, mixing: float, backend: str = "auto",
+                progress=None) -> dict:
+    """Fit the projection (cached by features, method and target) and return the map state.
+
+    ``progress(step)`` is told 1 when the inputs are loaded and 2 when the projection is fitted.
+    """
+    progress = progress or (lambda step: None)
     uses_target = method in maps.SUPERVISED
     model_key = make_key("map", features_state["key"], method, target if uses_target else None)
     if not store.has_arrays(model_key):
         X, _ = load_features(store, features_state)
         y = target_values(store, features_state["dataset"], features_state["per"], target) if uses_target else None
+        progress(1)
         fitted_rows = X.shape[0] if y is None else int(np.isfinite(y).sum())
         n_components = max(1, min(N_COMPONENTS, fitted_rows - 1, X.shape[1]))
         result = maps.project(X, method, y=y, mixing=mixing, n_components=n_components, backend=backend)
+        progress(2)
         store.save_model(model_key, result)
         store.save_arrays(model_key, coordinates=result.coordinates, axis_titles=np.array(result.axis_titles), mixing=np.array(mixing))
     arrays = store.load_arrays(model_key)
@@ -175,7 +187,7 @@ def color_values(store: Store, dataset, rows: Rows, color_by: str | None, predic
 
 
 def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, size_by=None, dims=2, axes=(0, 1, 2),
-             selection=None, prediction_state=None, cluster_state=None, vector=False):
+             selection=None, prediction_state=None, cluster_state=None, vector=False, shown_row=None):
     dataset = store.dataset(map_state["dataset"])
     rows = map_rows(dataset, map_state["per"])
     coordinates = store.load_arrays(map_state["coords"])["coordinates"]
@@ -206,6 +218,7 @@ def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, s
         index_name="environment" if rows.per == "atom" else "structure",
         axis_titles=titles,
         selected=np.asarray(selection["rows"], dtype=np.int64) if selection and selection.get("rows") else None,
+        ring=shown_row,
         for_export=vector,
         title=f"{method}{mixing} of {dataset.name}",
         uirevision=map_state["model"],
@@ -266,15 +279,17 @@ def on_options(features_state, dataset_state, color_by, target):
     interval=250,
     progress=[Output("map-progress", "value"), Output("map-progress", "max")],
     prevent_initial_call=True,
+    on_error=failure_handler("Computing the map", outputs=2),
 )
 def on_compute_map(set_progress, features_state, method, target, mixing):
     if not features_state:
         return no_update, no_update
-    set_progress(("0", "1"))
+    set_progress(("0", "3"))
     try:
-        map_state = compute_map(state.current_store(), features_state, method or "pca", target, float(mixing), state.current_settings().backend)
+        map_state = compute_map(state.current_store(), features_state, method or "pca", target, float(mixing), state.current_settings().backend,
+                                progress=lambda done: set_progress((str(done), "3")))
     except (ValueError, DatasetError, UnknownIdError) as error:
-        return no_update, f"Map not computed: {error}"
+        return no_update, messages.error(f"Map not computed: {error}")
     set_progress(("1", "1"))
     return map_state, no_update
 
@@ -295,7 +310,7 @@ def on_mixing(mixing, map_state, features_state):
     try:
         return move_mixing(state.current_store(), map_state, features_state, float(mixing)), no_update
     except (ValueError, UnknownIdError) as error:
-        return no_update, f"Mixing not applied: {error}"
+        return no_update, messages.error(f"Mixing not applied: {error}")
 
 
 @callback(
@@ -307,6 +322,7 @@ def on_mixing(mixing, map_state, features_state):
     background=True,
     interval=500,
     prevent_initial_call=True,
+    on_error=failure_handler("Predicting the target"),
 )
 def on_compute_predictions(features_state, target, color_by, prediction_state):
     # only when asked for: colouring by prediction or error needs a target
@@ -335,32 +351,73 @@ def on_compute_predictions(features_state, target, color_by, prediction_state):
     Input(state.CLUSTERS, "data"),
     Input("map-vector", "value"),
     State(state.DATASET, "data"),
+    State("viewer-state", "data"),
 )
-def on_draw(map_state, color_by, color_log, size_by, dims, x, y, z, selection, prediction_state, cluster_state, vector, dataset_state):
+def on_draw(map_state, color_by, color_log, size_by, dims, x, y, z, selection, prediction_state, cluster_state, vector, dataset_state,
+            viewer_state):
     if not map_state or not dataset_state or map_state.get("dataset") != dataset_state.get("id"):
         return no_update
+    if ctx.triggered_id == state.SELECTION and int(dims or 2) == 2:
+        return no_update  # a 2D map shows a new selection without a redraw (map_interaction.js)
+    shown_row = None
+    if viewer_state and viewer_state.get("dataset") == map_state["dataset"] and viewer_state.get("per") == map_state["per"]:
+        shown_row = viewer_state.get("row")
     try:
         return draw_map(
             state.current_store(), map_state, color_by=color_by, log_color="log" in (color_log or []), size_by=size_by,
             dims=dims or 2, axes=(x, y, z), selection=selection, prediction_state=prediction_state,
             cluster_state=cluster_state if cluster_state and cluster_state.get("features") == map_state["features"] else None,
-            vector="svg" in (vector or []),
+            vector="svg" in (vector or []), shown_row=shown_row,
         )
     except (KeyError, UnknownIdError, ValueError) as error:
         return figures.empty_figure(f"Cannot draw the map: {error}")
 
 
+def apply_gesture(selection: dict | None, gesture: dict | None) -> dict | None:
+    """The selection after a map gesture (``map-gesture``, see ``assets/map_interaction.js``):
+    a lasso or box replaces it, or adds to it with Shift; a double-click clears it. None when
+    the gesture changes nothing."""
+    if not gesture:
+        return None
+    if gesture.get("kind") == "clear":
+        return {"rows": [], "source": None}
+    if gesture.get("kind") != "select":
+        return None
+    source = "box" if gesture.get("mode") == "select" else "lasso"
+    rows = {int(r) for r in gesture.get("rows") or [] if isinstance(r, (int, float)) and r >= 0}
+    if gesture.get("shift"):
+        before = (selection or {}).get("rows") or []
+        if not rows:
+            return None
+        rows |= {int(r) for r in before}
+        if before and (selection or {}).get("source") not in (source, None):
+            source = f"{selection['source']} + {source}"
+    return {"rows": sorted(rows), "source": source if rows else None}
+
+
 @callback(
     Output(state.SELECTION, "data"),
-    Input("map-graph", "selectedData"),
+    Input("map-gesture", "data"),
+    State(state.SELECTION, "data"),
     prevent_initial_call=True,
 )
-def on_select(selected):
-    """Lasso or box selection: the rows are the points' customdata[0]."""
-    if selected is None:
-        return {"rows": [], "source": "lasso"}
-    rows = sorted({int(p["customdata"][0]) for p in selected.get("points", []) if p.get("customdata") is not None})
-    return {"rows": rows, "source": "lasso"}
+def on_select(gesture, selection):
+    """Lasso or box selection by the user: the rows are the points' customdata[0]."""
+    new = apply_gesture(selection, gesture)
+    return no_update if new is None else new
+
+
+# the selection and the ring around the shown structure are drawn in the browser (no redraw)
+clientside_callback(
+    ClientsideFunction(namespace="explorer_map", function_name="show_selection"),
+    Output("map-js-sink", "title"),
+    Input(state.SELECTION, "data"),
+)
+clientside_callback(
+    ClientsideFunction(namespace="explorer_map", function_name="show_ring"),
+    Output("map-js-sink", "lang"),
+    Input("viewer-state", "data"),
+)
 
 
 clientside_callback(

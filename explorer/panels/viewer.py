@@ -1,4 +1,10 @@
-"""The structure behind a clicked map point: a 3D view and the structure's properties.
+"""The structure behind a map point: a 3D view and the structure's properties.
+
+What is shown (``viewer-state``: ``{"row", "dataset", "per"}``, a map row) follows a click on a
+map point, a click on a row of the property table, and the arrow keys (``viewer-step``, written
+by ``assets/map_interaction.js``: left/right step to the previous/next row, i.e. the next atom in
+per-atom mode; up/down to the previous/next structure). A new dataset clears it. The map rings
+the point shown.
 
 The container ``structure-viewer`` carries ``data-structure-index`` and ``data-atom-count`` of
 what it shows (the contract scripts and tests read); it is rebuilt whole inside the wrapper.
@@ -7,10 +13,10 @@ what it shows (the contract scripts and tests read); it is rebuilt whole inside 
 from __future__ import annotations
 
 import numpy as np
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from .. import figures, state
-from ..rows import map_rows
+from ..rows import Rows, map_rows
 from ..store import Store, UnknownIdError
 
 
@@ -19,12 +25,17 @@ def layout() -> html.Div:
         [
             html.H4("Structure"),
             html.Label(["colour atoms by", dcc.Dropdown(id="atom-color-by", options=[], value=None, placeholder="(element)")], className="field"),
-            html.Div(viewer_container(None, None, html.P("Click a point of the map to see its structure.", className="hint")),
-                     id="structure-viewer-wrapper"),
+            html.Div(placeholder(), id="structure-viewer-wrapper"),
             dcc.Store(id="viewer-state"),
+            dcc.Store(id="viewer-step"),
         ],
         className="panel viewer-panel",
     )
+
+
+def placeholder() -> html.Div:
+    return viewer_container(None, None, html.P("Click a point of the map (or a row of the table) to see its structure; "
+                                                "arrow keys step to the next one.", className="hint"))
 
 
 def viewer_container(structure: int | None, n_atoms: int | None, children) -> html.Div:
@@ -70,24 +81,79 @@ def structure_view(store: Store, dataset_id: str, per: str, row: int, cutoff: fl
         className="structure-properties",
     )
     return viewer_container(structure, len(atoms), [
-        dcc.Graph(figure=figure, className="structure-graph", config={"displaylogo": False}),
+        dcc.Graph(figure=figure, className="structure-graph", config=figures.GRAPH_CONFIG),
         table,
     ])
+
+
+def step_row(rows: Rows, row: int | None, step: int, level: str) -> int:
+    """The map row an arrow key leads to from ``row``: the next/previous row (``level="atom"``;
+    per structure that is the next structure), or the first environment of the next/previous
+    structure (``level="structure"``). Stays within the map; from nowhere, the first row."""
+    n = len(rows)
+    if n == 0:
+        raise IndexError("the map has no rows")
+    if row is None or not 0 <= row < n:
+        return 0
+    step = 1 if step > 0 else -1
+    if level != "structure" or rows.per != "atom":
+        return int(min(max(row + step, 0), n - 1))
+    structures = rows.structure
+    here = structures[row]
+    if step > 0:
+        later = np.flatnonzero(structures > here)
+        return int(later[0]) if later.size else row
+    earlier = np.flatnonzero(structures < here)
+    if not earlier.size:
+        return row
+    return int(np.flatnonzero(structures == structures[earlier[-1]])[0])
+
+
+def first_row_of_structure(rows: Rows, structure: int) -> int:
+    """The map row of a structure (its first environment in per-atom mode)."""
+    where = np.flatnonzero(rows.structure == int(structure))
+    if not where.size:
+        raise IndexError(f"structure {structure} is not on the map")
+    return int(where[0])
 
 
 @callback(
     Output("viewer-state", "data"),
     Input("map-graph", "clickData"),
+    Input("property-table", "cellClicked"),
+    Input("viewer-step", "data"),
+    Input(state.DATASET, "data"),
+    State("viewer-state", "data"),
     State(state.MAP, "data"),
     prevent_initial_call=True,
 )
-def on_click(click, map_state):
-    if not click or not click.get("points") or not map_state:
+def on_show(click, cell, step, dataset_state, viewer_state, map_state):
+    """What the viewer shows: a clicked point or table row, an arrow key's step; nothing after
+    a new dataset."""
+    trigger = ctx.triggered_id
+    if trigger == state.DATASET:
+        if viewer_state and dataset_state and viewer_state.get("dataset") == dataset_state.get("id"):
+            return no_update
+        return None
+    if not map_state:
         return no_update
-    point = click["points"][0]
-    if point.get("customdata") is None:
+    here = {"dataset": map_state["dataset"], "per": map_state["per"]}
+    if trigger == "map-graph":
+        point = (click or {}).get("points", [{}])[0]
+        if point.get("customdata") is None:
+            return no_update
+        return {"row": int(point["customdata"][0]), **here}
+    try:
+        rows = map_rows(state.current_store().dataset(map_state["dataset"]), map_state["per"])
+        if trigger == "property-table":
+            structure = int((cell or {}).get("rowId"))
+            return {"row": first_row_of_structure(rows, structure), **here}
+        if trigger == "viewer-step" and step:
+            current = viewer_state.get("row") if viewer_state and {k: viewer_state.get(k) for k in here} == here else None
+            return {"row": step_row(rows, current, int(step.get("step", 1)), str(step.get("level", "atom"))), **here}
+    except (UnknownIdError, IndexError, TypeError, ValueError):
         return no_update
-    return {"row": int(point["customdata"][0]), "dataset": map_state["dataset"], "per": map_state["per"]}
+    return no_update
 
 
 @callback(
@@ -98,7 +164,7 @@ def on_click(click, map_state):
 )
 def on_view(viewer_state, atom_color_by, features_state):
     if not viewer_state:
-        return no_update
+        return placeholder()
     cutoff = (features_state or {}).get("hypers", {}).get("cutoff")
     try:
         return structure_view(state.current_store(), viewer_state["dataset"], viewer_state["per"], viewer_state["row"], cutoff, atom_color_by)

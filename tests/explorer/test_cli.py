@@ -172,7 +172,9 @@ def test_app_summary_callback_describes_the_sample(sample_app, sample_app_dir, m
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(sample_app_dir))  # where workers find the store
 
     ids = _ids(sample_app.server.test_client().get("/_dash-layout").get_json())
-    children, rows, columns = dataset.on_dataset(ids["dataset-state"]["data"])
+    from explorer import state
+
+    children, rows, columns, _ = dataset.dataset_view(state.current_store(), ids["dataset-state"]["data"], None, None)
     text = str(children)
     assert "small_molecules-1000" in text and "985" in text and "17,743" in text
     assert len(rows) == 985 and any(c["headerName"] == "dft_formation_energy_per_atom_in_eV" for c in columns)

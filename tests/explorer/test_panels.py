@@ -138,7 +138,9 @@ def test_summary_and_property_table(store):
     table = pd.DataFrame({"forces[1]": [1.0, np.nan], "kind": ["a", None]})
     rows, columns = dataset_panel.table_data(table)
     assert [c["field"] for c in columns] == ["row", "c0", "c1"]
-    assert rows == [{"row": 0, "c0": 1.0, "c1": "a"}, {"row": 1, "c0": None, "c1": ""}]
+    assert rows == [{"row": 0, "c0": 1.0, "c1": "a", "id": "0"}, {"row": 1, "c0": None, "c1": "", "id": "1"}]
+    # explicit types: the grid must not keep a type inferred for another dataset's column
+    assert [c["cellDataType"] for c in columns] == ["number", "number", "text"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -410,10 +412,18 @@ def test_per_atom_map_one_point_per_environment(store, qm9):
     assert "environment" in fig.data[0].hovertemplate
 
 
-def test_on_select_reads_customdata():
-    selected = {"points": [{"customdata": [4, 1.0]}, {"customdata": [2]}, {"customdata": [4, 1.0]}, {"x": 1}]}
-    assert map_panel.on_select(selected) == {"rows": [2, 4], "source": "lasso"}
-    assert map_panel.on_select(None) == {"rows": [], "source": "lasso"}
+def test_map_gestures_make_the_selection():
+    lasso = {"kind": "select", "rows": [4, 2, 4], "shift": False, "mode": "lasso"}
+    assert map_panel.apply_gesture(None, lasso) == {"rows": [2, 4], "source": "lasso"}
+    before = {"rows": [1, 2], "source": "fps"}
+    assert map_panel.apply_gesture(before, lasso) == {"rows": [2, 4], "source": "lasso"}  # replaces
+    box_added = {"kind": "select", "rows": [7], "shift": True, "mode": "select"}
+    assert map_panel.apply_gesture(before, box_added) == {"rows": [1, 2, 7], "source": "fps + box"}  # Shift adds
+    assert map_panel.apply_gesture(before, {**box_added, "rows": []}) is None  # Shift + nothing: unchanged
+    assert map_panel.apply_gesture(before, {**lasso, "rows": []}) == {"rows": [], "source": None}  # lasso around nothing
+    assert map_panel.apply_gesture(before, {"kind": "clear"}) == {"rows": [], "source": None}  # double-click
+    assert map_panel.apply_gesture(before, None) is None
+    assert map_panel.apply_gesture(None, {"kind": "select", "rows": [-1, "x", 3]}) == {"rows": [3], "source": "lasso"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -447,7 +457,20 @@ def test_structure_view_per_atom(store, qm9):
         assert f"centre atom {environment - starts[structure]}" in title
 
 
-def test_on_click_to_viewer_state():
-    map_state = {"dataset": "d" * 64, "per": "atom"}
-    click = {"points": [{"curveNumber": 0, "pointNumber": 3, "customdata": [17, 0.5]}]}
-    assert viewer.on_click(click, map_state) == {"row": 17, "dataset": "d" * 64, "per": "atom"}
+def test_arrow_keys_step_through_rows_and_structures():
+    from explorer.rows import Rows
+
+    per_atom = Rows("atom", np.array([0, 0, 0, 1, 1, 2]), np.array([0, 1, 2, 0, 1, 0]))
+    assert viewer.step_row(per_atom, 1, +1, "atom") == 2
+    assert viewer.step_row(per_atom, 2, +1, "atom") == 3  # the next atom may be in the next structure
+    assert viewer.step_row(per_atom, 1, +1, "structure") == 3  # first atom of the next structure
+    assert viewer.step_row(per_atom, 4, -1, "structure") == 0  # first atom of the previous one
+    assert viewer.step_row(per_atom, 5, +1, "structure") == 5  # the last stays
+    assert viewer.step_row(per_atom, 0, -1, "atom") == 0
+    assert viewer.step_row(per_atom, None, +1, "atom") == 0  # from nothing: the first row
+    per_structure = Rows("structure", np.arange(4), None)
+    assert viewer.step_row(per_structure, 2, +1, "structure") == 3
+    assert viewer.step_row(per_structure, 2, -1, "atom") == 1
+    assert viewer.first_row_of_structure(per_atom, 1) == 3
+    with pytest.raises(IndexError):
+        viewer.first_row_of_structure(per_atom, 9)

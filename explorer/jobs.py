@@ -1,0 +1,372 @@
+"""Background jobs: a Dash background-callback manager that cannot poison the web server.
+
+Why not Dash's own ``DiskcacheManager``: it ``fork()``s the web process for every job. Once the
+web process has run parallel Numba code (GNU OpenMP), such a fork aborts the child
+("fork() called from a process already using GNU OpenMP"), and every later job of every user
+died silently. It also keys results by the callback's arguments only, so two sessions asking the
+same thing at the same moment (every page load asks for the default map) shared one result, and
+the first poll deleted it for the other; its SQLite store timed out under load.
+
+:class:`JobManager` instead
+
+* starts each job as a fresh process from a *forkserver*: a clean interpreter that imports the
+  app's modules once (so a job starts in ~0.1 s) and never runs numerical code itself. The web
+  process never forks. Cancel kills the job's whole process; nothing is shared between jobs.
+* gives every job a random key (``secrets.token_hex``), whatever its arguments: jobs of
+  different sessions, or two identical requests, never meet.
+* keeps results, progress and ``set_props`` updates as files in ``<data dir>/jobs`` written
+  atomically (rename), readable by every web worker; no database, no lock.
+* turns every way a job can end into a result the page sees: a return value; an exception
+  (logged with its traceback in the server log, its message sent to the callback's ``on_error``
+  handler, see :func:`failure_handler`); a process that died without a result (killed, out of
+  memory, a crash in native code); a job running past ``timeout_s`` (killed, then reported).
+
+The job's function is found again in the job process by module and qualified name, so the job
+carries only plain data; the same code path runs under a Celery worker.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import inspect
+import logging
+import multiprocessing
+import os
+import pickle
+import secrets
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from dash import no_update, set_props
+from dash.background_callback.managers import BaseBackgroundCallbackManager
+from dash.exceptions import PreventUpdate
+
+from . import messages
+
+log = logging.getLogger(__name__)
+
+#: modules the forkserver imports once, so that each job process starts with them loaded
+PRELOAD = ["explorer.job_preload"]
+#: a job running longer than this is killed and reported as failed (``EXPLORER_JOB_TIMEOUT_S``)
+DEFAULT_TIMEOUT_S = 900.0
+#: prefix Dash puts before a job's error message (stripped again by :func:`failure_handler`)
+_DASH_ERROR_PREFIX = "An error occurred inside a background callback: "
+_KEY_CHARS = frozenset("0123456789abcdef-")
+
+
+class JobFailed(RuntimeError):
+    """Raised in a job to report a failure with a message for the user (no traceback logged)."""
+
+
+def _context():
+    """The process-start context of job processes (``forkserver`` on POSIX, else ``spawn``)."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+class JobManager(BaseBackgroundCallbackManager):
+    """Dash background-callback manager running each job in its own clean process.
+
+    Parameters
+    ----------
+    root : path
+        Folder for job files (results, progress, the job's pid and start time); shared by every
+        web worker of one deployment.
+    timeout_s : float
+        A job running longer is killed and reported as failed.
+    """
+
+    def __init__(self, root, timeout_s: float = DEFAULT_TIMEOUT_S):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.timeout_s = float(timeout_s)
+        self._mp = _context()
+        super().__init__(cache_by=None)
+
+    # -- files ------------------------------------------------------------------------------------
+    def _path(self, key: str, kind: str) -> Path:
+        # keys are made here (hex) or by Dash from them; anything else never names a file
+        if not key or not set(str(key)) <= _KEY_CHARS or len(key) > 200:
+            raise ValueError(f"not a job key: {str(key)[:40]!r}")
+        return self.root / f"{key}.{kind}"
+
+    def _write(self, key: str, kind: str, value) -> None:
+        _atomic_pickle(self._path(key, kind), value)
+
+    def _read(self, key: str, kind: str, default=None):
+        try:
+            return pickle.loads(self._path(key, kind).read_bytes())  # our own job files only
+        except (FileNotFoundError, EOFError, pickle.UnpicklingError, ValueError):
+            return default
+
+    def _delete(self, key: str, *kinds: str) -> None:
+        for kind in kinds:
+            try:
+                self._path(key, kind).unlink()
+            except (FileNotFoundError, ValueError):
+                pass
+
+    # -- Dash's manager interface -------------------------------------------------------------------
+    def build_cache_key(self, fn, args, cache_args_to_ignore, triggered):
+        # a fresh random key for every job: results are never shared, whatever the arguments
+        return secrets.token_hex(16)
+
+    def make_job_fn(self, fn, progress, key=None):
+        fn = inspect.unwrap(fn)
+        return {"module": fn.__module__, "qualname": fn.__qualname__, "progress": bool(progress)}
+
+    def call_job_fn(self, key, job_fn, args, context):
+        context = {k: v for k, v in dict(context).items() if _picklable(v)}
+        # the app's settings travel with the job (the forkserver keeps the environment it started with)
+        env = {k: v for k, v in os.environ.items() if k.startswith("EXPLORER_")}
+        process = self._mp.Process(
+            target=run_job, args=(str(self.root), key, job_fn, args, context, env), name=f"job-{job_fn['qualname']}", daemon=False,
+        )
+        process.start()
+        self._write(key, "job", {"pid": process.pid, "started": time.time(), "name": job_fn["qualname"]})
+        # the web process does not wait for it; reap it when it ends so it never stays a zombie
+        _reap_later(process)
+        return key
+
+    def get_progress(self, key):
+        value = self._read(key, "progress")
+        if value is not None:
+            self._delete(key, "progress")
+        return value
+
+    def result_ready(self, key):
+        self._check_health(key)
+        return self._path(key, "result").exists()
+
+    def get_result(self, key, job):
+        self._check_health(key)
+        result = self._read(key, "result", self.UNDEFINED)
+        if result is self.UNDEFINED:
+            return self.UNDEFINED
+        self._delete(key, "result", "progress", "job")
+        return result
+
+    def get_updated_props(self, key):
+        value = self._read(key, "props")
+        if value is None:
+            return {}
+        self._delete(key, "props")
+        return value
+
+    def job_running(self, job):
+        if not job:
+            return False
+        record = self._read(str(job), "job")
+        return record is not None and _alive(record["pid"])
+
+    def terminate_job(self, job):
+        """Kill a job (Cancel, or a newer request of the same callback); never raises."""
+        if not job:
+            return
+        key = str(job)
+        record = self._read(key, "job")
+        if record is None:
+            return
+        _kill(record["pid"])
+        self._delete(key, "job", "progress", "props")
+
+    def terminate_unhealthy_job(self, job):
+        if job and not self.job_running(job):
+            self.terminate_job(job)
+            return True
+        return False
+
+    def clear_cache_entry(self, key):
+        self._delete(key, "result", "progress", "props", "job")
+
+    def get_or_create_signing_secret(self, generate):
+        # one secret for every web worker: the first to write it wins (O_EXCL), the others read it
+        path = self.root / "signing-secret"
+        try:
+            with open(path, "xb") as handle:
+                handle.write(generate())
+        except FileExistsError:
+            pass
+        for _ in range(50):
+            data = path.read_bytes()
+            if data:
+                return data
+            time.sleep(0.01)
+        return data
+
+    # -- health ------------------------------------------------------------------------------------
+    def _check_health(self, key: str) -> None:
+        """Turn a dead or overdue job into a failure result the page will see."""
+        if self._path(key, "result").exists():
+            return
+        record = self._read(key, "job")
+        if record is None:
+            return
+        if not _alive(record["pid"]):
+            time.sleep(0.2)  # the job may have written its result just before it ended
+            if self._path(key, "result").exists():
+                return
+            message = "the job's process stopped without a result (it may have run out of memory or been killed)"
+        elif time.time() - record["started"] > self.timeout_s:
+            _kill(record["pid"])
+            message = f"it took longer than {self.timeout_s:.0f} s and was stopped"
+        else:
+            return
+        log.warning("job %s (%s): %s", key[:8], record.get("name"), message)
+        self._write(key, "result", _error_result(message))
+        self._delete(key, "job")
+
+
+# -- the job process ------------------------------------------------------------------------------
+
+
+def _error_result(message: str) -> dict:
+    return {"background_callback_error": {"msg": message, "tb": ""}}
+
+
+def resolve(job_fn: dict):
+    """The plain function behind a Dash callback, found by module and qualified name."""
+    target = importlib.import_module(job_fn["module"])
+    for part in job_fn["qualname"].split("."):
+        target = getattr(target, part)
+    return inspect.unwrap(target)
+
+
+def run_job(root: str, key: str, job_fn: dict, args, context: dict, env: dict | None = None) -> None:
+    """Body of a job process: run the callback, write its result (or its failure) to a file."""
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+    from dash.background_callback._proxy_set_props import ProxySetProps
+
+    # a new process group: Cancel kills the job and anything it started (BLAS, Numba threads)
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+    os.environ.update(env or {})
+    manager_root = Path(root)
+    props: dict = {}
+
+    def path(kind: str) -> Path:
+        return manager_root / f"{key}.{kind}"
+
+    def set_progress(value):
+        _atomic_pickle(path("progress"), list(value) if isinstance(value, (list, tuple)) else [value])
+
+    def on_set_props(component_id, values):
+        props.setdefault(component_id, {}).update(values)
+        _atomic_pickle(path("props"), props)
+
+    def run():
+        c = AttributeDict(**context)
+        c.ignore_register_page = False
+        c.updated_props = ProxySetProps(on_set_props)
+        context_value.set(c)
+        fn = resolve(job_fn)
+        progress = [set_progress] if job_fn["progress"] else []
+        if isinstance(args, dict):
+            return fn(*progress, **args)
+        if isinstance(args, (list, tuple)):
+            return fn(*progress, *args)
+        return fn(*progress, args)
+
+    try:
+        result = contextvars.copy_context().run(run)
+    except PreventUpdate:
+        result = {"_dash_no_update": "_dash_no_update"}
+    except JobFailed as error:
+        result = _error_result(str(error))
+    except Exception as error:  # noqa: BLE001  (every failure must reach the page)
+        print(f"job {key[:8]} ({job_fn['qualname']}) failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        result = _error_result(f"{type(error).__name__}: {error}" if not str(error) else str(error))
+    try:
+        _atomic_pickle(path("result"), result)
+    except Exception as error:  # noqa: BLE001  (e.g. an unpicklable output)
+        _atomic_pickle(path("result"), _error_result(f"its result could not be stored ({error})"))
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _atomic_pickle(path: Path, value) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".", suffix=".tmp", delete=False) as handle:
+        pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(handle.name, path)
+
+
+def _picklable(value) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie, i.e. ended but not yet reaped, is not alive)."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(int(pid), 0)
+        except OSError:
+            return False
+        return True
+
+
+def _kill(pid: int) -> None:
+    for target in (lambda: os.killpg(int(pid), signal.SIGKILL), lambda: os.kill(int(pid), signal.SIGKILL)):
+        try:
+            target()
+            return
+        except (ProcessLookupError, PermissionError, OSError):
+            continue
+
+
+def _reap_later(process) -> None:
+    """Join ``process`` from a daemon thread so its exit status is collected (no zombies)."""
+    import threading
+
+    threading.Thread(target=process.join, name=f"reap-{process.pid}", daemon=True).start()
+
+
+# -- what the page shows when a job fails ---------------------------------------------------------------
+
+
+def failure_handler(what: str, *, outputs: int = 1):
+    """An ``on_error`` handler for a background callback: ``"<what> failed: <reason>. Try again."``
+    in the status line (styled as an error), and no change to the callback's outputs.
+
+    ``outputs`` is the number of the callback's outputs (``no_update`` for each).
+    """
+
+    def handle(error: Exception):
+        reason = str(error)
+        if reason.startswith(_DASH_ERROR_PREFIX):
+            reason = reason[len(_DASH_ERROR_PREFIX):]
+        reason = reason.strip().splitlines()[0] if reason.strip() else type(error).__name__
+        reason = reason.rstrip(".")
+        set_props("status-message", {"children": messages.error(f"{what} failed: {reason}. Try again.")})
+        return no_update if outputs == 1 else [no_update] * outputs
+
+    return handle
+
+
+def job_timeout_from_env() -> float:
+    try:
+        return float(os.environ.get("EXPLORER_JOB_TIMEOUT_S", DEFAULT_TIMEOUT_S))
+    except ValueError:
+        return DEFAULT_TIMEOUT_S
+
