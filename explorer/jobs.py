@@ -217,7 +217,7 @@ class JobManager(BaseBackgroundCallbackManager):
             message = "the job's process stopped without a result (it may have run out of memory or been killed)"
         elif time.time() - record["started"] > self.timeout_s:
             _kill(record["pid"])
-            message = f"it took longer than {self.timeout_s:.0f} s and was stopped"
+            message = f"it took longer than {self.timeout_s:g} s and was stopped"
         else:
             return
         log.warning("job %s (%s): %s", key[:8], record.get("name"), message)

@@ -1,10 +1,12 @@
-"""Browser-test helpers: read the map from plotly's ``_fullData``, drive clicks and lassos, pick
-options in Dash 4 dropdowns, and a second app instance with its own data folder.
+"""Browser-test helpers: read the map from plotly's ``_fullData``, drive it with the real mouse and
+keyboard, pick options in Dash 4 dropdowns, and a second app instance with its own data folder.
 
 Plotly 6+ sends numpy arrays base64-encoded, so everything here reads the *decoded* arrays of the
-graph div (``gd._fullData``), never ``gd.data``. Clicks and lassos are driven the way plotly
-itself reports them: ``gd.emit("plotly_click" | "plotly_selected", {points: [...]})`` with points
-built from ``_fullData`` (dcc.Graph turns those into ``clickData`` / ``selectedData``).
+graph div (``gd._fullData``), never ``gd.data``. The map is driven as a person drives it:
+``page.mouse`` clicks at a point's pixel position (``_fullLayout.xaxis.l2p(x) + _size.l`` plus the
+div's offset), lassos and boxes are mouse drags, the drag mode is picked on the modebar. Nothing
+here emits plotly events or writes a store: that skipped plotly's own selection handling and hid
+real bugs (a redraw clearing every lasso selection).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib.util
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -43,6 +46,7 @@ _MAP_INFO = """() => {
     const indices = [];
     const traces = [];
     gd._fullData.forEach((t, k) => {
+        if (t.name === 'shown structure') { return; }  // the ring around the viewer's structure
         const n = t.x ? t.x.length : 0;
         const cd = t.customdata || [];
         for (let i = 0; i < n; i++) { indices.push(cd[i] ? Number(cd[i][0]) : null); }
@@ -58,6 +62,55 @@ _MAP_INFO = """() => {
     const title = gd._fullLayout && gd._fullLayout.title ? gd._fullLayout.title.text : '';
     return {count: indices.length, indices: indices, title: title || '', traces: traces};
 }""" % GRAPH
+
+
+# [row, x, y] page pixels of every point of a 2D map
+_PIXELS = """() => {
+    const gd = document.querySelector('%s');
+    if (!gd || !gd._fullLayout || !gd._fullLayout.xaxis || !gd._fullData.length || gd._fullData[0].type === 'scatter3d') { return null; }
+    const box = gd.getBoundingClientRect();
+    const fl = gd._fullLayout;
+    const out = [];
+    gd._fullData.forEach((t) => {
+        if (t.name === 'shown structure') { return; }
+        const cd = t.customdata || [];
+        for (let i = 0; i < (t.x ? t.x.length : 0); i++) {
+            if (!cd[i]) { continue; }
+            out.push([Number(cd[i][0]), box.left + fl._size.l + fl.xaxis.l2p(t.x[i]), box.top + fl._size.t + fl.yaxis.l2p(t.y[i])]);
+        }
+    });
+    return out;
+}""" % GRAPH
+
+_RING = """() => {
+    const gd = document.querySelector('%s');
+    if (!gd || !gd._fullData) { return null; }
+    const t = gd._fullData.find((t) => t.name === 'shown structure');
+    if (!t || !t.x || !t.x.length) { return null; }
+    const box = gd.getBoundingClientRect();
+    const fl = gd._fullLayout;
+    return [box.left + fl._size.l + fl.xaxis.l2p(t.x[0]), box.top + fl._size.t + fl.yaxis.l2p(t.y[0])];
+}""" % GRAPH
+
+
+def _inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Even-odd rule: which of ``points`` (n, 2) lie inside ``polygon`` (m, 2)."""
+    x, y = points[:, 0:1], points[:, 1:2]
+    x0, y0 = polygon[:, 0], polygon[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    crosses = ((y0 > y) != (y1 > y)) & (x < (x1 - x0) * (y - y0) / np.where(y1 == y0, 1e-300, y1 - y0) + x0)
+    return crosses.sum(axis=1) % 2 == 1
+
+
+def _distance_to_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Distance of each point to the nearest edge of the closed polygon."""
+    a = polygon[None, :, :]
+    b = np.roll(polygon, -1, axis=0)[None, :, :]
+    p = points[:, None, :]
+    ab = b - a
+    t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0, 1)
+    closest = a + t[..., None] * ab
+    return np.hypot(*(p - closest).transpose(2, 0, 1)).min(axis=1)
 
 
 class AppPage:
@@ -92,47 +145,92 @@ class AppPage:
         status = self.status()
         raise AssertionError(f"{what} did not appear within {timeout_ms / 1000:.0f} s; last map {summary}, status {status!r}")
 
-    def point(self, index: int) -> dict:
-        """A plotly event point for the map row whose customdata[0] is ``index``."""
-        point = self.page.evaluate(
-            """([sel, index]) => {
-                const gd = document.querySelector(sel);
-                for (let c = 0; c < gd._fullData.length; c++) {
-                    const t = gd._fullData[c];
-                    const cd = t.customdata || [];
-                    for (let i = 0; i < (t.x ? t.x.length : 0); i++) {
-                        if (cd[i] && Number(cd[i][0]) === index) {
-                            return {curveNumber: c, pointNumber: i, pointIndex: i, x: t.x[i], y: t.y[i],
-                                    customdata: Array.from(cd[i])};
-                        }
-                    }
-                }
-                return null;
-            }""",
-            [GRAPH, int(index)],
-        )
-        assert point is not None, f"no point with customdata[0] == {index} on the map"
-        return point
+    def pixels(self) -> dict[int, tuple[float, float]]:
+        """customdata[0] -> (x, y) page pixel of every point of the 2D map."""
+        found = self.page.evaluate(_PIXELS)
+        assert found is not None, "no 2D map drawn"
+        return {int(k): (x, y) for k, x, y in found}
 
-    def click_point(self, index: int) -> dict:
-        point = self.point(index)
-        self.page.evaluate(
-            "([sel, p]) => { document.querySelector(sel).emit('plotly_click', {points: [p], event: {}}); }",
-            [GRAPH, point],
-        )
-        return point
+    def ring(self) -> tuple[float, float] | None:
+        """Page pixel of the ring marking the structure shown in the viewer (None: no ring)."""
+        return self.page.evaluate(_RING)
 
-    def lasso(self, indices) -> list[dict]:
-        points = [self.point(i) for i in indices]
-        self.page.evaluate(
-            """([sel, points]) => {
-                const xs = points.map(p => p.x), ys = points.map(p => p.y);
-                document.querySelector(sel).emit('plotly_selected', {points: points,
-                    lassoPoints: {x: xs, y: ys}});
-            }""",
-            [GRAPH, points],
+    def wait_for_ring(self, at: tuple[float, float] | None, timeout_ms: int = 20_000) -> None:
+        """Wait until the ring marks the point at page pixel ``at`` (None: until there is no ring)."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        ring = None
+        while time.monotonic() < deadline:
+            ring = self.ring()
+            if (at is None and ring is None) or (at is not None and ring is not None and np.hypot(ring[0] - at[0], ring[1] - at[1]) < 2):
+                return
+            self.page.wait_for_timeout(100)
+        raise AssertionError(f"the ring is at {ring}, expected at {at}")
+
+    def isolated(self, count: int, min_px: float = 9.0) -> list[int]:
+        """``count`` map rows whose point has no other point within ``min_px`` pixels (a click there
+        can only mean that point), spread over the map's order."""
+        pixels = self.pixels()
+        keys = np.array(sorted(pixels))
+        xy = np.array([pixels[k] for k in keys])
+        d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+        np.fill_diagonal(d, np.inf)
+        alone = keys[d.min(axis=1) > min_px]
+        assert len(alone) >= count, f"only {len(alone)} isolated points on the map"
+        return [int(k) for k in alone[np.linspace(0, len(alone) - 1, count).astype(int)]]
+
+    def click_point(self, index: int) -> tuple[float, float]:
+        """Move the mouse onto the point of map row ``index`` and click it, as a person would."""
+        x, y = self.pixels()[int(index)]
+        self.page.mouse.move(x, y)
+        self.page.wait_for_timeout(80)  # plotly finds the hovered point on mouse move
+        self.page.mouse.click(x, y)
+        return x, y
+
+    def drag_mode(self, mode: str) -> None:
+        """Pick the map's drag mode on its modebar: "lasso", "select" (box), "zoom" or "pan"."""
+        titles = {"lasso": "Lasso Select", "select": "Box Select", "zoom": "Zoom", "pan": "Pan"}
+        self.page.locator(f"#map-graph .modebar-btn[data-title='{titles[mode]}']").click()
+        self.page.wait_for_function(
+            "([sel, mode]) => document.querySelector(sel)._fullLayout.dragmode === mode", arg=[GRAPH, mode]
         )
-        return points
+
+    def drag_path(self, vertices, *, shift: bool = False, steps: int = 8) -> None:
+        """Press the mouse at the first pixel of ``vertices``, move through the others, release."""
+        if shift:
+            self.page.keyboard.down("Shift")
+        self.page.mouse.move(*vertices[0])
+        self.page.mouse.down()
+        for vertex in vertices[1:]:
+            self.page.mouse.move(*vertex, steps=steps)
+        self.page.mouse.up()
+        if shift:
+            self.page.keyboard.up("Shift")
+
+    def lasso(self, vertices, *, shift: bool = False) -> None:
+        """Draw a lasso through page pixels ``vertices`` (closed back to the first)."""
+        self.drag_path(list(vertices) + [vertices[0]], shift=shift)
+
+    def box(self, corner, opposite, *, shift: bool = False) -> None:
+        self.drag_path([corner, opposite], shift=shift, steps=12)
+
+    def plot_area(self) -> dict:
+        """Page-pixel rectangle of the map's plotting area: {x, y, width, height}."""
+        return self.page.locator(f"{GRAPH} .nsewdrag").first.bounding_box()
+
+    def points_inside(self, vertices, margin: float = 2.0) -> tuple[set[int], set[int]]:
+        """(rows surely inside the polygon, rows inside or within ``margin`` px of its edge)."""
+        pixels = self.pixels()
+        keys = np.array(sorted(pixels))
+        xy = np.array([pixels[k] for k in keys])
+        inside = _inside_polygon(xy, np.asarray(vertices, dtype=float))
+        near = _distance_to_polygon(xy, np.asarray(vertices, dtype=float)) <= margin
+        return {int(k) for k in keys[inside & ~near]}, {int(k) for k in keys[inside | near]}
+
+    def selection_summary(self) -> str:
+        return self.page.locator("#selection-summary").inner_text()
+
+    def open_tab(self, label: str) -> None:
+        self.page.locator(".bottom-tabs .tab", has_text=label).click()
 
     @staticmethod
     def assert_one_point_per_row(info: dict, n_rows: int) -> None:
