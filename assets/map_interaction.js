@@ -3,10 +3,14 @@
    round trip: the selection (plotly's selectedpoints) and the ring around the structure shown.
 
    Why not dcc.Graph's selectedData: plotly emits `plotly_selected` again, with no points, when
-   the figure is redrawn, and dcc.Graph passes that on as if the user had cleared the selection.
-   Here a selection counts only when it follows a real pointer gesture on the plot, and reaches
-   Dash through the `map-gesture` store: {kind: "select" | "clear", rows, shift, mode, t}.
-   Arrow keys reach it through `viewer-step`: {step: +1 | -1, level: "structure" | "atom", t}. */
+   the figure is redrawn, and dcc.Graph passes that on as if the user had cleared the selection;
+   and with Shift held, plotly merges the new shape with selection polygons a redraw has reset.
+   So the selection is computed here from the pointer's own path over the plotting area (the
+   lasso's polygon, or the box from press to release) and the points' pixel positions, and
+   reaches Dash through the `map-gesture` store: {kind: "select" | "clear", rows, shift, mode, t}.
+   Arrow keys reach it through `viewer-step`: {base, steps, level: "structure" | "atom", t}: the
+   row shown when the first of several quick presses came, and the signed count of presses since
+   (a press answered before the server replied to the previous one must not be lost). */
 (function () {
     "use strict";
     const GRAPH = "#map-graph .js-plotly-plot";
@@ -25,33 +29,72 @@
         return Number.isFinite(row) ? row : null;
     }
 
+    // page pixels [x, y] of every selectable point, with its map row
+    function pointPixels(gd) {
+        const box = gd.getBoundingClientRect();
+        const fl = gd._fullLayout;
+        const out = [];
+        gd._fullData.forEach(function (trace) {
+            if (trace.name === RING || trace.visible !== true || !trace.x) { return; }
+            const cd = (gd.data[trace.index] || {}).customdata || [];
+            for (let i = 0; i < trace.x.length; i++) {
+                const row = rowOf(cd[i]);
+                if (row === null) { continue; }
+                out.push([box.left + fl._size.l + fl.xaxis.l2p(trace.x[i]), box.top + fl._size.t + fl.yaxis.l2p(trace.y[i]), row]);
+            }
+        });
+        return out;
+    }
+
+    function inside(x, y, polygon) {  // even-odd rule
+        let crossings = false;
+        for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i++) {
+            const xi = polygon[i][0], yi = polygon[i][1], xj = polygon[j][0], yj = polygon[j][1];
+            if ((yi > y) !== (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) { crossings = !crossings; }
+        }
+        return crossings;
+    }
+
+    function finishDrag(gd, drag) {
+        const start = drag.path[0], end = drag.path[drag.path.length - 1];
+        const moved = drag.path.reduce(function (m, p) { return Math.max(m, Math.hypot(p[0] - start[0], p[1] - start[1])); }, 0);
+        if (moved < 4) {  // a click: it shows a structure; two quick ones clear the selection
+            if (drag.double) { setProps("map-gesture", {kind: "clear", rows: [], shift: false, t: Date.now()}); }
+            return;
+        }
+        const polygon = drag.mode === "select"
+            ? [[start[0], start[1]], [end[0], start[1]], [end[0], end[1]], [start[0], end[1]]]
+            : drag.path;
+        const rows = [];
+        pointPixels(gd).forEach(function (p) { if (inside(p[0], p[1], polygon)) { rows.push(p[2]); } });
+        setProps("map-gesture", {kind: "select", rows: rows, shift: drag.shift, mode: drag.mode, t: Date.now()});
+    }
+
     function hook(gd) {
         if (gd._explorerHooked || typeof gd.on !== "function") { return; }
         gd._explorerHooked = true;
-        let gesture = null;      // the pointer gesture a selection event may answer
+        let drag = null;         // the pointer gesture on the plotting area, while the button is down
         let lastDown = 0;
         gd.addEventListener("pointerdown", function (event) {
             const now = Date.now();
-            gesture = {shift: event.shiftKey, double: now - lastDown < 450, t: now};
+            const double = now - lastDown < 450;
             lastDown = now;
+            const mode = gd._fullLayout && gd._fullLayout.dragmode;
+            const onPlot = event.target && event.target.closest && event.target.closest(".nsewdrag");
+            drag = onPlot && (mode === "lasso" || mode === "select") && event.button === 0
+                ? {shift: event.shiftKey, double: double, mode: mode, path: [[event.clientX, event.clientY]]}
+                : null;
         }, true);
-        gd.on("plotly_selected", function (event) {
-            if (!gesture) { return; }  // a redraw, not the user
-            if (!event) { return; }    // a plain click (no area drawn): it shows a structure, keeps the selection
-            const shift = gesture.shift;
-            gesture = null;
-            const rows = [];
-            (event.points || []).forEach(function (p) {
-                const row = rowOf(p.customdata);
-                if (row !== null) { rows.push(row); }
-            });
-            setProps("map-gesture", {kind: "select", rows: rows, shift: shift, mode: gd._fullLayout.dragmode, t: Date.now()});
-        });
-        gd.on("plotly_deselect", function () {
-            if (!gesture || !gesture.double) { return; }
-            gesture = null;
-            setProps("map-gesture", {kind: "clear", rows: [], shift: false, t: Date.now()});
-        });
+        window.addEventListener("pointermove", function (event) {
+            if (drag) { drag.path.push([event.clientX, event.clientY]); }
+        }, true);
+        window.addEventListener("pointerup", function (event) {
+            if (!drag) { return; }
+            const done = drag;
+            drag = null;
+            done.path.push([event.clientX, event.clientY]);
+            finishDrag(gd, done);
+        }, true);
         // a redraw from the server: put the selection and the ring back on the new traces
         gd.on("plotly_react", function () { setTimeout(function () { applyAll(gd); }, 0); });
         applyAll(gd);
@@ -61,6 +104,7 @@
 
     // -- what is drawn on the map -----------------------------------------------------------------
     const wanted = {rows: null, ring: null};
+    let pendingSteps = {};  // level -> {base, steps}: arrow presses not yet answered by the server
 
     function applySelection(gd) {
         if (!gd || !gd._fullData || gd._fullData.length === 0 || gd._fullData[0].type === "scatter3d") { return; }
@@ -131,6 +175,7 @@
             },
             show_ring: function (viewer) {
                 wanted.ring = viewer && viewer.row !== undefined ? viewer.row : null;
+                pendingSteps = {};  // the server has answered: count from the row now shown
                 applyRing(findGraph());
                 return window.dash_clientside.no_update;
             },
@@ -148,7 +193,11 @@
         const step = steps[event.key];
         if (!step) { return; }
         event.preventDefault();
-        setProps("viewer-step", {step: step[0], level: step[1], t: Date.now()});
+        const pending = pendingSteps[step[1]] || {base: wanted.ring, steps: 0};
+        pending.steps += step[0];
+        pendingSteps = {};
+        pendingSteps[step[1]] = pending;
+        setProps("viewer-step", {base: pending.base, steps: pending.steps, level: step[1], t: Date.now()});
     });
 
     // dcc.Graph creates the plot div after the page renders (and again if it is re-mounted)

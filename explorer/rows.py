@@ -59,22 +59,62 @@ def atom_table_positions(dataset: Dataset, rows: Rows) -> np.ndarray:
     return lookup.reindex(pd.MultiIndex.from_arrays([rows.structure, rows.atom])).to_numpy()
 
 
+#: keys that readers (ASE's extended XYZ and database readers, quippy's writers) put beside the
+#: data: they describe the file, not the structures, and are never offered as properties
+BOOKKEEPING = frozenset({"cutoff", "nneightol", "pos_unit", "pbc", "unique_id", "ctime", "mtime", "user"})
+#: the centre atom's element, offered in per-atom mode (and its default colour)
+ELEMENT = "atom:element"
+
+
+def is_bookkeeping(name, series: pd.Series) -> bool:
+    """A reader's bookkeeping key, or an ``index`` column that only numbers the rows."""
+    if str(name) in BOOKKEEPING:
+        return True
+    if str(name) == "index" and is_numeric(series):
+        values = series.to_numpy()
+        return bool(len(values)) and np.array_equal(values, np.arange(len(values)))
+    return False
+
+
+def property_columns(table: pd.DataFrame) -> list[str]:
+    """The columns of a property table worth showing (no reader bookkeeping)."""
+    return [c for c in table.columns if not is_bookkeeping(c, table[c])]
+
+
+def _vectors(columns) -> list[str]:
+    """Names ``v`` with columns ``v[1]``, ``v[2]``, ``v[3]`` (a 3-vector: its length is offered)."""
+    names = {str(c)[:-3] for c in columns if str(c).endswith("[1]")}
+    return [v for v in sorted(names) if {f"{v}[2]", f"{v}[3]"} <= {str(c) for c in columns} and f"{v}[4]" not in {str(c) for c in columns}]
+
+
 def property_options(dataset: Dataset, per: str, *, numeric_only: bool = False) -> list[dict]:
-    """Dropdown options for the properties of the rows (structure columns, then atom columns)."""
+    """Dropdown options for the properties of the rows (structure columns, then atom columns).
+
+    A 3-vector (``forces[1..3]``) gets its length ``|forces|`` beside its components; per atom,
+    the centre atom's element is offered first.
+    """
     options = []
-    for column in dataset.structure_properties.columns:
+    table = dataset.structure_properties
+    for column in property_columns(table):
         if column in ("structure", "atom") and dataset.structures is None:
             continue
-        if numeric_only and not is_numeric(dataset.structure_properties[column]):
+        if numeric_only and not is_numeric(table[column]):
             continue
         options.append({"label": str(column), "value": f"structure:{column}"})
-    if per == "atom":
-        for column in dataset.atom_properties.columns:
+        if str(column).endswith("[3]") and str(column)[:-3] in _vectors(table.columns):
+            options.append({"label": f"|{str(column)[:-3]}|", "value": f"structure:|{str(column)[:-3]}|"})
+    if per == "atom" and dataset.structures is not None:
+        if not numeric_only:
+            options.insert(0, {"label": "element (centre atom)", "value": ELEMENT})
+        atoms = dataset.atom_properties
+        for column in property_columns(atoms):
             if column in ("structure", "atom"):
                 continue
-            if numeric_only and not is_numeric(dataset.atom_properties[column]):
+            if numeric_only and not is_numeric(atoms[column]):
                 continue
             options.append({"label": f"{column} (atom)", "value": f"atom:{column}"})
+            if str(column).endswith("[3]") and str(column)[:-3] in _vectors(atoms.columns):
+                options.append({"label": f"|{str(column)[:-3]}| (atom)", "value": f"atom:|{str(column)[:-3]}|"})
     return options
 
 
@@ -83,15 +123,24 @@ def is_numeric(series: pd.Series) -> bool:
 
 
 def first_numeric_property(dataset: Dataset, per: str) -> str | None:
-    """The default colour and target: the first numeric property that varies (constant columns
-    such as a file's ``cutoff=-1`` say nothing about the structures)."""
+    """The default target (and colour per structure): the first numeric property that varies,
+    energies first (constant columns say nothing about the structures)."""
     rows = map_rows(dataset, per)
-    for option in property_options(dataset, per, numeric_only=True):
+    options = property_options(dataset, per, numeric_only=True)
+    options.sort(key=lambda o: "energy" not in o["label"].lower())  # stable: file order otherwise
+    for option in options:
         values = property_values(dataset, rows, option["value"])
         finite = values[np.isfinite(values)]
         if finite.size and finite.min() != finite.max():
             return option["value"]
     return None
+
+
+def default_color(dataset: Dataset, per: str) -> str | None:
+    """The map's default colour: the centre atom's element per atom, else the default target."""
+    if per == "atom" and dataset.structures is not None:
+        return ELEMENT
+    return first_numeric_property(dataset, per)
 
 
 def property_values(dataset: Dataset, rows: Rows, choice: str) -> np.ndarray:
@@ -101,6 +150,11 @@ def property_values(dataset: Dataset, rows: Rows, choice: str) -> np.ndarray:
     per-structure mode is not offered. Unknown choices raise KeyError.
     """
     source, _, name = choice.partition(":")
+    if choice == ELEMENT and rows.atom is not None:
+        return np.array([dataset.structures[s].get_chemical_symbols()[a] for s, a in zip(rows.structure, rows.atom)], dtype=object)
+    if name.startswith("|") and name.endswith("|") and len(name) > 2:  # the length of a 3-vector
+        parts = [property_values(dataset, rows, f"{source}:{name[1:-1]}[{k}]") for k in (1, 2, 3)]
+        return np.sqrt(sum(p.astype(np.float64) ** 2 for p in parts))
     if source == "structure" and name in dataset.structure_properties.columns:
         column = dataset.structure_properties[name]
         values = column.to_numpy()[rows.structure] if dataset.structures is not None else column.to_numpy()

@@ -19,7 +19,7 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 from compute.datasets import Dataset, DatasetError
 
 from .. import messages, state
-from ..rows import map_rows
+from ..rows import map_rows, property_columns
 from ..store import Store, UnknownIdError
 
 SUPPORTED = "extended XYZ, CIF, POSCAR/CONTCAR, ASE .traj/.db, chemiscope JSON, features CSV/NPZ"
@@ -231,7 +231,8 @@ def dataset_view(store: Store, dataset_state, features_state, selection, *, only
     selected_rows = {"ids": [str(s) for s in chosen]}
     if not rows_too:
         return None, None, None, selected_rows
-    data, columns = table_data(dataset.structure_properties)
+    table = dataset.structure_properties
+    data, columns = table_data(table[property_columns(table)])
     if only:
         keep = set(chosen)
         data = [record for record in data if record["row"] in keep]

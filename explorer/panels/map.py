@@ -16,7 +16,7 @@ from compute.datasets import DatasetError
 
 from .. import figures, messages, state
 from ..jobs import failure_handler
-from ..rows import CLUSTER, ERROR, PREDICTED, Rows, first_numeric_property, map_rows, property_options, property_values, row_names
+from ..rows import CLUSTER, ERROR, PREDICTED, Rows, default_color, first_numeric_property, map_rows, property_options, property_values, row_names
 from ..store import Store, UnknownIdError, make_key, model_lock
 from .descriptors import load_features
 
@@ -226,7 +226,8 @@ def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, s
 
 
 def map_options(store: Store, dataset_state: dict, per: str):
-    """Options and defaults of the colour, size and target dropdowns for a dataset and mode."""
+    """Options of the colour, size and target dropdowns for a dataset and mode, and the default
+    colour and target."""
     dataset = store.dataset(dataset_state["id"])
     per = per if dataset.structures is not None else "structure"
     properties = property_options(dataset, per)
@@ -234,8 +235,7 @@ def map_options(store: Store, dataset_state: dict, per: str):
     special = [{"label": "predicted target (out-of-fold)", "value": PREDICTED},
                {"label": "prediction error", "value": ERROR},
                {"label": "cluster", "value": CLUSTER}]
-    default = first_numeric_property(dataset, per)
-    return properties + special, numeric, numeric, default
+    return properties + special, numeric, numeric, default_color(dataset, per), first_numeric_property(dataset, per)
 
 
 # -- callbacks -------------------------------------------------------------------------------------
@@ -256,15 +256,16 @@ def on_options(features_state, dataset_state, color_by, target):
     if not features_state or not dataset_state or features_state.get("dataset") != dataset_state.get("id"):
         return no_update, no_update, no_update, no_update, no_update
     try:
-        color_options, size_options, target_options, default = map_options(state.current_store(), dataset_state, features_state["per"])
+        color_options, size_options, target_options, default_colour, default_target = map_options(
+            state.current_store(), dataset_state, features_state["per"])
     except UnknownIdError:
         return no_update, no_update, no_update, no_update, no_update
     valid_color = {o["value"] for o in color_options}
     valid_target = {o["value"] for o in target_options}
     return (
         color_options, size_options, target_options,
-        color_by if color_by in valid_color else default,
-        target if target in valid_target else default,
+        color_by if color_by in valid_color else default_colour,
+        target if target in valid_target else default_target,
     )
 
 

@@ -109,6 +109,20 @@ def step_row(rows: Rows, row: int | None, step: int, level: str) -> int:
     return int(np.flatnonzero(structures == structures[earlier[-1]])[0])
 
 
+def follow_steps(rows: Rows, step: dict) -> int:
+    """The row after ``step["steps"]`` arrow presses (signed) from ``step["base"]`` (None: from
+    nowhere), at ``step["level"]``; at most one pass over the map."""
+    row = step.get("base")
+    row = int(row) if isinstance(row, (int, float)) else None
+    count = int(step.get("steps", 0))
+    level = str(step.get("level", "atom"))
+    if row is None:
+        row, count = step_row(rows, None, 1, level), count - (1 if count > 0 else -1 if count < 0 else 0)
+    for _ in range(min(abs(count), len(rows))):
+        row = step_row(rows, row, count, level)
+    return row
+
+
 def first_row_of_structure(rows: Rows, structure: int) -> int:
     """The map row of a structure (its first environment in per-atom mode)."""
     where = np.flatnonzero(rows.structure == int(structure))
@@ -149,8 +163,7 @@ def on_show(click, cell, step, dataset_state, viewer_state, map_state):
             structure = int((cell or {}).get("rowId"))
             return {"row": first_row_of_structure(rows, structure), **here}
         if trigger == "viewer-step" and step:
-            current = viewer_state.get("row") if viewer_state and {k: viewer_state.get(k) for k in here} == here else None
-            return {"row": step_row(rows, current, int(step.get("step", 1)), str(step.get("level", "atom"))), **here}
+            return {"row": follow_steps(rows, step), **here}
     except (UnknownIdError, IndexError, TypeError, ValueError):
         return no_update
     return no_update

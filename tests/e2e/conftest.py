@@ -323,3 +323,19 @@ def sample_atoms():
     from ase.io import read
 
     return read(str(SAMPLE_XYZ), index=":")
+
+
+@pytest.fixture
+def own_app(tmp_path):
+    """Factory: ``own_app(env) -> (url, data folder, log path)`` of a fresh server of its own
+    (empty data folder: nothing cached, nothing shared), stopped after the test."""
+    started = []
+
+    def make(env=None):
+        process, url, log = start_app([], tmp_path, env)
+        started.append(process)
+        return url, tmp_path / "data", log
+
+    yield make
+    for process in started:
+        stop_app(process)

@@ -30,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT / "tests" / "data"
 SAMPLE = REPO_ROOT / "sample_datasets" / "small_molecules-1000.xyz"
 QM9 = DATA / "explore_qm9.xyz"
+SAMPLE_XYZ = REPO_ROOT / "sample_datasets" / "small_molecules-1000.xyz"
 CGAP = DATA / "explore_c-gap-20u.xyz"
 CSD = DATA / "CSD-1000R.chemiscope.json"
 HYPERS = {"cutoff": 3.5, "n_max": 4, "l_max": 3, "density_width": 0.4}
@@ -244,17 +245,42 @@ def test_features_table_maps_its_own_features(store):
 
 
 def test_map_options(store, qm9):
-    color, size, target, default = map_panel.map_options(store, qm9, "structure")
+    color, size, target, default_colour, default_target = map_panel.map_options(store, qm9, "structure")
     values = [o["value"] for o in color]
     assert "structure:gap" in values and "structure:smiles" in values
     assert values[-3:] == [PREDICTED, ERROR, CLUSTER]
     assert "structure:smiles" not in [o["value"] for o in target]  # targets are numeric
     assert size == target
-    assert default in [o["value"] for o in target]
-    # per-atom mode offers the per-atom properties too
-    color_atom, _, target_atom, _ = map_panel.map_options(store, qm9, "atom")
+    assert default_colour == default_target and default_target in [o["value"] for o in target]
+    # per-atom mode offers the per-atom properties too, and colours by the centre's element
+    color_atom, _, target_atom, default_atom, _ = map_panel.map_options(store, qm9, "atom")
     assert "atom:partial_charges" in [o["value"] for o in color_atom]
     assert "atom:partial_charges" in [o["value"] for o in target_atom]
+    assert default_atom == "atom:element" and "atom:element" not in [o["value"] for o in target_atom]
+
+
+def test_sensible_property_choices(store):
+    """Reader bookkeeping is never offered, energies come first, 3-vectors get their length."""
+    from compute.datasets import read_dataset
+    from explorer.rows import default_color, first_numeric_property, map_rows, property_options, property_values
+
+    sample = read_dataset(SAMPLE_XYZ)
+    assert {"cutoff", "nneightol"} <= set(sample.structure_properties.columns)  # in the file...
+    labels = [o["label"] for o in property_options(sample, "structure")]
+    assert "cutoff" not in labels and "nneightol" not in labels  # ...but no property
+    assert first_numeric_property(sample, "structure") == "structure:dft_formation_energy_per_atom_in_eV"
+
+    mc3d = read_dataset(DATA / "explore_mc3d.xyz")
+    options = {o["value"]: o["label"] for o in property_options(mc3d, "atom", numeric_only=True)}
+    assert options["atom:|forces|"] == "|forces| (atom)"
+    rows = map_rows(mc3d, "atom")
+    lengths = property_values(mc3d, rows, "atom:|forces|")
+    forces = np.concatenate([a.get_forces() for a in read(str(DATA / "explore_mc3d.xyz"), index=":")])
+    np.testing.assert_allclose(lengths, np.linalg.norm(forces, axis=1))
+    elements = property_values(mc3d, rows, "atom:element")
+    assert list(elements[: len(mc3d.structures[0])]) == mc3d.structures[0].get_chemical_symbols()
+    assert first_numeric_property(mc3d, "structure") == "structure:energy"
+    assert default_color(mc3d, "atom") == "atom:element"
 
 
 @pytest.mark.parametrize("method", list(maps.METHODS))
@@ -474,3 +500,15 @@ def test_arrow_keys_step_through_rows_and_structures():
     assert viewer.first_row_of_structure(per_atom, 1) == 3
     with pytest.raises(IndexError):
         viewer.first_row_of_structure(per_atom, 9)
+
+
+def test_quick_arrow_presses_all_count():
+    from explorer.rows import Rows
+
+    rows = Rows("structure", np.arange(10), None)
+    assert viewer.follow_steps(rows, {"base": 8, "steps": -2, "level": "atom"}) == 6
+    assert viewer.follow_steps(rows, {"base": 8, "steps": 5, "level": "atom"}) == 9  # stays on the map
+    assert viewer.follow_steps(rows, {"base": None, "steps": 1, "level": "atom"}) == 0
+    assert viewer.follow_steps(rows, {"base": None, "steps": 3, "level": "atom"}) == 2
+    per_atom = Rows("atom", np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 0]))
+    assert viewer.follow_steps(per_atom, {"base": 0, "steps": 2, "level": "structure"}) == 4

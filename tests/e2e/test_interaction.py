@@ -1,0 +1,300 @@
+"""The explorer as a person drives it, with the real mouse and keyboard (no emitted plotly events,
+no store written by the test): selections that survive redraws, linked views, a stable view, and
+jobs that never fail silently or poison the server.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+N_SAMPLE = 985
+
+ENERGY = "dft_formation_energy_per_atom_in_eV"
+
+
+def _count(app) -> int:
+    text = app.selection_summary()
+    return int(text.split()[0].replace(",", "")) if "selected" in text else 0
+
+
+def _square(area, fx0, fy0, fx1, fy1):
+    x0, y0 = area["x"] + area["width"] * fx0, area["y"] + area["height"] * fy0
+    x1, y1 = area["x"] + area["width"] * fx1, area["y"] + area["height"] * fy1
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
+def test_lasso_then_shift_box_adds_and_double_click_clears(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    app.open_tab("Select & export")
+    area = app.plot_area()
+    first = _square(area, 0.30, 0.30, 0.55, 0.60)
+    second = _square(area, 0.50, 0.45, 0.80, 0.85)
+    surely_a, maybe_a = app.points_inside(first)
+    surely_b, maybe_b = app.points_inside(second)
+    assert surely_b - maybe_a, "the second area must add points"
+
+    app.lasso(first)
+    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(lasso)')")
+    assert len(surely_a) <= _count(app) <= len(maybe_a)
+
+    app.drag_mode("select")
+    app.box(second[0], second[2], shift=True)
+    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('lasso + box')")
+    assert len(surely_a | surely_b) <= _count(app) <= len(maybe_a | maybe_b)
+    # the drag mode chosen on the modebar survives the redraw that follows the selection
+    assert page.evaluate("() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.dragmode") == "select"
+    # shown on the map: plotly's own selectedpoints on the drawn traces
+    selected_on_map = page.evaluate(
+        "() => document.querySelector('#map-graph .js-plotly-plot')._fullData"
+        ".reduce((n, t) => n + (t.selectedpoints ? t.selectedpoints.length : 0), 0)"
+    )
+    assert selected_on_map == _count(app)
+
+    # a double-click on empty map space clears it
+    page.mouse.dblclick(area["x"] + 4, area["y"] + 4)
+    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.startsWith('Select points first')")
+
+    # a box without Shift replaces; the Clear button clears
+    app.box(second[0], second[2])
+    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(box)')")
+    assert len(surely_b) <= _count(app) <= len(maybe_b)
+    page.locator("#clear-selection").click()
+    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.startsWith('Select points first')")
+
+
+def test_selection_survives_recolouring_and_shows_in_the_table(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    area = app.plot_area()
+    polygon = _square(area, 0.35, 0.35, 0.6, 0.6)
+    app.lasso(polygon)
+    app.open_tab("Select & export")
+    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(lasso)')")
+    count = _count(app)
+    assert count > 5
+
+    app.choose("color-by", "dft_total_energy_in_eV")
+    app.wait_for_map(lambda i: any(t["colorbar"] == "dft_total_energy_in_eV" for t in i["traces"]), what="the recoloured map")
+    page.wait_for_timeout(500)
+    assert _count(app) == count
+    assert page.evaluate(
+        "() => document.querySelector('#map-graph .js-plotly-plot')._fullData"
+        ".reduce((n, t) => n + (t.selectedpoints ? t.selectedpoints.length : 0), 0)"
+    ) == count
+
+    # the table highlights the selected structures, and can list only them
+    app.open_tab("Properties")
+    page.wait_for_function(
+        "(n) => dash_ag_grid.getApi('property-table').getSelectedRows().length === n", arg=count
+    )
+    page.locator("#table-only-selected input[type=checkbox]").check()
+    page.wait_for_function(
+        "(n) => dash_ag_grid.getApi('property-table').getDisplayedRowCount() === n", arg=count
+    )
+
+
+def test_table_filter_selects_a_property_range(app_url, open_app, sample_atoms):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    # the table's own column filter, typed as a person would: energy per atom above -0.5 eV
+    header = page.locator("#property-table .ag-header-cell", has_text=ENERGY).first
+    header.hover()
+    header.locator(".ag-header-cell-menu-button, .ag-header-cell-filter-button").first.click()
+    page.locator(".ag-filter input[type=number], .ag-filter .ag-input-field-input").first.wait_for()
+    page.locator(".ag-filter select, .ag-filter .ag-picker-field").first.click()
+    page.get_by_role("option", name="Greater than", exact=True).click()
+    page.locator(".ag-filter input.ag-input-field-input").first.fill("-0.5")
+    page.keyboard.press("Enter")
+    expected = sum(1 for a in sample_atoms if a.info[ENERGY] > -0.5)
+    page.wait_for_function("(n) => dash_ag_grid.getApi('property-table').getDisplayedRowCount() === n", arg=expected)
+    page.keyboard.press("Escape")
+    page.locator("#select-table-rows").click()
+    app.wait_for_status(f"Selected the {expected:,} structures the table shows")
+    app.open_tab("Select & export")
+    page.wait_for_function("(n) => document.querySelector('#selection-summary').innerText.startsWith(n + ' structures')",
+                           arg=f"{expected:,}")
+
+
+def test_table_row_click_and_arrow_keys_show_structures(app_url, open_app, sample_atoms):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    page.locator("#property-table .ag-row[row-id='7'] .ag-cell").first.click()
+    assert app.wait_for_viewer(7)["atoms"] == str(len(sample_atoms[7]))
+    app.wait_for_ring(app.pixels()[7])
+
+    page.locator("h1").click()  # focus off the grid: arrows step the viewer, not the grid
+    page.keyboard.press("ArrowRight")
+    app.wait_for_viewer(8)
+    app.wait_for_ring(app.pixels()[8])
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    app.wait_for_viewer(6)
+
+
+def test_zoom_then_recolour_keeps_the_view(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    area = app.plot_area()
+    page.mouse.move(area["x"] + area["width"] * 0.5, area["y"] + area["height"] * 0.5)
+    page.mouse.wheel(0, -400)  # zoom in (scrollZoom)
+    page.wait_for_timeout(800)
+    read_range = "() => { const l = document.querySelector('#map-graph .js-plotly-plot')._fullLayout; return [l.xaxis.range, l.yaxis.range]; }"
+    zoomed = page.evaluate(read_range)
+    app.choose("color-by", "dft_total_energy_in_eV")
+    app.wait_for_map(lambda i: any(t["colorbar"] == "dft_total_energy_in_eV" for t in i["traces"]), what="the recoloured map")
+    page.wait_for_timeout(300)
+    after = page.evaluate(read_range)
+    assert after == zoomed
+
+
+def test_new_dataset_clears_viewer_and_selection_and_table_types(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    index = app.isolated(1)[0]
+    app.click_point(index)
+    app.wait_for_viewer(index)
+    app.lasso(_square(app.plot_area(), 0.3, 0.3, 0.6, 0.6))
+    app.open_tab("Select & export")
+    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(lasso)')")
+
+    app.upload(DATA / "explore_c-gap-20u.xyz")
+    app.wait_for_map(lambda i: "explore_c-gap-20u" in i["title"], what="the uploaded map")
+    assert app.viewer() == {"index": "", "atoms": ""}
+    app.wait_for_ring(None)
+    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.startsWith('Select points first')")
+    # a text column of the new file is shown as text, not "Invalid Number"
+    app.open_tab("Properties")
+    page.locator("#property-table .ag-cell", has_text="Amorphous_Bulk").first.wait_for()
+    assert "Invalid Number" not in page.locator("#property-table").inner_text()
+
+
+def test_no_cloud_upload_button(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    titles = app.page.eval_on_selector_all("#map-graph .modebar-btn", "els => els.map(e => e.getAttribute('data-title'))")
+    assert "Lasso Select" in titles and "Box Select" in titles
+    assert not [t for t in titles if t and ("cloud" in t.lower() or "chart studio" in t.lower())]
+
+
+# --------------------------------------------------------------------------------------------------
+# jobs: a server of its own for each test (nothing cached, nothing shared)
+
+
+def _set_number(page, element_id: str, value) -> None:
+    field = page.locator(f"#{element_id}")
+    field.fill(str(value))
+    field.press("Tab")
+
+
+def test_fps_then_new_soap_then_another_session_maps_its_upload(own_app, open_app):
+    """The sequence that used to kill every later job: parallel Numba FPS in the web process,
+    then a job forked from it."""
+    url, _, log = own_app()
+    app = open_app(url)
+    app.open()
+    page = app.page
+    _set_number(page, "soap-cutoff", 4.5)
+    page.locator("#compute-features").click()
+    app.wait_for_map(lambda i: True)
+    app.open_tab("Select & export")
+    page.locator("#select-fps").click()
+    app.wait_for_status("Selected the 50 most diverse structures (FPS)")
+    _set_number(page, "soap-cutoff", 4.0)
+    page.locator("#compute-features").click()
+    page.wait_for_function("() => document.querySelector('#compute-features').disabled === false", timeout=120_000)
+    app.wait_for_map(lambda i: True)
+    assert "fork()" not in log.read_text()
+
+    other = open_app(url)
+    other.open()
+    other.upload(DATA / "explore_mc3d.xyz")
+    info = other.wait_for_map(lambda i: "explore_mc3d" in i["title"], what="the second session's uploaded map")
+    assert info["count"] == 5
+    assert "explore_mc3d" in other.page.locator("#dataset-name").inner_text()
+    # the first session is untouched
+    assert "small_molecules-1000" in app.page.locator("#dataset-name").inner_text()
+    assert "OpenMP" not in log.read_text()
+
+
+def test_four_sessions_opened_at_once_all_get_their_map(own_app, chromium_browser):
+    url, _, _ = own_app()
+    pages = []
+    for _ in range(4):
+        context = chromium_browser.new_context(viewport={"width": 1200, "height": 800})
+        pages.append((context, context.new_page()))
+    try:
+        for _, page in pages:  # navigations in flight together: the same page-load jobs at the same moment
+            page.goto(url, wait_until="commit")
+        for _, page in pages:
+            page.wait_for_function(
+                "(n) => { const gd = document.querySelector('#map-graph .js-plotly-plot');"
+                " return gd && gd._fullData && gd._fullData.reduce((s, t) => s + (t.x ? t.x.length : 0), 0) === n; }",
+                arg=N_SAMPLE, timeout=240_000,
+            )
+    finally:
+        for context, _ in pages:
+            context.close()
+
+
+def _running_job_pids(data_dir) -> list[int]:
+    pids = []
+    for path in (data_dir / "jobs").glob("*.job"):
+        try:
+            pids.append(pickle.loads(path.read_bytes())["pid"])  # the server's own job record
+        except (OSError, EOFError, pickle.UnpicklingError):
+            continue
+    return pids
+
+
+def test_a_killed_job_is_reported_and_a_retry_works(own_app, open_app):
+    url, data_dir, _ = own_app()
+    app = open_app(url)
+    app.open()
+    page = app.page
+    # a long job: large per-atom SOAP of the 17,743 environments
+    _set_number(page, "soap-n-max", 12)
+    _set_number(page, "soap-l-max", 10)
+    page.locator("#descriptor-per label", has_text="per atom").click()
+    page.locator("#compute-features").click()
+    deadline = time.monotonic() + 60
+    while not _running_job_pids(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pids = _running_job_pids(data_dir)
+    assert pids, "the SOAP job never started"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    message = app.wait_for_status("Computing SOAP failed", timeout_ms=60_000)
+    assert "stopped without a result" in message and "Try again" in message
+    assert page.locator("#status-message .status-error").count() == 1
+    assert page.locator("#compute-features").is_enabled()
+
+    # retry with the defaults: the map comes
+    _set_number(page, "soap-n-max", 8)
+    _set_number(page, "soap-l-max", 6)
+    page.locator("#descriptor-per label", has_text="per structure").click()
+    page.locator("#compute-features").click()
+    app.wait_for_map(lambda i: i["count"] == N_SAMPLE)
+
+
+def test_a_job_past_its_time_limit_is_reported(own_app, open_app):
+    url, _, _ = own_app({"EXPLORER_JOB_TIMEOUT_S": "0.05"})
+    app = open_app(url)
+    app.page.goto(url)
+    message = app.wait_for_status("failed", timeout_ms=60_000)
+    assert "took longer than 0.05 s" in message
