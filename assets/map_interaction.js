@@ -95,8 +95,35 @@
             done.path.push([event.clientX, event.clientY]);
             finishDrag(gd, done);
         }, true);
-        // a redraw from the server: put the selection and the ring back on the new traces
-        gd.on("plotly_react", function () { setTimeout(function () { applyAll(gd); }, 0); });
+        // the view the user chose (zoom, pan, 3D camera, drag mode), kept across redraws of the same map:
+        // plotly's uirevision alone lost it whenever the server sent a new figure
+        let view = {revision: null, updates: {}};
+        let restoring = false;
+        gd.on("plotly_relayout", function (event) {
+            if (restoring || !event) { return; }
+            const revision = gd.layout.uirevision;
+            if (view.revision !== revision) { view = {revision: revision, updates: {}}; }
+            Object.keys(event).forEach(function (key) {
+                if (key === "dragmode") { view.updates.dragmode = event[key]; return; }
+                if (!/^(xaxis|yaxis|scene)\./.test(key)) { return; }
+                const axis = key.split(".")[0];
+                if (key === axis + ".autorange") {  // "reset axes": forget the ranges
+                    Object.keys(view.updates).forEach(function (k) { if (k.startsWith(axis + ".range")) { delete view.updates[k]; } });
+                }
+                view.updates[key] = event[key];
+            });
+        });
+        // a redraw from the server: put the view, the selection and the ring back on the new traces
+        gd.on("plotly_react", function () {
+            setTimeout(function () {
+                if (view.revision === gd.layout.uirevision && Object.keys(view.updates).length) {
+                    restoring = true;
+                    Promise.resolve(window.Plotly.relayout(gd, Object.assign({}, view.updates)))
+                        .finally(function () { restoring = false; });
+                }
+                applyAll(gd);
+            }, 0);
+        });
         applyAll(gd);
     }
 

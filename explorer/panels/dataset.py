@@ -64,6 +64,7 @@ def property_table() -> html.Div:
                 defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 90},
                 dashGridOptions={
                     "pagination": True, "paginationPageSize": 20, "animateRows": False,
+                    "suppressColumnVirtualisation": True,  # every column in the page (a few dozen at most)
                     # selected rows are the map's selection, set from the server; clicks show structures
                     "rowSelection": {"mode": "multiRow", "checkboxes": False, "headerCheckbox": False, "enableClickSelection": False},
                 },

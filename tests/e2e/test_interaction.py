@@ -55,11 +55,10 @@ def test_lasso_then_shift_box_adds_and_double_click_clears(app_url, open_app):
     # the drag mode chosen on the modebar survives the redraw that follows the selection
     assert page.evaluate("() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.dragmode") == "select"
     # shown on the map: plotly's own selectedpoints on the drawn traces
-    selected_on_map = page.evaluate(
-        "() => document.querySelector('#map-graph .js-plotly-plot')._fullData"
-        ".reduce((n, t) => n + (t.selectedpoints ? t.selectedpoints.length : 0), 0)"
+    page.wait_for_function(
+        "(n) => document.querySelector('#map-graph .js-plotly-plot')._fullData"
+        ".reduce((s, t) => s + (t.selectedpoints ? t.selectedpoints.length : 0), 0) === n", arg=_count(app)
     )
-    assert selected_on_map == _count(app)
 
     # a double-click on empty map space clears it
     page.mouse.dblclick(area["x"] + 4, area["y"] + 4)
@@ -85,14 +84,17 @@ def test_selection_survives_recolouring_and_shows_in_the_table(app_url, open_app
     count = _count(app)
     assert count > 5
 
-    app.choose("color-by", "dft_total_energy_in_eV")
-    app.wait_for_map(lambda i: any(t["colorbar"] == "dft_total_energy_in_eV" for t in i["traces"]), what="the recoloured map")
+    app.choose("size-by", ENERGY)  # a redraw of the whole map
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#map-graph .js-plotly-plot')._fullData[0];"
+        " return t.marker && (Array.isArray(t.marker.size) || ArrayBuffer.isView(t.marker.size)); }"
+    )
     page.wait_for_timeout(500)
     assert _count(app) == count
-    assert page.evaluate(
-        "() => document.querySelector('#map-graph .js-plotly-plot')._fullData"
-        ".reduce((n, t) => n + (t.selectedpoints ? t.selectedpoints.length : 0), 0)"
-    ) == count
+    page.wait_for_function(
+        "(n) => document.querySelector('#map-graph .js-plotly-plot')._fullData"
+        ".reduce((s, t) => s + (t.selectedpoints ? t.selectedpoints.length : 0), 0) === n", arg=count
+    )
 
     # the table highlights the selected structures, and can list only them
     app.open_tab("Properties")
@@ -109,16 +111,15 @@ def test_table_filter_selects_a_property_range(app_url, open_app, sample_atoms):
     app = open_app(app_url)
     app.open()
     page = app.page
-    # the table's own column filter, typed as a person would: energy per atom above -0.5 eV
+    # the table's own column filter, used as a person would: energy per atom above -4.2 eV
     header = page.locator("#property-table .ag-header-cell", has_text=ENERGY).first
     header.hover()
-    header.locator(".ag-header-cell-menu-button, .ag-header-cell-filter-button").first.click()
-    page.locator(".ag-filter input[type=number], .ag-filter .ag-input-field-input").first.wait_for()
-    page.locator(".ag-filter select, .ag-filter .ag-picker-field").first.click()
-    page.get_by_role("option", name="Greater than", exact=True).click()
-    page.locator(".ag-filter input.ag-input-field-input").first.fill("-0.5")
-    page.keyboard.press("Enter")
-    expected = sum(1 for a in sample_atoms if a.info[ENERGY] > -0.5)
+    header.locator(".ag-header-cell-filter-button").first.click()
+    page.locator(".ag-filter .ag-filter-select .ag-picker-field-wrapper").first.click()
+    page.locator(".ag-select-list [role=option]", has_text="Greater than").first.click()
+    page.locator(".ag-filter .ag-filter-from input").first.fill("-4.2")
+    expected = sum(1 for a in sample_atoms if a.info[ENERGY] > -4.2)
+    assert 0 < expected < N_SAMPLE
     page.wait_for_function("(n) => dash_ag_grid.getApi('property-table').getDisplayedRowCount() === n", arg=expected)
     page.keyboard.press("Escape")
     page.locator("#select-table-rows").click()
@@ -150,16 +151,25 @@ def test_zoom_then_recolour_keeps_the_view(app_url, open_app):
     app.open()
     page = app.page
     area = app.plot_area()
-    page.mouse.move(area["x"] + area["width"] * 0.5, area["y"] + area["height"] * 0.5)
-    page.mouse.wheel(0, -400)  # zoom in (scrollZoom)
-    page.wait_for_timeout(800)
     read_range = "() => { const l = document.querySelector('#map-graph .js-plotly-plot')._fullLayout; return [l.xaxis.range, l.yaxis.range]; }"
+    before = page.evaluate(read_range)
+    app.drag_mode("zoom")
+    corner = (area["x"] + area["width"] * 0.3, area["y"] + area["height"] * 0.3)
+    app.drag_path([corner, (area["x"] + area["width"] * 0.6, area["y"] + area["height"] * 0.7)], steps=10)
+    page.wait_for_function(f"(before) => JSON.stringify(({read_range})()) !== JSON.stringify(before)", arg=before)
     zoomed = page.evaluate(read_range)
-    app.choose("color-by", "dft_total_energy_in_eV")
-    app.wait_for_map(lambda i: any(t["colorbar"] == "dft_total_energy_in_eV" for t in i["traces"]), what="the recoloured map")
+    app.choose("color-by", "prediction error")
+    app.wait_for_map(lambda i: any((t["colorbar"] or "").startswith("error in") for t in i["traces"]), what="the map coloured by error")
     page.wait_for_timeout(300)
-    after = page.evaluate(read_range)
-    assert after == zoomed
+    assert page.evaluate(read_range) == zoomed
+    assert page.evaluate("() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.dragmode") == "zoom"
+    app.choose("size-by", ENERGY)
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#map-graph .js-plotly-plot')._fullData[0];"
+        " return t.marker && (Array.isArray(t.marker.size) || ArrayBuffer.isView(t.marker.size)); }"
+    )
+    page.wait_for_timeout(300)
+    assert page.evaluate(read_range) == zoomed
 
 
 def test_new_dataset_clears_viewer_and_selection_and_table_types(app_url, open_app):
@@ -296,5 +306,6 @@ def test_a_job_past_its_time_limit_is_reported(own_app, open_app):
     url, _, _ = own_app({"EXPLORER_JOB_TIMEOUT_S": "0.05"})
     app = open_app(url)
     app.page.goto(url)
+    app.page.locator("#status-message").wait_for(state="attached")
     message = app.wait_for_status("failed", timeout_ms=60_000)
     assert "took longer than 0.05 s" in message
