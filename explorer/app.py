@@ -19,10 +19,10 @@ from pathlib import Path
 import dash
 from dash import dcc, html
 
-from . import state
+from . import state, view_state
 from .jobs import JobManager, job_timeout_from_env
 from .resources import assets_dir, default_dataset_path
-from .security import install_loopback_only, install_token_check
+from .security import current_session, install_loopback_only, install_session_cookie, install_token_check
 from .settings import Settings
 from .store import Store
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     store.dataset(default_dataset["id"])  # parsed once here: a bad file given on the command line fails now
 
     from . import panels  # noqa: F401  (registers the callbacks)
-    from .panels import dataset, descriptors, map, viewer  # noqa: A004
+    from .panels import dataset, descriptors, map, view, viewer  # noqa: A004
 
     jobs = JobManager(Path(settings.data_dir) / "jobs", timeout_s=job_timeout_from_env())
     app = dash.Dash(
@@ -63,9 +63,26 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         install_token_check(app.server, settings.token)
     else:
         install_loopback_only(app.server)
+    install_session_cookie(app.server)
 
     def layout():
-        # a function: every page load starts its own session on the default dataset
+        # a function: every page load starts from the view in its address (view_state), else from
+        # the default dataset and settings
+        view = view_state.from_query(_page_address())
+        dataset_state = default_dataset
+        if view.get("dataset") and view["dataset"] != default_dataset["id"]:
+            if store.may_open(current_session(), view["dataset"]):
+                dataset_state = {"id": view["dataset"], "name": store.dataset_name(view["dataset"])}
+            else:
+                view = {}  # a link to data this browser may not open: the default view, nothing of it
+        shown = None
+        if "row" in view:
+            shown = {"row": view["row"], "dataset": dataset_state["id"], "per": view.get("per", "structure")}
+        page = _page(dataset_state)
+        view_state.apply_to_layout(page, view, extra={"viewer-state": ("data", shown)})
+        return page
+
+    def _page(dataset_state):
         return html.Div(
             [
                 html.Header(
@@ -74,7 +91,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
                 ),
                 html.Div(
                     [
-                        html.Aside([dataset.layout(settings.max_upload_bytes), descriptors.layout(), map.layout()], className="sidebar"),
+                        html.Aside([dataset.layout(settings.max_upload_bytes), descriptors.layout(), map.layout(), view.layout()],
+                                   className="sidebar"),
                         html.Main(
                             [
                                 map.graph(),
@@ -89,7 +107,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
                     ],
                     className="explorer-body",
                 ),
-                dcc.Store(id=state.DATASET, data=default_dataset),
+                dcc.Location(id="page-url", refresh=False),
+                dcc.Store(id=state.DATASET, data=dataset_state),
                 dcc.Store(id=state.FEATURES),
                 dcc.Store(id=state.MAP),
                 dcc.Store(id=state.SELECTION, data={"rows": [], "source": None}),
@@ -101,6 +120,19 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
 
     app.layout = layout
     return app
+
+
+def _page_address() -> str | None:
+    """The address of the page being built: Dash asks for the layout with a request of its own,
+    whose Referer is the page (same origin, so the whole address with its query)."""
+    import flask
+
+    if not flask.has_request_context():
+        return None
+    request = flask.request
+    if request.path.endswith("_dash-layout"):
+        return request.referrer
+    return request.url
 
 
 def _tabs():

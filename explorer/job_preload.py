@@ -8,4 +8,5 @@ import explorer.panels.descriptors  # noqa: F401
 import explorer.panels.export  # noqa: F401
 import explorer.panels.learning  # noqa: F401
 import explorer.panels.map  # noqa: F401
+import explorer.panels.view  # noqa: F401
 import explorer.panels.viewer  # noqa: F401

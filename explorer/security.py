@@ -91,3 +91,39 @@ def install_loopback_only(server) -> None:
                 mimetype="text/plain",
             )
         return None
+
+
+#: cookie naming this browser's session (which uploads it may open again: a reload, a link)
+SESSION_COOKIE = "explorer_session"
+
+
+def install_session_cookie(server) -> None:
+    """Give every browser an unguessable session id in an HTTP-only cookie (set on its first
+    request); :func:`current_session` reads it back in callbacks."""
+    import secrets
+
+    import flask
+
+    @server.before_request
+    def _session():
+        value = flask.request.cookies.get(SESSION_COOKIE, "")
+        if len(value) < 32 or len(value) > 64 or not value.replace("-", "").replace("_", "").isalnum():
+            flask.g.explorer_new_session = value = secrets.token_urlsafe(32)
+        flask.g.explorer_session = value
+
+    @server.after_request
+    def _set_session(response):
+        new = getattr(flask.g, "explorer_new_session", None)
+        if new:
+            response.set_cookie(SESSION_COOKIE, new, httponly=True, samesite="Lax", secure=flask.request.is_secure,
+                                max_age=30 * 24 * 3600)
+        return response
+
+
+def current_session() -> str | None:
+    """The browser session of the request being answered (None outside a request)."""
+    import flask
+
+    if not flask.has_request_context():
+        return None
+    return getattr(flask.g, "explorer_session", None)

@@ -56,6 +56,7 @@ class Store:
         (self.root / "datasets").mkdir(parents=True, exist_ok=True)
         (self.root / "arrays").mkdir(parents=True, exist_ok=True)
         (self.root / "models").mkdir(parents=True, exist_ok=True)
+        (self.root / "sessions").mkdir(parents=True, exist_ok=True)
 
     # -- datasets ---------------------------------------------------------------------------------
     def add_dataset(self, data: bytes, name: str, *, max_bytes: int | None = None) -> str:
@@ -87,6 +88,28 @@ class Store:
     def dataset_name(self, dataset_id: str) -> str:
         meta = self.root / "datasets" / f"{check_id(dataset_id)}.json"
         return json.loads(meta.read_text())["name"] if meta.exists() else dataset_id[:12]
+
+    # -- which browser session may open which dataset -------------------------------------------
+    def _session_dir(self, session: str) -> Path:
+        # the cookie's value is never a path: its hash names the folder
+        return self.root / "sessions" / hashlib.sha256(str(session).encode()).hexdigest()
+
+    def grant(self, session: str | None, dataset_id: str) -> None:
+        """Let browser session ``session`` open ``dataset_id`` again later (a reload, a link)."""
+        if not session:
+            return
+        folder = self._session_dir(session)
+        folder.mkdir(exist_ok=True)
+        (folder / check_id(dataset_id)).touch()
+
+    def may_open(self, session: str | None, dataset_id: str) -> bool:
+        """True when ``session`` uploaded (or was given) ``dataset_id``."""
+        if not session:
+            return False
+        try:
+            return (self._session_dir(session) / check_id(dataset_id)).exists()
+        except UnknownIdError:
+            return False
 
     # -- arrays -----------------------------------------------------------------------------------
     def has_arrays(self, key: str) -> bool:

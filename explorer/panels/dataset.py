@@ -20,6 +20,7 @@ from compute.datasets import Dataset, DatasetError
 
 from .. import messages, state
 from ..rows import map_rows, property_columns
+from ..security import current_session
 from ..store import Store, UnknownIdError
 
 SUPPORTED = "extended XYZ, CIF, POSCAR/CONTCAR, ASE .traj/.db, chemiscope JSON, features CSV/NPZ"
@@ -169,12 +170,14 @@ def on_upload(contents, filename):
         return no_update, no_update
     filename = str(filename or "upload")
     settings = state.current_settings()
+    store = state.current_store()
     try:
-        dataset_state, message = accept_upload(state.current_store(), contents, filename, settings.max_upload_bytes)
+        dataset_state, message = accept_upload(store, contents, filename, settings.max_upload_bytes)
     except DatasetError as error:
         # the dataset shown before stays: only the message changes
         reason = str(error).removeprefix(f"{filename}: ")  # the file is named once
         return no_update, messages.error(f"Could not open {filename}: {reason}")
+    store.grant(current_session(), dataset_state["id"])  # this browser may reopen it (reload, link)
     return dataset_state, message
 
 

@@ -309,3 +309,43 @@ def test_a_job_past_its_time_limit_is_reported(own_app, open_app):
     app.page.locator("#status-message").wait_for(state="attached")
     message = app.wait_for_status("failed", timeout_ms=60_000)
     assert "took longer than 0.05 s" in message
+
+
+def test_reload_and_links_reopen_the_view_for_this_browser_only(app_url, open_app, chromium_browser, tmp_path):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    app.upload(DATA / "explore_qm9.xyz")
+    app.wait_for_map(lambda i: "explore_qm9" in i["title"], what="the uploaded map")
+    app.choose("projection-method", "PCovR")
+    app.wait_for_map(lambda i: "explore_qm9" in i["title"] and i["title"].startswith("PCovR"), what="the PCovR map")
+    index = app.isolated(1, min_px=5)[0]
+    app.click_point(index)
+    app.wait_for_viewer(index)
+    page.wait_for_function("(i) => location.search.includes('row=' + i) && location.search.includes('method=pcovr')", arg=index)
+
+    page.reload()
+    app.wait_for_map(lambda i: "explore_qm9" in i["title"] and i["title"].startswith("PCovR"), what="the view after a reload")
+    assert app.wait_for_viewer(index)["index"] == str(index)
+    assert app.dropdown_value("projection-method") == "PCovR"
+
+    # "Save settings" writes the view; "Load settings" opens it again
+    with page.expect_download() as saved:
+        page.locator("#save-settings").click()
+    settings = tmp_path / "view.json"
+    saved.value.save_as(settings)
+    assert '"method": "pcovr"' in settings.read_text()
+
+    # the same link in another browser (another session) opens nothing of this one's upload
+    other = chromium_browser.new_context().new_page()
+    other.goto(page.url)
+    other.wait_for_function("() => (document.querySelector('#dataset-name') || {}).innerText")
+    assert "small_molecules-1000" in other.locator("#dataset-name").inner_text()
+    other.context.close()
+
+    # loading the settings file in a fresh page of this browser reopens the view
+    fresh = page.context.new_page()
+    fresh_app = type(app)(fresh, app_url)
+    fresh_app.open()
+    fresh.locator("#load-settings input[type=file]").set_input_files(str(settings))
+    fresh_app.wait_for_map(lambda i: "explore_qm9" in i["title"] and i["title"].startswith("PCovR"), what="the loaded view")
