@@ -41,6 +41,8 @@ __all__ = [
 
 TEMPLATE = "plotly_white"
 COLORSCALE = "Viridis"
+#: for signed quantities centred on 0 (errors): blue below, red above, white at 0
+DIVERGING_COLORSCALE = "RdBu_r"
 #: colour of points whose colour value is missing (NaN, None, empty string, non-positive in log)
 MISSING_COLOR = "#c8c8c8"
 #: colour of the noise cluster (label -1)
@@ -235,6 +237,7 @@ def map_figure(
     color_name: str = "",
     color_kind: str | None = None,
     log_color: bool = False,
+    diverging: bool = False,
     size: np.ndarray | None = None,
     size_name: str = "",
     hover: Mapping[str, np.ndarray] | None = None,
@@ -268,7 +271,10 @@ def map_figure(
         None infers: numeric dtypes are numeric, except when ``color_name`` mentions "cluster";
         anything else is categorical.
     log_color : bool
-        Colour by log10 of the (positive) values; the colour bar is labelled in original units.
+        Colour by log10 of the (positive) values; the colour bar is labelled in original units,
+        and the grey points are named for why ("≤ 0: no log").
+    diverging : bool
+        A signed quantity (an error): a diverging scale centred on 0, symmetric about it.
     size : array (n,), optional
         Marker size by a property, scaled linearly to a pixel range; NaN gets the smallest size.
     hover : mapping name -> array (n,), optional
@@ -428,9 +434,12 @@ def map_figure(
         missing = ~np.isfinite(shown)
         good = ~missing
         colorbar = dict(title=dict(text=colorbar_title, side="right"), thickness=14, len=0.8)
-        marker = dict(color=shown[good], colorscale=COLORSCALE, showscale=True, line=line)
+        scale = DIVERGING_COLORSCALE if diverging and not log_color else COLORSCALE
+        marker = dict(color=shown[good], colorscale=scale, showscale=True, line=line)
         if good.any():
             lo, hi = float(shown[good].min()), float(shown[good].max())
+            if diverging and not log_color:
+                lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
             marker.update(cmin=lo, cmax=hi)
             if log_color:
                 tickvals, ticktext = _log_ticks(lo, hi)
@@ -439,7 +448,9 @@ def map_figure(
         marker["colorbar"] = colorbar
         traces.append(trace(good, color_name or "colour", marker, False))
         if missing.any():
-            traces.append(trace(missing, MISSING_NAME, dict(color=MISSING_COLOR, line=line), True))
+            non_positive = log_color and bool(np.any(np.isfinite(cvals[missing])))
+            name = f"{MISSING_NAME} / ≤ 0 (no log)" if non_positive else MISSING_NAME
+            traces.append(trace(missing, name, dict(color=MISSING_COLOR, line=line), True))
     else:
         missing = _missing_mask(cvals)
         cats, codes = _categories(cvals, missing, max_categories)

@@ -18,6 +18,7 @@ from compute.datasets import Dataset
 
 PREDICTED = "map:predicted"
 ERROR = "map:error"
+ABS_ERROR = "map:abs-error"
 CLUSTER = "map:cluster"
 
 

@@ -16,7 +16,7 @@ from compute.datasets import DatasetError
 
 from .. import figures, messages, state
 from ..jobs import failure_handler
-from ..rows import CLUSTER, ERROR, PREDICTED, Rows, default_color, first_numeric_property, map_rows, property_options, property_values, row_names
+from ..rows import ABS_ERROR, CLUSTER, ERROR, PREDICTED, Rows, default_color, first_numeric_property, map_rows, property_options, property_values, row_names
 from ..store import Store, UnknownIdError, make_key, model_lock
 from .descriptors import load_features
 
@@ -34,7 +34,8 @@ def layout() -> html.Div:
             html.Label(
                 ["mixing (1 = PCA, 0 = regression)",
                  dcc.Slider(id="mixing-slider", min=0.0, max=1.0, step=0.05, value=0.5, marks={0: "0", 0.5: "0.5", 1: "1"},
-                            updatemode="mouseup", tooltip={"placement": "bottom"})],
+                            updatemode="mouseup", tooltip={"placement": "bottom"}, disabled=True),
+                 html.Div(id="mixing-hint", className="hint")],
                 className="field",
             ),
             html.Div(
@@ -169,14 +170,16 @@ def color_values(store: Store, dataset, rows: Rows, color_by: str | None, predic
     """(values, name, kind) for the colour choice; (None, "", None) when nothing applies yet."""
     if not color_by:
         return None, "", None
-    if color_by in (PREDICTED, ERROR):
+    if color_by in (PREDICTED, ERROR, ABS_ERROR):
         if not prediction_state:
             return None, "", None
         arrays = store.load_arrays(prediction_state["key"])
         name = prediction_state["target"].partition(":")[2]
         if color_by == PREDICTED:
             return arrays["predicted"], f"predicted {name}", "numeric"
-        return arrays["predicted"] - arrays["target"], f"error in {name}", "numeric"
+        if color_by == ABS_ERROR:
+            return np.abs(arrays["predicted"] - arrays["target"]), f"|error| in {name}", "numeric"
+        return arrays["predicted"] - arrays["target"], f"error in {name} (predicted − reference)", "numeric"
     if color_by == CLUSTER:
         if not cluster_state:
             return None, "", None
@@ -212,7 +215,7 @@ def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, s
     mixing = f" (mixing {map_state['mixing']:.2f})" if map_state["method"] in maps.SUPERVISED else ""
     return figures.map_figure(
         coords,
-        color=color, color_name=color_name, color_kind=color_kind, log_color=log_color,
+        color=color, color_name=color_name, color_kind=color_kind, log_color=log_color, diverging=color_by == ERROR,
         size=size, size_name=(size_by or "").partition(":")[2],
         hover=hover, names=row_names(dataset, rows),
         index_name="environment" if rows.per == "atom" else "structure",
@@ -234,6 +237,7 @@ def map_options(store: Store, dataset_state: dict, per: str):
     numeric = property_options(dataset, per, numeric_only=True)
     special = [{"label": "predicted target (out-of-fold)", "value": PREDICTED},
                {"label": "prediction error", "value": ERROR},
+               {"label": "absolute prediction error", "value": ABS_ERROR},
                {"label": "cluster", "value": CLUSTER}]
     return properties + special, numeric, numeric, default_color(dataset, per), first_numeric_property(dataset, per)
 
@@ -295,6 +299,22 @@ def on_compute_map(set_progress, features_state, method, target, mixing):
     return map_state, no_update
 
 
+def mixing_control(method: str | None) -> tuple[bool, str]:
+    """(slider disabled, hint) for a projection: only PCovR and kernel PCovR mix."""
+    if method in maps.SUPERVISED:
+        return False, "0 fits the target only, 1 is plain (kernel) PCA; needs a target property"
+    return True, "Mixing applies to PCovR and kernel PCovR (choose one above)"
+
+
+@callback(
+    Output("mixing-slider", "disabled"),
+    Output("mixing-hint", "children"),
+    Input("projection-method", "value"),
+)
+def on_method(method):
+    return mixing_control(method)
+
+
 @callback(
     Output(state.MAP, "data", allow_duplicate=True),
     Output("status-message", "children", allow_duplicate=True),
@@ -327,7 +347,7 @@ def on_mixing(mixing, map_state, features_state):
 )
 def on_compute_predictions(features_state, target, color_by, prediction_state):
     # only when asked for: colouring by prediction or error needs a target
-    if not features_state or not target or color_by not in (PREDICTED, ERROR):
+    if not features_state or not target or color_by not in (PREDICTED, ERROR, ABS_ERROR):
         return no_update
     if prediction_state and prediction_state.get("features") == features_state["key"] and prediction_state.get("target") == target:
         return no_update

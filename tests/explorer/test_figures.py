@@ -147,7 +147,7 @@ def test_map_log_colour(sample_map):
     assert "log" in cb.title.text
     ticks = np.asarray(cb.tickvals, float)
     assert len(ticks) >= 2 and np.allclose([float(t) for t in cb.ticktext], 10**ticks, rtol=1e-2)
-    grey = [t for t in fig.data if t.name == "no value"][0]
+    grey = [t for t in fig.data if t.name.startswith("no value")][0]
     assert sorted(np.asarray(grey.customdata)[:, 0].astype(int)) == [0, 1, 2, 3, 4, 5]
 
 
@@ -536,3 +536,16 @@ def test_map_string_hover_fields():
     assert list(cd[:, 2]) == list(smiles)  # gap is the colour column, not repeated
     assert fig.data[0].hovertemplate.count("gap") == 1
     serialises(fig)
+
+
+def test_error_colours_diverge_around_zero_and_log_says_why_points_are_grey():
+    from explorer.figures import DIVERGING_COLORSCALE, map_figure
+
+    xy = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [3.0, 1.0]])
+    fig = map_figure(xy, color=np.array([-0.2, 0.5, 0.1, np.nan]), color_name="error", diverging=True)
+    marker = fig.data[0].marker
+    assert marker.cmin == -0.5 and marker.cmax == 0.5  # centred on 0
+    assert marker.colorscale == map_figure(xy, color=np.ones(4), color_name="e", diverging=True).data[0].marker.colorscale
+    assert DIVERGING_COLORSCALE == "RdBu_r"
+    log = map_figure(xy, color=np.array([1.0, 10.0, -3.0, 0.0]), color_name="gap", log_color=True)
+    assert [t.name for t in log.data] == ["gap", "no value / ≤ 0 (no log)"]

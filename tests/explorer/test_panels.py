@@ -248,7 +248,7 @@ def test_map_options(store, qm9):
     color, size, target, default_colour, default_target = map_panel.map_options(store, qm9, "structure")
     values = [o["value"] for o in color]
     assert "structure:gap" in values and "structure:smiles" in values
-    assert values[-3:] == [PREDICTED, ERROR, CLUSTER]
+    assert values[-4:] == [PREDICTED, ERROR, "map:abs-error", CLUSTER]
     assert "structure:smiles" not in [o["value"] for o in target]  # targets are numeric
     assert size == target
     assert default_colour == default_target and default_target in [o["value"] for o in target]
@@ -355,7 +355,7 @@ def test_draw_map_one_point_per_structure_with_colours(sample_map):
     assert rmse < energy.std(), "out-of-fold predictions must beat the mean"
 
     error = map_panel.draw_map(store, map_state, color_by=ERROR, prediction_state=predictions)
-    assert colorbar_titles(error) == [f"error in {name}"]
+    assert colorbar_titles(error) == [f"error in {name} (predicted − reference)"]
     rows = np.asarray(error.data[0].customdata)[:, 0].astype(int)
     assert np.allclose(np.asarray(error.data[0].marker.color, dtype=float), (arrays["predicted"] - energy)[rows])
     # predictions or clusters not computed yet: drawn without colours, never dropped
@@ -512,3 +512,8 @@ def test_quick_arrow_presses_all_count():
     assert viewer.follow_steps(rows, {"base": None, "steps": 3, "level": "atom"}) == 2
     per_atom = Rows("atom", np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 0]))
     assert viewer.follow_steps(per_atom, {"base": 0, "steps": 2, "level": "structure"}) == 4
+
+
+def test_mixing_slider_only_for_methods_that_mix():
+    assert map_panel.mixing_control("pca")[0] is True and "PCovR" in map_panel.mixing_control("kpca")[1]
+    assert map_panel.mixing_control("pcovr")[0] is False and map_panel.mixing_control("kpcovr")[0] is False
