@@ -2,6 +2,10 @@
 
 * start-up: from launching ``structure-explorer`` (no argument: the bundled sample) to the map's
   985 points drawn in the browser, with Numba's cache warm, and cold (an empty Numba cache);
+* selection and click on a 10,000-structure map, with the real mouse: from releasing a lasso to the
+  selection counted in the export tab *and* highlighted on the map; from clicking a point to its
+  structure shown in the viewer;
+* upload: from choosing a copy of the sample (985 molecules, new to the server) to its map drawn;
 * mixing: a PCovR map of 10,000 structures; from moving the mixing slider to the map redrawn;
 * pan/zoom: a 100,000-point map; the time of a zoom and a pan (Plotly relayouts) in the browser.
 
@@ -83,16 +87,92 @@ def _many_molecules(path: Path, n: int) -> None:
     ase.io.write(path, rattled_copies(ase.io.read(default_dataset_path(), ":"), n, scale=0.05), format="extxyz")
 
 
+SELECTED_JS = """() => document.querySelector('#map-graph .js-plotly-plot')._fullData
+  .reduce((n, t) => n + (t.selectedpoints ? t.selectedpoints.length : 0), 0)"""
+
+
+def lasso_and_click(page, n: int) -> None:
+    """Real-mouse lasso and click on the drawn map (see the module docstring)."""
+    page.locator(".bottom-tabs .tab", has_text="Select & export").click()
+    box = page.locator("#map-graph .nsewdrag").first.bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 4
+    lasso_times = []
+    for k in range(3):
+        shift = 0.3 * r * (k - 1)
+        page.mouse.move(cx - r + shift, cy - r)
+        page.mouse.down()
+        for x, y in [(cx + r + shift, cy - r), (cx + r + shift, cy + r), (cx - r + shift, cy + r), (cx - r + shift, cy - r)]:
+            page.mouse.move(x, y, steps=6)
+        start = time.perf_counter()
+        page.mouse.up()
+        page.wait_for_function(
+            f"(k) => {{ const t = document.querySelector('#selection-summary').innerText;"
+            f" const n = parseInt(t.replace(/,/g, '')); return t.includes('(lasso)') && n > 0 && ({SELECTED_JS})() === n"
+            f" && window.__lassoRound !== k; }}", arg=k, timeout=60_000, polling=10,
+        )
+        lasso_times.append(time.perf_counter() - start)
+        page.evaluate("(k) => { window.__lassoRound = k; }", k)
+        page.mouse.dblclick(box["x"] + 3, box["y"] + 3)
+        page.wait_for_function("() => document.querySelector('#selection-summary').innerText.startsWith('Select points')")
+    print(f"lasso release -> selection counted and shown, {n:,} points: " + ", ".join(f"{t * 1000:.0f}" for t in lasso_times) + " ms", flush=True)
+
+    pixels = page.evaluate("""() => { const gd = document.querySelector('#map-graph .js-plotly-plot');
+        const b = gd.getBoundingClientRect(), fl = gd._fullLayout, t = gd._fullData[0];
+        const out = []; for (let i = 0; i < t.x.length; i += Math.floor(t.x.length / 5)) {
+          out.push([Number(t.customdata[i][0]), b.left + fl._size.l + fl.xaxis.l2p(t.x[i]), b.top + fl._size.t + fl.yaxis.l2p(t.y[i])]); }
+        return out; }""")
+    click_times = []
+    for _, x, y in pixels[:4]:
+        before = page.evaluate("() => document.querySelector('#structure-viewer').getAttribute('data-structure-index')")
+        page.mouse.move(x, y)
+        page.wait_for_timeout(100)
+        start = time.perf_counter()
+        page.mouse.click(x, y)
+        page.wait_for_function(
+            "(before) => { const v = document.querySelector('#structure-viewer');"
+            " return v.getAttribute('data-structure-index') !== before && v.querySelector('.js-plotly-plot'); }",
+            arg=before, timeout=60_000, polling=10,
+        )
+        click_times.append(time.perf_counter() - start)
+    print(f"click -> structure shown, {n:,} points: " + ", ".join(f"{t * 1000:.0f}" for t in click_times) + " ms", flush=True)
+
+
+def upload_to_map(browser) -> float:
+    """Seconds from choosing a file (a renamed copy of the sample, so nothing is cached) to its map."""
+    from explorer.resources import default_dataset_path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        process, url = _start([], Path(tmp) / "data", dict(os.environ))
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            _wait_points(page, 985)
+            copy = Path(tmp) / "molecules-copy.xyz"
+            shutil.copy(default_dataset_path(), copy)
+            start = time.perf_counter()
+            page.locator("#upload-dataset input[type=file]").set_input_files(str(copy))
+            page.wait_for_function(f"() => ({TITLE_JS})().includes('molecules-copy')", timeout=600_000, polling=20)
+            seconds = time.perf_counter() - start
+            page.close()
+        finally:
+            process.terminate()
+            process.wait()
+    print(f"upload of the sample (985 molecules, new to the server) -> its map drawn: {seconds:.2f} s", flush=True)
+    return seconds
+
+
 def mixing(browser, n: int) -> list[float]:
-    """Seconds from a mixing change to the map redrawn, for a few slider positions."""
+    """Seconds from a mixing change to the map redrawn, for a few slider positions (and, on the
+    same map, the lasso and click timings of :func:`lasso_and_click`)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"molecules-{n}.xyz"
         _many_molecules(path, n)
         process, url = _start([str(path)], Path(tmp) / "data", dict(os.environ))
         try:
-            page = browser.new_page()
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(url)
             _wait_points(page, n)
+            lasso_and_click(page, n)
             page.locator("#projection-method").click()
             page.get_by_text("PCovR", exact=True).click()
             page.wait_for_function(f"() => ({TITLE_JS})().startsWith('PCovR')", timeout=600_000)
@@ -162,6 +242,7 @@ def main(argv=None) -> int:
             startup(browser, warm_cache, cold=False)  # fills the cache if it was empty
             startup(browser, warm_cache, cold=False)
             pan_zoom(browser, args.map_points)
+            upload_to_map(browser)
             if args.mixing_points:
                 mixing(browser, args.mixing_points)
         finally:
