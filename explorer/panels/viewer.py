@@ -16,7 +16,7 @@ import numpy as np
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from .. import figures, state
-from ..rows import Rows, map_rows
+from ..rows import Rows, map_rows, property_columns
 from ..store import Store, UnknownIdError
 
 
@@ -75,7 +75,8 @@ def structure_view(store: Store, dataset_id: str, per: str, row: int, cutoff: fl
     title = f"#{structure} {atoms.get_chemical_formula()}" + (f" · centre atom {center}" if center is not None else "")
     figure = figures.structure_figure(atoms, center=center, cutoff=cutoff if center is not None else None,
                                       atom_color=atom_color, atom_color_name=atom_color_by or "", title=title)
-    properties = dataset.structure_properties.iloc[structure]
+    table_all = dataset.structure_properties
+    properties = table_all[property_columns(table_all)].iloc[structure]  # no reader bookkeeping
     table = html.Table(
         html.Tbody([html.Tr([html.Th(str(name)), html.Td(_value_text(value))]) for name, value in properties.items()]),
         className="structure-properties",
