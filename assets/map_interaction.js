@@ -86,7 +86,10 @@
                 : null;
         }, true);
         window.addEventListener("pointermove", function (event) {
-            if (drag) { drag.path.push([event.clientX, event.clientY]); }
+            if (!drag) { return; }
+            // a busy browser merges moves into one event: take every position it merged
+            const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+            (moves.length ? moves : [event]).forEach(function (e) { drag.path.push([e.clientX, e.clientY]); });
         }, true);
         window.addEventListener("pointerup", function (event) {
             if (!drag) { return; }
