@@ -50,7 +50,13 @@ def test_lasso_then_shift_box_adds_and_double_click_clears(app_url, open_app):
 
     app.drag_mode("select")
     app.box(second[0], second[2], shift=True)
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('lasso + box')")
+    try:
+        page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('lasso + box')",
+                               timeout=30_000)
+    except Exception as error:  # noqa: BLE001  (say what the page showed instead)
+        mode = page.evaluate("() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.dragmode")
+        raise AssertionError(f"Shift + box did not add: summary {app.selection_summary()!r}, status {app.status()!r}, "
+                             f"drag mode {mode!r}") from error
     assert len(surely_a | surely_b) <= _count(app) <= len(maybe_a | maybe_b)
     # the drag mode chosen on the modebar survives the redraw that follows the selection
     assert page.evaluate("() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.dragmode") == "select"
