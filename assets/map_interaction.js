@@ -16,7 +16,12 @@
     const GRAPH = "#map-graph .js-plotly-plot";
     const RING = "shown structure";
 
+    // the last gestures seen, for a look from the browser's console (and a failing test's message)
+    window.__explorerGestures = [];
+
     function setProps(id, data) {
+        window.__explorerGestures = window.__explorerGestures.slice(-9).concat([
+            {id: id, kind: data.kind, rows: data.rows ? data.rows.length : null, shift: data.shift, mode: data.mode}]);
         if (window.dash_clientside && window.dash_clientside.set_props) {
             window.dash_clientside.set_props(id, {data: data});
         }
@@ -80,7 +85,16 @@
             const double = now - lastDown < 450;
             lastDown = now;
             const mode = gd._fullLayout && gd._fullLayout.dragmode;
-            const onPlot = event.target && event.target.closest && event.target.closest(".nsewdrag");
+            // inside the plotting area, whatever layer was hit (the drag layer, or a selection's
+            // outline drawn over it), but not the modebar or the legend
+            const fl = gd._fullLayout;
+            const box = gd.getBoundingClientRect();
+            const x = event.clientX - box.left, y = event.clientY - box.top;
+            const inArea = fl && fl._size && x >= fl._size.l && x <= fl._size.l + fl._size.w && y >= fl._size.t && y <= fl._size.t + fl._size.h;
+            const onChrome = event.target && event.target.closest && event.target.closest(".modebar, .legend, .colorbar");
+            const onPlot = inArea && !onChrome;
+            window.__explorerLastDown = {onPlot: !!onPlot, mode: mode, button: event.button, shift: event.shiftKey,
+                                         target: event.target && event.target.getAttribute ? event.target.getAttribute("class") : null};
             drag = onPlot && (mode === "lasso" || mode === "select") && event.button === 0
                 ? {shift: event.shiftKey, double: double, mode: mode, path: [[event.clientX, event.clientY]]}
                 : null;

@@ -55,8 +55,9 @@ def test_lasso_then_shift_box_adds_and_double_click_clears(app_url, open_app):
                                timeout=30_000)
     except Exception as error:  # noqa: BLE001  (say what the page showed instead)
         mode = page.evaluate("() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.dragmode")
+        seen = page.evaluate("() => [window.__explorerGestures, window.__explorerLastDown]")
         raise AssertionError(f"Shift + box did not add: summary {app.selection_summary()!r}, status {app.status()!r}, "
-                             f"drag mode {mode!r}") from error
+                             f"drag mode {mode!r}, gestures seen {seen!r}") from error
     assert len(surely_a | surely_b) <= _count(app) <= len(maybe_a | maybe_b)
     # the drag mode chosen on the modebar survives the redraw that follows the selection
     assert page.evaluate("() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.dragmode") == "select"
