@@ -98,10 +98,12 @@ def clean(raw: dict) -> dict:
             number = _number(value, integer=True, low=2, high=3)
             if number is not None:
                 out[key] = number
-        elif key in ("x", "y", "z"):
+        elif key in ("x", "y", "z"):  # a map component, or a property on that axis
             number = _number(value, integer=True, low=0, high=3)
             if number is not None:
                 out[key] = number
+            elif _choice(value) is not None and not str(value).startswith("map:"):
+                out[key] = _choice(value)
         elif key == "log":
             out[key] = value in ("1", "true", True, 1, ["log"])
         elif key == "row":

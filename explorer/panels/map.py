@@ -195,15 +195,7 @@ def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, s
     rows = map_rows(dataset, map_state["per"])
     coordinates = store.load_arrays(map_state["coords"])["coordinates"]
     n_components = coordinates.shape[1]
-    chosen = [a for a in axes[: int(dims)] if a is not None and a < n_components]
-    if len(chosen) < int(dims) or len(set(chosen)) < len(chosen):
-        chosen = list(range(min(int(dims), n_components)))
-    if len(chosen) == 1:  # a one-component map (e.g. two samples): draw it against zero
-        coords = np.column_stack([coordinates[:, chosen[0]], np.zeros(len(coordinates))])
-        titles = [map_state["axis_titles"][chosen[0]], ""]
-    else:
-        coords = coordinates[:, chosen]
-        titles = [map_state["axis_titles"][k] for k in chosen]
+    coords, titles = map_axes(dataset, rows, coordinates, map_state["axis_titles"], axes[: int(dims)])
     color, color_name, color_kind = color_values(store, dataset, rows, color_by, prediction_state, cluster_state)
     size = property_values(dataset, rows, size_by) if size_by and not size_by.startswith("map:") else None
     if size is not None and size.dtype == object:
@@ -224,8 +216,44 @@ def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, s
         ring=shown_row,
         for_export=vector,
         title=f"{method}{mixing} of {dataset.name}",
-        uirevision=map_state["model"],
+        # zoom and pan stay while the colour, size or selection change; new axes start afresh
+        uirevision="|".join(str(a) for a in (map_state["model"], dims, *axes[: int(dims)])),
     )
+
+
+def map_axes(dataset, rows: Rows, coordinates: np.ndarray, axis_titles, axes) -> tuple[np.ndarray, list[str]]:
+    """The columns drawn on the map's axes, and their titles: each axis is a map component (an
+    int) or any numeric property (``structure:energy``, as chemiscope allows: energy against
+    volume, or a chemiscope file's own ``PCA_1``). Repeated or unusable choices fall back to the
+    first components; a one-component map is drawn against zero."""
+    n_components = coordinates.shape[1]
+    columns, titles = [], []
+    for axis in axes:
+        if isinstance(axis, (int, np.integer)) and 0 <= axis < n_components:
+            columns.append(coordinates[:, int(axis)])
+            titles.append(axis_titles[int(axis)])
+        elif isinstance(axis, str):
+            try:
+                values = property_values(dataset, rows, axis)
+            except KeyError:
+                break
+            if values.dtype == object:
+                break
+            columns.append(values.astype(np.float64))
+            titles.append(axis.partition(":")[2])
+        else:
+            break
+    if len(columns) < len(axes) or len(set(titles)) < len(titles):
+        keep = list(range(min(len(axes), n_components)))
+        columns, titles = [coordinates[:, k] for k in keep], [axis_titles[k] for k in keep]
+    if len(columns) == 1:
+        columns, titles = [columns[0], np.zeros(len(coordinates))], [titles[0], ""]
+    return np.column_stack(columns), titles
+
+
+def axis_options(numeric_properties: list[dict]) -> list[dict]:
+    """Map axes: the components (1-4), then every numeric property."""
+    return [{"label": f"{k + 1}", "value": k} for k in range(N_COMPONENTS)] + numeric_properties
 
 
 def map_options(store: Store, dataset_state: dict, per: str):
@@ -251,6 +279,9 @@ def map_options(store: Store, dataset_state: dict, per: str):
     Output("target-property", "options"),
     Output("color-by", "value"),
     Output("target-property", "value"),
+    Output("map-x", "options"),
+    Output("map-y", "options"),
+    Output("map-z", "options"),
     Input(state.FEATURES, "data"),
     State(state.DATASET, "data"),
     State("color-by", "value"),
@@ -258,18 +289,20 @@ def map_options(store: Store, dataset_state: dict, per: str):
 )
 def on_options(features_state, dataset_state, color_by, target):
     if not features_state or not dataset_state or features_state.get("dataset") != dataset_state.get("id"):
-        return no_update, no_update, no_update, no_update, no_update
+        return (no_update,) * 8
     try:
         color_options, size_options, target_options, default_colour, default_target = map_options(
             state.current_store(), dataset_state, features_state["per"])
     except UnknownIdError:
-        return no_update, no_update, no_update, no_update, no_update
+        return (no_update,) * 8
+    axes = axis_options(target_options)
     valid_color = {o["value"] for o in color_options}
     valid_target = {o["value"] for o in target_options}
     return (
         color_options, size_options, target_options,
         color_by if color_by in valid_color else default_colour,
         target if target in valid_target else default_target,
+        axes, axes, axes,
     )
 
 

@@ -356,3 +356,20 @@ def test_reload_and_links_reopen_the_view_for_this_browser_only(app_url, open_ap
     fresh_app.open()
     fresh.locator("#load-settings input[type=file]").set_input_files(str(settings))
     fresh_app.wait_for_map(lambda i: "explore_qm9" in i["title"] and i["title"].startswith("PCovR"), what="the loaded view")
+
+
+def test_any_numeric_property_on_a_map_axis(app_url, open_app, sample_atoms):
+    app = open_app(app_url)
+    app.open()
+    app.choose("map-y", ENERGY)
+    info = app.wait_for_map(lambda i: app.page.evaluate(
+        "() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.yaxis.title.text") == ENERGY,
+        what="the map with the energy on y")
+    app.assert_one_point_per_row(info, N_SAMPLE)
+    drawn = {}
+    k = 0
+    for trace in info["traces"]:
+        for y in trace["y"]:
+            drawn[info["indices"][k]] = y
+            k += 1
+    assert all(abs(drawn[i] - sample_atoms[i].info[ENERGY]) < 1e-9 for i in range(N_SAMPLE))

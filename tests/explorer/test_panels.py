@@ -517,3 +517,25 @@ def test_quick_arrow_presses_all_count():
 def test_mixing_slider_only_for_methods_that_mix():
     assert map_panel.mixing_control("pca")[0] is True and "PCovR" in map_panel.mixing_control("kpca")[1]
     assert map_panel.mixing_control("pcovr")[0] is False and map_panel.mixing_control("kpcovr")[0] is False
+
+
+def test_map_axes_from_components_or_properties(store, qm9):
+    from compute.datasets import read_dataset
+    from explorer.rows import map_rows
+
+    dataset = read_dataset(QM9)
+    rows = map_rows(dataset, "structure")
+    coordinates = np.arange(15.0).reshape(5, 3)
+    titles = ["PC1", "PC2", "PC3"]
+    xy, names = map_panel.map_axes(dataset, rows, coordinates, titles, [0, "structure:gap"])
+    np.testing.assert_array_equal(xy[:, 0], coordinates[:, 0])
+    np.testing.assert_allclose(xy[:, 1], dataset.structure_properties["gap"].to_numpy(dtype=float))
+    assert names == ["PC1", "gap"]
+    # text properties, unknown names and repeats fall back to the components
+    for bad in ([0, "structure:smiles"], [0, "structure:nothing"], [1, 1]):
+        assert map_panel.map_axes(dataset, rows, coordinates, titles, bad)[1] == ["PC1", "PC2"]
+    # one component: drawn against zero
+    one, one_names = map_panel.map_axes(dataset, rows, coordinates[:, :1], titles, [0, 1])
+    assert one_names == ["PC1", ""] and not one[:, 1].any()
+    options = map_panel.axis_options([{"label": "gap", "value": "structure:gap"}])
+    assert [o["value"] for o in options] == [0, 1, 2, 3, "structure:gap"]

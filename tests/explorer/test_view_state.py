@@ -55,3 +55,8 @@ def test_sessions_see_only_their_datasets(tmp_path):
     assert not store.may_open(None, ID)
     assert not store.may_open("session-a" * 4, "../../etc/passwd")
     assert not any(p.name.startswith("session") for p in (tmp_path / "sessions").iterdir())  # hashed, never the cookie
+
+
+def test_axes_may_be_properties():
+    assert view_state.from_query("?x=structure%3Aenergy&y=1") == {"x": "structure:energy", "y": 1}
+    assert view_state.from_query("?x=map%3Aerror") == {}  # model outputs are colours, not axes
