@@ -139,6 +139,55 @@ def _scale_sizes(size: np.ndarray, dims: int) -> np.ndarray:
     return out
 
 
+def size_legend(size: np.ndarray, name: str) -> dict:
+    """An annotation under the map saying what the marker size shows: ○ smallest ... ◯ largest."""
+    finite = np.asarray(size, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size:
+        text = f"marker size: {name or 'value'}, ○ {finite.min():.4g} … ◯ {finite.max():.4g}"
+    else:
+        text = f"marker size: {name or 'value'} (no value)"
+    return dict(text=text, xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom",
+                showarrow=False, font=dict(size=11, color="#616e7c"), name="size legend")
+
+
+def parity_figure(reference: np.ndarray, predicted: np.ndarray, *, name: str = "", names: np.ndarray | None = None,
+                  index: np.ndarray | None = None) -> go.Figure:
+    """Predicted against reference values (out-of-fold), with the y = x line and the RMSE.
+
+    Points carry their map row as ``customdata[0]`` (a click shows that structure). Rows without
+    a reference value are left out.
+
+    Examples
+    --------
+    >>> fig = parity_figure(np.array([1.0, 2.0, np.nan]), np.array([1.5, 2.0, 0.0]), name="gap")
+    >>> fig.layout.meta["rmse"], fig.layout.meta["n"]
+    (0.3535533905932738, 2)
+    """
+    reference = np.asarray(reference, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    index = np.arange(len(reference)) if index is None else np.asarray(index)
+    keep = np.isfinite(reference) & np.isfinite(predicted)
+    ref, pred, rows = reference[keep], predicted[keep], index[keep]
+    rmse = float(np.sqrt(np.mean((pred - ref) ** 2))) if keep.any() else float("nan")
+    spread = float(np.std(ref)) if keep.any() else float("nan")
+    lo, hi = (float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))) if keep.any() else (0.0, 1.0)
+    text = np.asarray(names)[keep].astype(str) if names is not None else None
+    fig = go.Figure([
+        go.Scattergl(x=ref, y=pred, mode="markers", name="out-of-fold", customdata=np.column_stack([rows]).tolist(), text=text,
+                     marker=dict(size=5, color=CATEGORICAL_COLORS[0], opacity=0.7),
+                     hovertemplate=("%{text}<br>" if text is not None else "") + "reference %{x:.4g}<br>predicted %{y:.4g}<extra></extra>"),
+        go.Scattergl(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x", line=dict(color="#9aa5b1", dash="dash"), hoverinfo="skip"),
+    ])
+    fig.update_layout(
+        template=TEMPLATE, margin=dict(l=55, r=15, t=40, b=45), showlegend=False,
+        title=dict(text=f"out-of-fold RMSE {rmse:.4g} (spread {spread:.4g}), {int(keep.sum()):,} points", x=0.01, font=dict(size=13)),
+        xaxis=dict(title=dict(text=f"reference {name}")), yaxis=dict(title=dict(text=f"predicted {name}"), scaleanchor="x"),
+        meta=dict(rmse=rmse, n=int(keep.sum())),
+    )
+    return fig
+
+
 def _log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     """Ticks for a log10 colour bar, labelled in original units (1, 2, 5 x 10^k, or decades)."""
     if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -484,6 +533,8 @@ def map_figure(
     )
     if full_title:
         layout["title"] = dict(text=full_title, x=0.01, xanchor="left", font=dict(size=14))
+    if size is not None:
+        layout["annotations"] = [size_legend(size, size_name)]
     if dims == 2:
         layout.update(
             dragmode="lasso",

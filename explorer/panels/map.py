@@ -66,6 +66,10 @@ def graph() -> html.Div:
                         "toImageButtonOptions": {"format": "png", "scale": 2}},
                 className="map-graph",
             ),
+            # shown when the map is coloured by the model: predicted against reference (out-of-fold)
+            html.Div(dcc.Graph(id="parity-graph", figure=figures.empty_figure(""), config=figures.GRAPH_CONFIG,
+                               style={"height": "320px"}),
+                     id="parity-area", style={"display": "none"}),
             # written by assets/map_interaction.js after a real lasso/box gesture or a double-click
             dcc.Store(id="map-gesture"),
             html.Div(id="map-js-sink", hidden=True),
@@ -425,6 +429,36 @@ def on_draw(map_state, color_by, color_log, size_by, dims, x, y, z, selection, p
         )
     except (KeyError, UnknownIdError, ValueError) as error:
         return figures.empty_figure(f"Cannot draw the map: {error}")
+
+
+def parity_view(store: Store, features_state: dict | None, prediction_state: dict | None, color_by: str | None):
+    """(figure, style) of the parity plot: shown while the map is coloured by the model's
+    prediction or error for these features; hidden otherwise."""
+    hidden = (no_update, {"display": "none"})
+    if color_by not in (PREDICTED, ERROR, ABS_ERROR) or not prediction_state or not features_state:
+        return hidden
+    if prediction_state.get("features") != features_state.get("key"):
+        return hidden
+    arrays = store.load_arrays(prediction_state["key"])
+    dataset = store.dataset(features_state["dataset"])
+    rows = map_rows(dataset, features_state["per"])
+    name = prediction_state["target"].partition(":")[2]
+    figure = figures.parity_figure(arrays["target"], arrays["predicted"], name=name, names=row_names(dataset, rows))
+    return figure, {"display": "block"}
+
+
+@callback(
+    Output("parity-graph", "figure"),
+    Output("parity-area", "style"),
+    Input("color-by", "value"),
+    Input(state.PREDICTIONS, "data"),
+    State(state.FEATURES, "data"),
+)
+def on_parity(color_by, prediction_state, features_state):
+    try:
+        return parity_view(state.current_store(), features_state, prediction_state, color_by)
+    except (UnknownIdError, KeyError):
+        return no_update, {"display": "none"}
 
 
 def apply_gesture(selection: dict | None, gesture: dict | None) -> dict | None:

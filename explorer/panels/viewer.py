@@ -135,6 +135,7 @@ def first_row_of_structure(rows: Rows, structure: int) -> int:
 @callback(
     Output("viewer-state", "data"),
     Input("map-graph", "clickData"),
+    Input("parity-graph", "clickData"),
     Input("property-table", "cellClicked"),
     Input("viewer-step", "data"),
     Input(state.DATASET, "data"),
@@ -142,7 +143,7 @@ def first_row_of_structure(rows: Rows, structure: int) -> int:
     State(state.MAP, "data"),
     prevent_initial_call=True,
 )
-def on_show(click, cell, step, dataset_state, viewer_state, map_state):
+def on_show(click, parity_click, cell, step, dataset_state, viewer_state, map_state):
     """What the viewer shows: a clicked point or table row, an arrow key's step; nothing after
     a new dataset."""
     trigger = ctx.triggered_id
@@ -153,8 +154,8 @@ def on_show(click, cell, step, dataset_state, viewer_state, map_state):
     if not map_state:
         return no_update
     here = {"dataset": map_state["dataset"], "per": map_state["per"]}
-    if trigger == "map-graph":
-        point = (click or {}).get("points", [{}])[0]
+    if trigger in ("map-graph", "parity-graph"):
+        point = ((click if trigger == "map-graph" else parity_click) or {}).get("points", [{}])[0]
         if point.get("customdata") is None:
             return no_update
         return {"row": int(point["customdata"][0]), **here}

@@ -280,6 +280,14 @@ class AppPage:
                             atoms: v.getAttribute('data-atom-count')} : null; }"""
         )
 
+    def wait_for_viewer_change(self, timeout_ms: int = 60_000) -> dict:
+        """Wait until the viewer shows some structure (after a click whose row is not known exactly)."""
+        self.page.wait_for_function(
+            "() => { const v = document.querySelector('#structure-viewer'); return v && v.getAttribute('data-structure-index'); }",
+            timeout=timeout_ms,
+        )
+        return self.viewer()
+
     def wait_for_viewer(self, index: int, timeout_ms: int = 60_000) -> dict:
         self.page.wait_for_function(
             "(index) => { const v = document.querySelector('#structure-viewer');"

@@ -362,9 +362,9 @@ def test_any_numeric_property_on_a_map_axis(app_url, open_app, sample_atoms):
     app = open_app(app_url)
     app.open()
     app.choose("map-y", ENERGY)
-    info = app.wait_for_map(lambda i: app.page.evaluate(
-        "() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.yaxis.title.text") == ENERGY,
-        what="the map with the energy on y")
+    app.page.wait_for_function(
+        "(name) => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.yaxis.title.text === name", arg=ENERGY)
+    info = app.wait_for_map(lambda i: True)  # read after the redraw (read in the same predicate, it could be the old map)
     app.assert_one_point_per_row(info, N_SAMPLE)
     drawn = {}
     k = 0
@@ -372,4 +372,28 @@ def test_any_numeric_property_on_a_map_axis(app_url, open_app, sample_atoms):
         for y in trace["y"]:
             drawn[info["indices"][k]] = y
             k += 1
-    assert all(abs(drawn[i] - sample_atoms[i].info[ENERGY]) < 1e-9 for i in range(N_SAMPLE))
+    wrong = [(i, drawn[i], sample_atoms[i].info[ENERGY]) for i in range(N_SAMPLE) if abs(drawn[i] - sample_atoms[i].info[ENERGY]) > 1e-9]
+    assert not wrong, wrong[:5]
+
+
+def test_colour_by_prediction_shows_a_parity_plot_linked_to_the_viewer(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    assert not page.locator("#parity-area").is_visible()
+    app.choose("color-by", "predicted target (out-of-fold)")
+    page.locator("#parity-area .js-plotly-plot").wait_for()
+    page.wait_for_function(
+        "() => { const g = document.querySelector('#parity-graph .js-plotly-plot');"
+        " return g && g._fullLayout && (g._fullLayout.title.text || '').includes('out-of-fold RMSE'); }"
+    )
+    # click one parity point, as a person would: the viewer shows its structure, the map rings it
+    row, x, y = page.evaluate("""() => { const gd = document.querySelector('#parity-graph .js-plotly-plot');
+        const t = gd._fullData[0], b = gd.getBoundingClientRect(), fl = gd._fullLayout;
+        const i = Math.floor(t.x.length / 3);
+        return [Number(gd.data[0].customdata[i][0]), b.left + fl._size.l + fl.xaxis.l2p(t.x[i]), b.top + fl._size.t + fl.yaxis.l2p(t.y[i])]; }""")
+    page.mouse.move(x, y)
+    page.wait_for_timeout(100)
+    page.mouse.click(x, y)
+    shown = app.wait_for_viewer_change()
+    assert shown["index"] != ""

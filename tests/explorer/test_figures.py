@@ -549,3 +549,13 @@ def test_error_colours_diverge_around_zero_and_log_says_why_points_are_grey():
     assert DIVERGING_COLORSCALE == "RdBu_r"
     log = map_figure(xy, color=np.array([1.0, 10.0, -3.0, 0.0]), color_name="gap", log_color=True)
     assert [t.name for t in log.data] == ["gap", "no value / ≤ 0 (no log)"]
+
+
+def test_marker_size_has_a_legend():
+    from explorer.figures import map_figure
+
+    xy = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5]])
+    fig = map_figure(xy, size=np.array([2.0, np.nan, 8.5]), size_name="volume")
+    (note,) = fig.layout.annotations
+    assert note.text == "marker size: volume, ○ 2 … ◯ 8.5"
+    assert not map_figure(xy).layout.annotations
