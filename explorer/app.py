@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     )
     # base64 makes an upload 4/3 larger; files above the limit but below this still reach the reader,
     # whose message names the file and the limit
+    app.job_manager = jobs  # the serving entry points warm it up (cli.main, wsgi)
     app.server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 1_000_000
     if settings.token:
         install_token_check(app.server, settings.token)

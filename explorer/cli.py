@@ -105,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         url += f"?token={settings.token}"
     print(f"structure-explorer: serving on {url}  (Ctrl+C to stop)", flush=True)
     quiet_web_process()
+    app.job_manager.warm_up()
     app.run(host=settings.host, port=settings.port, debug=False)
     return 0
 

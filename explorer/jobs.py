@@ -91,6 +91,14 @@ class JobManager(BaseBackgroundCallbackManager):
         self._mp = _context()
         super().__init__(cache_by=None)
 
+    def warm_up(self) -> None:
+        """Start the forkserver now (it imports the app's modules in its own process), so the
+        first job of the first page does not wait for it (~3 s on 2 cores)."""
+        if self._mp.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
     # -- files ------------------------------------------------------------------------------------
     def _path(self, key: str, kind: str) -> Path:
         # keys are made here (hex) or by Dash from them; anything else never names a file

@@ -12,4 +12,5 @@ from .settings import Settings
 
 app = create_app(Settings.from_env())
 quiet_web_process()
+app.job_manager.warm_up()
 server = app.server
