@@ -130,6 +130,15 @@
                 view.updates[key] = event[key];
             });
         });
+        // plotly also applies its own idea of the lasso when it is done (sometimes after the server
+        // has answered): after every redraw, the selection shown is put back to ours
+        gd.on("plotly_afterplot", function () {
+            // at most twice per change of the selection: never a redraw loop
+            if (gd.__explorerFixes > 0 && !showsWanted(gd)) {
+                gd.__explorerFixes -= 1;
+                applySelection(gd, true);
+            }
+        });
         // a redraw from the server: put the view, the selection and the ring back on the new traces
         gd.on("plotly_react", function () {
             setTimeout(function () {
@@ -150,7 +159,23 @@
     const wanted = {rows: null, ring: null};
     let pendingSteps = {};  // level -> {base, steps}: arrow presses not yet answered by the server
 
-    function applySelection(gd) {
+    // a fingerprint (count and sum of point numbers) of each trace's selectedpoints
+    function fingerprint(points) {
+        if (!points || !points.length) { return "none"; }
+        let sum = 0;
+        for (let i = 0; i < points.length; i++) { sum += points[i]; }
+        return points.length + ":" + sum;
+    }
+
+    function showsWanted(gd) {
+        if (!gd.__explorerShown || !gd._fullData) { return true; }
+        const shown = gd.__explorerShown;
+        return gd._fullData.every(function (trace) {
+            return trace.name === RING || !(trace.index in shown) || fingerprint(trace.selectedpoints) === shown[trace.index];
+        });
+    }
+
+    function applySelection(gd, fixing) {
         if (!gd || !gd._fullData || gd._fullData.length === 0 || gd._fullData[0].type === "scatter3d") { return; }
         const chosen = wanted.rows && wanted.rows.length ? new Set(wanted.rows) : null;
         const update = [];
@@ -168,6 +193,9 @@
             update.push(points);
             traces.push(trace.index);
         });
+        if (!fixing) { gd.__explorerFixes = 2; }
+        gd.__explorerShown = {};
+        traces.forEach(function (t, k) { gd.__explorerShown[t] = fingerprint(update[k]); });
         if (traces.length) { window.Plotly.restyle(gd, {selectedpoints: update}, traces); }
     }
 
