@@ -130,15 +130,7 @@
                 view.updates[key] = event[key];
             });
         });
-        // plotly also applies its own idea of the lasso when it is done (sometimes after the server
-        // has answered): after every redraw, the selection shown is put back to ours
-        gd.on("plotly_afterplot", function () {
-            // at most twice per change of the selection: never a redraw loop
-            if (gd.__explorerFixes > 0 && !showsWanted(gd)) {
-                gd.__explorerFixes -= 1;
-                applySelection(gd, true);
-            }
-        });
+
         // a redraw from the server: put the view, the selection and the ring back on the new traces
         gd.on("plotly_react", function () {
             setTimeout(function () {
@@ -193,7 +185,17 @@
             update.push(points);
             traces.push(trace.index);
         });
-        if (!fixing) { gd.__explorerFixes = 2; }
+        if (!fixing) {
+            // plotly applies its own idea of the lasso (a smoothed polygon, merged with older ones
+            // under Shift) when it is done, sometimes after the server has answered: for a moment
+            // after each change, put the selection shown back to ours (a bounded check, no loop)
+            clearInterval(gd.__explorerTimer);
+            let checks = 20;
+            gd.__explorerTimer = setInterval(function () {
+                if (--checks <= 0) { clearInterval(gd.__explorerTimer); }
+                if (!showsWanted(gd)) { applySelection(gd, true); }
+            }, 100);
+        }
         gd.__explorerShown = {};
         traces.forEach(function (t, k) { gd.__explorerShown[t] = fingerprint(update[k]); });
         if (traces.length) { window.Plotly.restyle(gd, {selectedpoints: update}, traces); }
