@@ -386,6 +386,8 @@ def test_colour_by_prediction_shows_a_parity_plot_linked_to_the_viewer(app_url, 
         " return g && g._fullLayout && (g._fullLayout.title.text || '').includes('out-of-fold RMSE'); }"
     )
     # click one parity point, as a person would: the viewer shows its structure, the map rings it
+    page.locator("#parity-graph").scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
     row, x, y = page.evaluate("""() => { const gd = document.querySelector('#parity-graph .js-plotly-plot');
         const t = gd._fullData[0], b = gd.getBoundingClientRect(), fl = gd._fullLayout;
         const i = Math.floor(t.x.length / 3);
