@@ -15,6 +15,7 @@ Needs the test extra (Playwright) and Debian's Chromium at /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import socket
@@ -56,6 +57,17 @@ def _start(args, data_dir, env):
             time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def _served(args, data_dir, env=None):
+    """``structure-explorer <args>`` serving ``data_dir``: yields its URL, stops it afterwards."""
+    process, url = _start(args, data_dir, dict(os.environ) if env is None else env)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait()
+
+
 def _wait_points(page, n, timeout_s=600):
     page.wait_for_function(f"() => ({POINTS_JS})() === {n}", timeout=timeout_s * 1000, polling=50)
 
@@ -64,16 +76,12 @@ def startup(browser, numba_cache: Path, cold: bool) -> float:
     env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_cache)}
     with tempfile.TemporaryDirectory() as data_dir:
         start = time.perf_counter()
-        process, url = _start([], data_dir, env)
-        try:
+        with _served([], data_dir, env) as url:
             page = browser.new_page()
             page.goto(url)
             _wait_points(page, 985)
             seconds = time.perf_counter() - start
             page.close()
-        finally:
-            process.terminate()
-            process.wait()
     print(f"start-up to the sample map drawn ({'cold Numba cache' if cold else 'warm Numba cache'}): {seconds:.1f} s", flush=True)
     return seconds
 
@@ -148,8 +156,7 @@ def upload_to_map(browser) -> float:
     from explorer.resources import default_dataset_path
 
     with tempfile.TemporaryDirectory() as tmp:
-        process, url = _start([], Path(tmp) / "data", dict(os.environ))
-        try:
+        with _served([], Path(tmp) / "data") as url:
             page = browser.new_page()
             page.goto(url)
             _wait_points(page, 985)
@@ -160,9 +167,6 @@ def upload_to_map(browser) -> float:
             page.wait_for_function(f"() => ({TITLE_JS})().includes('molecules-copy')", timeout=600_000, polling=20)
             seconds = time.perf_counter() - start
             page.close()
-        finally:
-            process.terminate()
-            process.wait()
     print(f"upload of the sample (985 molecules, new to the server) -> its map drawn: {seconds:.2f} s", flush=True)
     return seconds
 
@@ -173,8 +177,7 @@ def mixing(browser, n: int) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"molecules-{n}.xyz"
         _many_molecules(path, n)
-        process, url = _start([str(path)], Path(tmp) / "data", dict(os.environ))
-        try:
+        with _served([str(path)], Path(tmp) / "data") as url:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(url)
             _wait_points(page, n)
@@ -192,9 +195,6 @@ def mixing(browser, n: int) -> list[float]:
                 page.wait_for_function(f"() => ({TITLE_JS})() !== {before!r}", timeout=60_000, polling=20)
                 times.append(time.perf_counter() - start)
             page.close()
-        finally:
-            process.terminate()
-            process.wait()
     print(f"mixing slider on {n:,} points, PCovR: map redrawn in " + ", ".join(f"{t:.2f}" for t in times) + " s", flush=True)
     return times
 

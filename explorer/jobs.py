@@ -42,7 +42,7 @@ import time
 import traceback
 from pathlib import Path
 
-from dash import no_update, set_props
+from dash import Input, Output, callback, no_update, set_props
 from dash.background_callback.managers import BaseBackgroundCallbackManager
 from dash.exceptions import PreventUpdate
 
@@ -370,6 +370,25 @@ def failure_handler(what: str, *, outputs: int = 1):
         return no_update if outputs == 1 else [no_update] * outputs
 
     return handle
+
+
+def run_and_cancel(run_button: str, cancel_button: str, cancelled: str) -> dict:
+    """The ``running`` and ``cancel`` arguments of a background callback started by
+    ``run_button`` and stopped by ``cancel_button`` (each disabled while it cannot be used);
+    also says ``cancelled`` in the status line when the user cancels."""
+
+    @callback(
+        Output("status-message", "children", allow_duplicate=True),
+        Input(cancel_button, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def on_cancel(_clicks):
+        return cancelled
+
+    return {
+        "running": [(Output(run_button, "disabled"), True, False), (Output(cancel_button, "disabled"), False, True)],
+        "cancel": [Input(cancel_button, "n_clicks")],
+    }
 
 
 def job_timeout_from_env() -> float:

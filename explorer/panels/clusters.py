@@ -23,7 +23,7 @@ from compute import clustering
 from compute.datasets import DatasetError
 
 from .. import figures, messages, state
-from ..jobs import failure_handler
+from ..jobs import failure_handler, run_and_cancel
 from ..rows import CLUSTER
 from ..store import Store, UnknownIdError, make_key
 from .descriptors import load_features
@@ -298,11 +298,7 @@ def on_method(method):
     background=True,
     interval=250,
     progress=[Output("cluster-progress", "value"), Output("cluster-progress", "max")],
-    running=[
-        (Output("run-clustering", "disabled"), True, False),
-        (Output("cancel-clustering", "disabled"), False, True),
-    ],
-    cancel=[Input("cancel-clustering", "n_clicks")],
+    **run_and_cancel("run-clustering", "cancel-clustering", "Clustering cancelled."),
     prevent_initial_call=True,
     on_error=failure_handler("Clustering", outputs=3),
 )
@@ -320,15 +316,6 @@ def on_run_clustering(set_progress, _clicks, map_state, features_state, method, 
         return no_update, no_update, messages.error(f"Clustering not run: {error}")
     set_progress(("1", "1"))
     return cluster_state, CLUSTER, describe(cluster_state)
-
-
-@callback(
-    Output("status-message", "children", allow_duplicate=True),
-    Input("cancel-clustering", "n_clicks"),
-    prevent_initial_call=True,
-)
-def on_cancel_clustering(_clicks):
-    return "Clustering cancelled."
 
 
 @callback(

@@ -9,7 +9,7 @@ from compute.datasets import DatasetError
 from compute.descriptors import SoapPowerSpectrum
 
 from .. import messages, state
-from ..jobs import failure_handler
+from ..jobs import failure_handler, run_and_cancel
 from ..rows import atom_row_positions, map_rows
 from ..store import Store, UnknownIdError, make_key
 
@@ -118,11 +118,7 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
     background=True,
     interval=250,
     progress=[Output("features-progress", "value"), Output("features-progress", "max")],
-    running=[
-        (Output("compute-features", "disabled"), True, False),
-        (Output("cancel-features", "disabled"), False, True),
-    ],
-    cancel=[Input("cancel-features", "n_clicks")],
+    **run_and_cancel("compute-features", "cancel-features", "Computing SOAP cancelled: the previous descriptors and map stay."),
     prevent_initial_call="initial_duplicate",
     on_error=failure_handler("Computing SOAP", outputs=2),
 )
@@ -140,12 +136,3 @@ def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_m
         return no_update, messages.error(f"Descriptors not computed: {error}")
     set_progress(("1", "1"))
     return features_state, no_update
-
-
-@callback(
-    Output("status-message", "children", allow_duplicate=True),
-    Input("cancel-features", "n_clicks"),
-    prevent_initial_call=True,
-)
-def on_cancel_features(_clicks):
-    return "Computing SOAP cancelled: the previous descriptors and map stay."

@@ -29,7 +29,7 @@ from compute.datasets import DatasetError
 from compute.selection import CUR, FPS, fps_indices
 
 from .. import messages, state
-from ..jobs import failure_handler
+from ..jobs import failure_handler, run_and_cancel
 from ..rows import CLUSTER, ERROR, PREDICTED, Rows, atom_table_positions, map_rows
 from ..store import Store, UnknownIdError
 from .descriptors import load_features
@@ -412,11 +412,7 @@ def on_rows_changed(features_state, context, selection):
     State(state.FEATURES, "data"),
     background=True,
     interval=250,
-    running=[
-        (Output("select-fps", "disabled"), True, False),
-        (Output("cancel-fps", "disabled"), False, True),
-    ],
-    cancel=[Input("cancel-fps", "n_clicks")],
+    **run_and_cancel("select-fps", "cancel-fps", "FPS selection cancelled: the selection stays as it was."),
     prevent_initial_call=True,
     on_error=failure_handler("FPS selection", outputs=2),
 )
@@ -462,11 +458,7 @@ def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection,
     State(state.SELECTION, "data"),
     background=True,
     interval=250,
-    running=[
-        (Output("export-features", "disabled"), True, False),
-        (Output("cancel-export-features", "disabled"), False, True),
-    ],
-    cancel=[Input("cancel-export-features", "n_clicks")],
+    **run_and_cancel("export-features", "cancel-export-features", "Feature export cancelled: nothing was exported."),
     prevent_initial_call=True,
     on_error=failure_handler("Selecting features", outputs=2),
 )
@@ -476,13 +468,3 @@ def on_export_features(_clicks, n, method, features_state, selection):
     except (ValueError, DatasetError, UnknownIdError) as error:
         return no_update, messages.error(f"Features not exported: {error}")
     return _download(data, filename), f"Exported {n} feature columns ({(method or 'fps').upper()}) to {filename}."
-
-
-@callback(
-    Output("status-message", "children", allow_duplicate=True),
-    Input("cancel-fps", "n_clicks"),
-    Input("cancel-export-features", "n_clicks"),
-    prevent_initial_call=True,
-)
-def on_cancel(_fps, _features):
-    return "Cancelled: nothing was selected or exported."

@@ -35,7 +35,7 @@ from compute import models
 from compute.datasets import DatasetError
 
 from .. import figures, messages, state
-from ..jobs import failure_handler
+from ..jobs import failure_handler, run_and_cancel
 from ..rows import first_numeric_property, property_options
 from ..store import Store, UnknownIdError, make_key
 from .descriptors import load_features
@@ -237,11 +237,7 @@ def on_learning_note(model, features_state):
     background=True,
     interval=250,
     progress=[Output("learning-progress", "value"), Output("learning-progress", "max")],
-    running=[
-        (Output("run-learning-curve", "disabled"), True, False),
-        (Output("cancel-learning-curve", "disabled"), False, True),
-    ],
-    cancel=[Input("cancel-learning-curve", "n_clicks")],
+    **run_and_cancel("run-learning-curve", "cancel-learning-curve", "Learning curve cancelled."),
     prevent_initial_call=True,
     on_error=failure_handler("Computing the learning curve", outputs=3),
 )
@@ -258,12 +254,3 @@ def on_run_learning_curve(set_progress, _clicks, features_state, target, model, 
     set_progress(("1", "1"))
     return (curve_figure(table, target, model), curve_table(table),
             summary_message(table, target, model, int(features_state.get("n_rows", 0))))
-
-
-@callback(
-    Output("status-message", "children", allow_duplicate=True),
-    Input("cancel-learning-curve", "n_clicks"),
-    prevent_initial_call=True,
-)
-def on_cancel_learning_curve(_clicks):
-    return "Learning curve cancelled."

@@ -32,24 +32,22 @@ def _square(area, fx0, fy0, fx1, fy1):
     return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
 
 
-def test_lasso_then_shift_box_adds_and_double_click_clears(app_url, open_app):
-    app = open_app(app_url)
-    app.open()
-    page = app.page
-    app.open_tab("Select & export")
+def _first_and_second_areas(app):
+    """The two overlapping areas the Shift tests select, in page pixels (and the plot area)."""
     area = app.plot_area()
-    first = _square(area, 0.30, 0.30, 0.55, 0.60)
-    second = _square(area, 0.50, 0.45, 0.80, 0.85)
-    surely_a, maybe_a = app.points_inside(first)
-    surely_b, maybe_b = app.points_inside(second)
-    assert surely_b - maybe_a, "the second area must add points"
+    return area, _square(area, 0.30, 0.30, 0.55, 0.60), _square(area, 0.50, 0.45, 0.80, 0.85)
 
-    app.lasso(first)
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(lasso)')")
-    assert len(surely_a) <= _count(app) <= len(maybe_a)
 
+def _lasso(app, polygon) -> None:
+    app.lasso(polygon)
+    app.page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(lasso)')")
+
+
+def _shift_box(app, rectangle) -> None:
+    """Shift + box over ``rectangle`` in box mode; waits until it added to the lasso's selection."""
+    page = app.page
     app.drag_mode("select")
-    app.box(second[0], second[2], shift=True)
+    app.box(rectangle[0], rectangle[2], shift=True)
     try:
         page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('lasso + box')",
                                timeout=30_000)
@@ -58,6 +56,22 @@ def test_lasso_then_shift_box_adds_and_double_click_clears(app_url, open_app):
         seen = page.evaluate("() => [window.__explorerGestures, window.__explorerLastDown]")
         raise AssertionError(f"Shift + box did not add: summary {app.selection_summary()!r}, status {app.status()!r}, "
                              f"drag mode {mode!r}, gestures seen {seen!r}") from error
+
+
+def test_lasso_then_shift_box_adds_and_double_click_clears(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    app.open_tab("Select & export")
+    area, first, second = _first_and_second_areas(app)
+    surely_a, maybe_a = app.points_inside(first)
+    surely_b, maybe_b = app.points_inside(second)
+    assert surely_b - maybe_a, "the second area must add points"
+
+    _lasso(app, first)
+    assert len(surely_a) <= _count(app) <= len(maybe_a)
+
+    _shift_box(app, second)
     assert len(surely_a | surely_b) <= _count(app) <= len(maybe_a | maybe_b)
     # the drag mode chosen on the modebar survives the redraw that follows the selection
     assert page.evaluate("() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.dragmode") == "select"
@@ -411,13 +425,9 @@ def test_shift_box_highlights_the_union(app_url, open_app):
     app.open()
     page = app.page
     app.open_tab("Select & export")
-    area = app.plot_area()
-    app.lasso(_square(area, 0.30, 0.30, 0.55, 0.60))
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(lasso)')")
-    app.drag_mode("select")
-    second = _square(area, 0.50, 0.45, 0.80, 0.85)
-    app.box(second[0], second[2], shift=True)
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('lasso + box')")
+    _, first, second = _first_and_second_areas(app)
+    _lasso(app, first)
+    _shift_box(app, second)
     try:
         page.wait_for_function(f"(n) => ({SHOWN_JS})() === n", arg=_count(app), timeout=20_000)
     except Exception as error:  # noqa: BLE001
