@@ -1,29 +1,40 @@
-/* The map as a person drives it: lasso / box selection, Shift to add, double-click to clear,
-   arrow keys to step through structures; and the two things drawn on the map without a server
-   round trip: the selection (plotly's selectedpoints) and the ring around the structure shown.
+/* The map as a person drives it: lasso / box selection, Shift to add, double-click to clear, a
+   click to show a structure, arrow keys to step through structures; and the two things drawn on
+   the map without a server round trip: the selection (plotly's selectedpoints) and the ring
+   around the structure shown.
 
-   Why not dcc.Graph's selectedData: plotly emits `plotly_selected` again, with no points, when
-   the figure is redrawn, and dcc.Graph passes that on as if the user had cleared the selection;
-   and with Shift held, plotly merges the new shape with selection polygons a redraw has reset.
-   So the selection is computed here from the pointer's own path over the plotting area (the
-   lasso's polygon, or the box from press to release) and the points' pixel positions, and
-   reaches Dash through the `map-gesture` store: {kind: "select" | "clear", rows, shift, mode, t}.
-   Arrow keys reach it through `viewer-step`: {base, steps, level: "structure" | "atom", t}: the
-   row shown when the first of several quick presses came, and the signed count of presses since
-   (a press answered before the server replied to the previous one must not be lost). */
+   In lasso and box mode plotly never sees the press: its own selection recomputed the selection
+   on every pointer move (slow on 10,000 points), emitted `plotly_selected` with no points when the
+   figure was redrawn, merged Shift selections with polygons a redraw had reset, and highlighted a
+   smoothed polygon that differed from the one counted. Here the pointer's own path is the polygon
+   (the box runs from press to release); the points inside it, by their pixel positions, become the
+   selection at once: highlighted on the map and written to the selection store
+   (`selection-state`: {rows, source}), whose other readers (the count, the table, the exports)
+   follow. A press that does not move is a click: the point under it (within CLICK_PX) is shown in
+   the viewer through the graph's clickData, as a click in zoom or pan mode is.
+
+   Arrow keys reach the server through `viewer-step`: {base, steps, level: "structure" | "atom", t}:
+   the row shown when the first of several quick presses came, and the signed count of presses
+   since (a press answered before the server replied to the previous one must not be lost). */
 (function () {
     "use strict";
     const GRAPH = "#map-graph .js-plotly-plot";
     const RING = "shown structure";
+    const SELECTION = "selection-state";
+    const CLICK_PX = 10;        // a click within this distance of a point picks it
+    const MOVE_PX = 4;          // a press that moves less is a click
+    const DOUBLE_MS = 450;      // two presses within this time are a double-click
 
     // the last gestures seen, for a look from the browser's console (and a failing test's message)
     window.__explorerGestures = [];
 
-    function setProps(id, data) {
-        window.__explorerGestures = window.__explorerGestures.slice(-9).concat([
-            {id: id, kind: data.kind, rows: data.rows ? data.rows.length : null, shift: data.shift, mode: data.mode}]);
+    function remember(gesture) {
+        window.__explorerGestures = window.__explorerGestures.slice(-9).concat([gesture]);
+    }
+
+    function setProps(id, props) {
         if (window.dash_clientside && window.dash_clientside.set_props) {
-            window.dash_clientside.set_props(id, {data: data});
+            window.dash_clientside.set_props(id, props);
         }
     }
 
@@ -34,18 +45,23 @@
         return Number.isFinite(row) ? row : null;
     }
 
-    // page pixels [x, y] of every selectable point, with its map row
+    function is2d(gd) {
+        return gd && gd._fullData && gd._fullData.length > 0 && gd._fullData[0].type !== "scatter3d" && gd._fullLayout.xaxis;
+    }
+
+    // page pixels [x, y] of every selectable point, with its map row, trace and point number
     function pointPixels(gd) {
         const box = gd.getBoundingClientRect();
         const fl = gd._fullLayout;
+        const left = box.left + fl._size.l, top = box.top + fl._size.t;
         const out = [];
         gd._fullData.forEach(function (trace) {
             if (trace.name === RING || trace.visible !== true || !trace.x) { return; }
-            const cd = (gd.data[trace.index] || {}).customdata || [];
+            const cd = trace.customdata || [];
             for (let i = 0; i < trace.x.length; i++) {
                 const row = rowOf(cd[i]);
                 if (row === null) { continue; }
-                out.push([box.left + fl._size.l + fl.xaxis.l2p(trace.x[i]), box.top + fl._size.t + fl.yaxis.l2p(trace.y[i]), row]);
+                out.push([left + fl.xaxis.l2p(trace.x[i]), top + fl.yaxis.l2p(trace.y[i]), row, trace.index, i]);
             }
         });
         return out;
@@ -60,58 +76,163 @@
         return crossings;
     }
 
-    function finishDrag(gd, drag) {
+    // -- the outline drawn while dragging (plotly's own is never started) -------------------------
+    const SVG = "http://www.w3.org/2000/svg";
+
+    function startOutline() {
+        const svg = document.createElementNS(SVG, "svg");
+        svg.setAttribute("class", "explorer-selection-outline");
+        svg.style.cssText = "position:fixed;left:0;top:0;width:100vw;height:100vh;pointer-events:none;z-index:1000";
+        const shape = document.createElementNS(SVG, "polygon");
+        shape.setAttribute("style", "fill:rgba(31,119,180,0.08);stroke:#333;stroke-width:1;stroke-dasharray:4 3");
+        svg.appendChild(shape);
+        document.body.appendChild(svg);
+        return {svg: svg, shape: shape, frame: 0};
+    }
+
+    function drawOutline(drag) {
+        if (drag.outline.frame) { return; }
+        // at most once per frame: a fast pointer sends several moves per frame
+        drag.outline.frame = requestAnimationFrame(function () {
+            drag.outline.frame = 0;
+            const points = polygonOf(drag).map(function (p) { return p[0] + "," + p[1]; }).join(" ");
+            drag.outline.shape.setAttribute("points", points);
+        });
+    }
+
+    function endOutline(drag) {
+        if (drag.outline.frame) { cancelAnimationFrame(drag.outline.frame); }
+        drag.outline.svg.remove();
+    }
+
+    function polygonOf(drag) {
         const start = drag.path[0], end = drag.path[drag.path.length - 1];
-        const moved = drag.path.reduce(function (m, p) { return Math.max(m, Math.hypot(p[0] - start[0], p[1] - start[1])); }, 0);
-        if (moved < 4) {  // a click: it shows a structure; two quick ones clear the selection
-            if (drag.double) { setProps("map-gesture", {kind: "clear", rows: [], shift: false, t: Date.now()}); }
-            return;
-        }
-        const polygon = drag.mode === "select"
+        return drag.mode === "select"
             ? [[start[0], start[1]], [end[0], start[1]], [end[0], end[1]], [start[0], end[1]]]
             : drag.path;
-        const rows = [];
-        pointPixels(gd).forEach(function (p) { if (inside(p[0], p[1], polygon)) { rows.push(p[2]); } });
-        setProps("map-gesture", {kind: "select", rows: rows, shift: drag.shift, mode: drag.mode, t: Date.now()});
+    }
+
+    // -- what a finished press does ---------------------------------------------------------------
+    function select(gd, drag) {
+        const polygon = polygonOf(drag);
+        const chosen = [];
+        pointPixels(gd).forEach(function (p) { if (inside(p[0], p[1], polygon)) { chosen.push(p[2]); } });
+        const source = drag.mode === "select" ? "box" : "lasso";
+        let selection;
+        if (drag.shift) {
+            if (!chosen.length) { remember({kind: "select", rows: 0, shift: true, mode: drag.mode}); return; }  // adds nothing
+            const before = wanted.rows || [];
+            const rows = Array.from(new Set(before.concat(chosen))).sort(function (a, b) { return a - b; });
+            const old = wanted.source;
+            selection = {rows: rows, source: before.length && old && old !== source ? old + " + " + source : source};
+        } else {
+            const rows = Array.from(new Set(chosen)).sort(function (a, b) { return a - b; });
+            selection = {rows: rows, source: rows.length ? source : null};
+        }
+        remember({kind: "select", rows: selection.rows.length, shift: drag.shift, mode: drag.mode});
+        publish(selection);
+    }
+
+    function clear() {
+        remember({kind: "clear"});
+        publish({rows: [], source: null});
+    }
+
+    // the store first (the count and the server's readers start at once), then the highlight:
+    // restyling 10,000 WebGL points takes ~0.1 s, which must not delay them
+    function publish(selection) {
+        wanted.rows = selection.rows;
+        wanted.source = selection.source;
+        setProps(SELECTION, {data: selection});
+        later(function () { applySelection(findGraph()); });
+    }
+
+    function later(work) { setTimeout(work, 0); }
+
+    function click(gd, at) {
+        let best = null, bestDistance = CLICK_PX;
+        pointPixels(gd).forEach(function (p) {
+            const d = Math.hypot(p[0] - at[0], p[1] - at[1]);
+            if (d <= bestDistance) { best = p; bestDistance = d; }
+        });
+        remember({kind: "click", row: best ? best[2] : null});
+        if (!best) { return; }
+        // the same shape as a click plotly reports in zoom or pan mode (dcc.Graph's clickData)
+        setProps("map-graph", {clickData: {points: [{curveNumber: best[3], pointNumber: best[4], pointIndex: best[4], customdata: [best[2]]}]}});
     }
 
     function hook(gd) {
         if (gd._explorerHooked || typeof gd.on !== "function") { return; }
         gd._explorerHooked = true;
         let drag = null;         // the pointer gesture on the plotting area, while the button is down
-        let lastDown = 0;
-        gd.addEventListener("pointerdown", function (event) {
-            const now = Date.now();
-            const double = now - lastDown < 450;
-            lastDown = now;
-            const mode = gd._fullLayout && gd._fullLayout.dragmode;
-            // inside the plotting area, whatever layer was hit (the drag layer, or a selection's
-            // outline drawn over it), but not the modebar or the legend
+        let lastPress = {t: 0, x: 0, y: 0};
+
+        function onPlotArea(event) {
             const fl = gd._fullLayout;
+            if (!fl || !fl._size) { return false; }
             const box = gd.getBoundingClientRect();
             const x = event.clientX - box.left, y = event.clientY - box.top;
-            const inArea = fl && fl._size && x >= fl._size.l && x <= fl._size.l + fl._size.w && y >= fl._size.t && y <= fl._size.t + fl._size.h;
-            const onChrome = event.target && event.target.closest && event.target.closest(".modebar, .legend, .colorbar");
-            const onPlot = inArea && !onChrome;
-            window.__explorerLastDown = {onPlot: !!onPlot, mode: mode, button: event.button, shift: event.shiftKey,
-                                         target: event.target && event.target.getAttribute ? event.target.getAttribute("class") : null};
-            drag = onPlot && (mode === "lasso" || mode === "select") && event.button === 0
-                ? {shift: event.shiftKey, double: double, mode: mode, path: [[event.clientX, event.clientY]]}
-                : null;
+            const inArea = x >= fl._size.l && x <= fl._size.l + fl._size.w && y >= fl._size.t && y <= fl._size.t + fl._size.h;
+            const onChrome = event.target && event.target.closest && event.target.closest(".modebar, .legend, .colorbar, .infolayer");
+            return inArea && !onChrome;
+        }
+
+        function ours(event) {
+            const mode = gd._fullLayout && gd._fullLayout.dragmode;
+            return (mode === "lasso" || mode === "select") && is2d(gd) && onPlotArea(event);
+        }
+
+        gd.addEventListener("pointerdown", function (event) {
+            if (event.button !== 0 || !ours(event)) { drag = null; return; }
+            // cancelling the pointerdown keeps the mouse events (and so plotly's drag) from following
+            event.preventDefault();
+            event.stopPropagation();
+            const now = Date.now();
+            const double = now - lastPress.t < DOUBLE_MS && Math.hypot(event.clientX - lastPress.x, event.clientY - lastPress.y) < 2 * CLICK_PX;
+            lastPress = {t: double ? 0 : now, x: event.clientX, y: event.clientY};
+            if (window.Plotly && window.Plotly.Fx) { window.Plotly.Fx.unhover(gd); }
+            drag = {shift: event.shiftKey, double: double, mode: gd._fullLayout.dragmode, moved: 0,
+                    path: [[event.clientX, event.clientY]], outline: null, pointer: event.pointerId};
         }, true);
+        // in case a browser still sends the mouse events: plotly must not start its own selection
+        ["mousedown", "touchstart"].forEach(function (type) {
+            gd.addEventListener(type, function (event) {
+                if (drag || (type === "touchstart" && event.touches && event.touches[0] && ours(event.touches[0]))) {
+                    event.stopPropagation();
+                }
+            }, true);
+        });
+        gd.addEventListener("mousemove", function (event) { if (drag) { event.stopPropagation(); } }, true);
+
         window.addEventListener("pointermove", function (event) {
             if (!drag) { return; }
             // a busy browser merges moves into one event: take every position it merged
             const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
-            (moves.length ? moves : [event]).forEach(function (e) { drag.path.push([e.clientX, e.clientY]); });
+            const start = drag.path[0];
+            (moves.length ? moves : [event]).forEach(function (e) {
+                drag.path.push([e.clientX, e.clientY]);
+                drag.moved = Math.max(drag.moved, Math.hypot(e.clientX - start[0], e.clientY - start[1]));
+            });
+            if (drag.moved >= MOVE_PX) {
+                if (!drag.outline) { drag.outline = startOutline(); }
+                drawOutline(drag);
+            }
         }, true);
-        window.addEventListener("pointerup", function (event) {
+        function release(event, cancelled) {
             if (!drag) { return; }
             const done = drag;
             drag = null;
+            if (done.outline) { endOutline(done); }
+            if (cancelled) { return; }
             done.path.push([event.clientX, event.clientY]);
-            finishDrag(gd, done);
-        }, true);
+            done.moved = Math.max(done.moved, Math.hypot(event.clientX - done.path[0][0], event.clientY - done.path[0][1]));
+            if (done.moved >= MOVE_PX) { select(gd, done); return; }
+            if (done.double) { clear(); return; }
+            click(gd, done.path[0]);
+        }
+        window.addEventListener("pointerup", function (event) { release(event, false); }, true);
+        window.addEventListener("pointercancel", function (event) { release(event, true); }, true);
+
         // the view the user chose (zoom, pan, 3D camera, drag mode), kept across redraws of the same map:
         // plotly's uirevision alone lost it whenever the server sent a new figure
         let view = {revision: null, updates: {}};
@@ -139,6 +260,7 @@
                     Promise.resolve(window.Plotly.relayout(gd, Object.assign({}, view.updates)))
                         .finally(function () { restoring = false; });
                 }
+                gd.__explorerShown = null;  // new traces: whatever they show, apply ours
                 applyAll(gd);
             }, 0);
         });
@@ -148,33 +270,26 @@
     function findGraph() { return document.querySelector(GRAPH); }
 
     // -- what is drawn on the map -----------------------------------------------------------------
-    const wanted = {rows: null, ring: null};
+    const wanted = {rows: [], source: null, ring: null};
     let pendingSteps = {};  // level -> {base, steps}: arrow presses not yet answered by the server
 
-    // a fingerprint (count and sum of point numbers) of each trace's selectedpoints
-    function fingerprint(points) {
-        if (!points || !points.length) { return "none"; }
+    // a fingerprint of a selection (count and sum of rows): an unchanged one is not applied again
+    function fingerprint(rows) {
         let sum = 0;
-        for (let i = 0; i < points.length; i++) { sum += points[i]; }
-        return points.length + ":" + sum;
+        for (let i = 0; i < rows.length; i++) { sum += rows[i]; }
+        return rows.length + ":" + sum;
     }
 
-    function showsWanted(gd) {
-        if (!gd.__explorerShown || !gd._fullData) { return true; }
-        const shown = gd.__explorerShown;
-        return gd._fullData.every(function (trace) {
-            return trace.name === RING || !(trace.index in shown) || fingerprint(trace.selectedpoints) === shown[trace.index];
-        });
-    }
-
-    function applySelection(gd, fixing) {
-        if (!gd || !gd._fullData || gd._fullData.length === 0 || gd._fullData[0].type === "scatter3d") { return; }
-        const chosen = wanted.rows && wanted.rows.length ? new Set(wanted.rows) : null;
+    function applySelection(gd) {
+        if (!is2d(gd)) { return; }
+        const key = fingerprint(wanted.rows) + "|" + gd._fullData.length;
+        if (gd.__explorerShown === key) { return; }
+        const chosen = wanted.rows.length ? new Set(wanted.rows) : null;
         const update = [];
         const traces = [];
-        gd._fullData.forEach(function (trace, k) {
+        gd._fullData.forEach(function (trace) {
             if (trace.name === RING) { return; }
-            const cd = (gd.data[trace.index] || {}).customdata || [];
+            const cd = trace.customdata || [];
             let points = null;
             if (chosen) {
                 points = [];
@@ -185,19 +300,7 @@
             update.push(points);
             traces.push(trace.index);
         });
-        if (!fixing) {
-            // plotly applies its own idea of the lasso (a smoothed polygon, merged with older ones
-            // under Shift) when it is done, sometimes after the server has answered: for a moment
-            // after each change, put the selection shown back to ours (a bounded check, no loop)
-            clearInterval(gd.__explorerTimer);
-            let checks = 20;
-            gd.__explorerTimer = setInterval(function () {
-                if (--checks <= 0) { clearInterval(gd.__explorerTimer); }
-                if (!showsWanted(gd)) { applySelection(gd, true); }
-            }, 100);
-        }
-        gd.__explorerShown = {};
-        traces.forEach(function (t, k) { gd.__explorerShown[t] = fingerprint(update[k]); });
+        gd.__explorerShown = key;
         if (traces.length) { window.Plotly.restyle(gd, {selectedpoints: update}, traces); }
     }
 
@@ -208,7 +311,7 @@
         if (wanted.ring !== null && wanted.ring !== undefined) {
             gd._fullData.forEach(function (trace) {
                 if (found || trace.name === RING) { return; }
-                const cd = (gd.data[trace.index] || {}).customdata || [];
+                const cd = trace.customdata || [];
                 for (let i = 0; i < cd.length; i++) {
                     if (rowOf(cd[i]) === wanted.ring) {
                         found = {x: trace.x[i], y: trace.y[i], z: trace.z ? trace.z[i] : null};
@@ -239,19 +342,41 @@
         applyRing(gd);
     }
 
+    // "412 structures selected (lasso)": counted here, the moment the selection changes
+    function summary(selection, features, nothing) {
+        const rows = (selection && selection.rows) || [];
+        if (!rows.length) { return nothing; }
+        let word = "structure";
+        if (features && features.per === "atom") { word = "environment"; }
+        else if (features && features.hypers && Object.keys(features.hypers).length === 0) { word = "row"; }
+        const source = selection.source ? " (" + selection.source + ")" : "";
+        return rows.length.toLocaleString("en-US") + " " + word + (rows.length === 1 ? "" : "s") + " selected" + source;
+    }
+
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         explorer_map: {
-            // clientside callbacks (explorer/panels/map.py): store -> what the map shows
+            // clientside callbacks (explorer/panels/*.py): store -> what the page shows
             show_selection: function (selection) {
                 wanted.rows = (selection && selection.rows) || [];
-                applySelection(findGraph());
+                wanted.source = (selection && selection.source) || null;
+                later(function () { applySelection(findGraph()); });
                 return window.dash_clientside.no_update;
             },
             show_ring: function (viewer) {
                 wanted.ring = viewer && viewer.row !== undefined ? viewer.row : null;
                 pendingSteps = {};  // the server has answered: count from the row now shown
-                applyRing(findGraph());
+                later(function () { applyRing(findGraph()); });  // after the viewer's request is sent
                 return window.dash_clientside.no_update;
+            },
+            selection_summary: summary,
+            // a click on a map or parity point -> the viewer's row (no server round trip)
+            show_clicked: function (mapClick, parityClick, mapState) {
+                const trigger = ((window.dash_clientside.callback_context.triggered || [])[0] || {}).prop_id || "";
+                const click = trigger.startsWith("parity-graph") ? parityClick : mapClick;
+                const point = click && click.points && click.points[0];
+                const row = point ? rowOf(point.customdata) : null;
+                if (row === null || !mapState) { return window.dash_clientside.no_update; }
+                return {row: row, dataset: mapState.dataset, per: mapState.per};
             },
         },
     });
@@ -271,7 +396,8 @@
         pending.steps += step[0];
         pendingSteps = {};
         pendingSteps[step[1]] = pending;
-        setProps("viewer-step", {base: pending.base, steps: pending.steps, level: step[1], t: Date.now()});
+        remember({kind: "step", level: step[1], steps: pending.steps});
+        setProps("viewer-step", {data: {base: pending.base, steps: pending.steps, level: step[1], t: Date.now()}});
     });
 
     // dcc.Graph creates the plot div after the page renders (and again if it is re-mounted)

@@ -73,6 +73,8 @@ import numpy as np
 import pandas as pd
 from ase.data import atomic_numbers, chemical_symbols
 
+from . import budget
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "FORMATS",
@@ -418,9 +420,18 @@ def _tables_from_frames(frames: list[ase.Atoms], exclude: frozenset = frozenset(
 # --------------------------------------------------------------------------------------------
 
 
+def _within_budget(name: str, check, *args, **kwargs) -> None:
+    """Run a :mod:`compute.budget` check; its refusal becomes a DatasetError naming the file."""
+    try:
+        check(budget.current(), *args, **kwargs)
+    except budget.BudgetError as exc:
+        raise DatasetError(f"{name}: {exc}.") from None
+
+
 def _validate_frames(frames: list[ase.Atoms], name: str, what: str = "frame") -> None:
     if not frames:
         raise DatasetError(f"{name}: the file contains no structures. Check that it is not empty and is in the format its name says.")
+    _within_budget(name, budget.check_counts, [len(atoms) for atoms in frames])
     for i, atoms in enumerate(frames):
         if len(atoms) == 0:
             raise DatasetError(f"{name}: {what} {i} has zero atoms. Remove that {what} or fix its atom count.")
@@ -438,6 +449,7 @@ def _validate_frames(frames: list[ase.Atoms], name: str, what: str = "frame") ->
                 f" there is zero (cell/pbc mismatch). Give a lattice (e.g. Lattice=\"...\" in extended XYZ)"
                 f" or set pbc=\"F F F\" for a molecule."
             )
+    _within_budget(name, budget.check_frames, frames, what=what)
 
 
 def _plain(atoms: ase.Atoms) -> ase.Atoms:
@@ -494,6 +506,9 @@ def _check_xyz_frame_sizes(text: str, name: str) -> None:
     """
     lines = text.splitlines()
     position, frame = 0, 0
+    counts: list[int] = []
+    total = 0
+    limits = budget.current()
     while position < len(lines):
         head = lines[position].split()
         if not head:  # blank lines between or after frames: ASE decides whether it accepts them
@@ -509,8 +524,13 @@ def _check_xyz_frame_sizes(text: str, name: str) -> None:
                 f"{name}: frame {frame} (starting at line {position + 1}): expected {count} atoms but only "
                 f"{max(remaining, 0)} lines follow. The file is truncated or the count is wrong."
             )
+        counts.append(count)
+        total += count
+        if count > limits.max_atoms_per_structure or len(counts) > limits.max_structures or total > limits.max_atoms:
+            _within_budget(name, budget.check_counts, counts)
         position += count + 2
         frame += 1
+    _within_budget(name, budget.check_counts, counts)
 
 
 def _read_extxyz(data: bytes, name: str) -> _Parts:
@@ -530,19 +550,24 @@ def _read_cif(data: bytes, name: str) -> _Parts:
 
 
 def _check_poscar_atom_count(text: str, name: str) -> None:
-    """The atom counts (line 6, or 7 after the element names) fit in the file, before ASE
-    allocates arrays for them: a tiny file announcing 10⁹ atoms must not take the memory."""
+    """The atom counts (line 6, or 7 after the element names) fit in the file and the budget,
+    before ASE allocates arrays for them: a 58-byte file announcing ``+1000000000`` atoms must not
+    take the memory."""
     lines = text.splitlines()
     for candidate in lines[5:7]:
         fields = candidate.split()
-        if fields and all(f.isdigit() for f in fields):
-            count = sum(int(f) for f in fields)
-            if count > len(lines):
-                raise DatasetError(
-                    f"{name}: announces {count} atoms but has only {len(lines)} lines: the file is"
-                    " truncated or the counts are wrong."
-                )
-            return
+        if not fields or not all(re.fullmatch(r"[+-]?\d+", f) for f in fields):
+            continue
+        counts = [int(f) for f in fields]
+        if any(c < 0 for c in counts):
+            raise DatasetError(f"{name}: negative atom count on line {lines.index(candidate) + 1} ({candidate.strip()!r}).")
+        _within_budget(name, budget.check_counts, [sum(counts)])
+        if sum(counts) > len(lines):
+            raise DatasetError(
+                f"{name}: announces {sum(counts)} atoms but has only {len(lines)} lines: the file is"
+                " truncated or the counts are wrong."
+            )
+        return
 
 
 def _read_vasp(data: bytes, name: str) -> _Parts:
@@ -565,6 +590,32 @@ def _read_traj(data: bytes, name: str) -> _Parts:
     return _structures_parts(frames, name)
 
 
+def _check_plain_sqlite(path: str, name: str) -> None:
+    """An ASE database holds tables and indices only: a view or trigger runs the uploader's SQL
+    (a recursive view pinned a core for good), so the file is refused before ASE queries it.
+    Its row count is checked against the budget too."""
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            kinds = connection.execute("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'trigger')").fetchall()
+            if kinds:
+                kind, what = kinds[0]
+                raise DatasetError(f"{name}: the database defines a {kind} ({what[:60]!r}); an ASE database has only tables."
+                                   " Export the structures with ase.db from a trusted copy.")
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "systems" not in tables:
+                raise DatasetError(f"{name}: not an ASE database (it has no 'systems' table).")
+            (rows,) = connection.execute("SELECT count(*) FROM systems").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise DatasetError(f"{name}: cannot read the SQLite database ({exc}).") from None
+    if rows > budget.current().max_structures:
+        _within_budget(name, budget.check_counts, np.zeros(rows, dtype=np.int64))
+
+
 def _read_db(data: bytes, name: str) -> _Parts:
     import ase.db
 
@@ -575,6 +626,7 @@ def _read_db(data: bytes, name: str) -> _Parts:
         path = os.path.join(tmp, "upload.db")
         with open(path, "wb") as fd:
             fd.write(data)
+        _check_plain_sqlite(path, name)
         try:
             with ase.db.connect(path, type="db", use_lock_file=False, serial=True) as db:
                 for row in db.select():
@@ -601,6 +653,8 @@ def _read_chemiscope(data: bytes, name: str) -> _Parts:
         ) from exc
     except RecursionError:
         raise DatasetError(f"{name}: the JSON is nested too deeply to be a chemiscope file.") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits (Python's int conversion limit)
+        raise DatasetError(f"{name}: a value in the JSON cannot be read ({exc}). Fix or re-export the file.") from None
     if not isinstance(doc, dict) or not ("structures" in doc or "properties" in doc):
         raise DatasetError(f"{name}: not a chemiscope input (a JSON object with 'structures' and 'properties').")
 
@@ -609,6 +663,8 @@ def _read_chemiscope(data: bytes, name: str) -> _Parts:
     if raw_structures is not None:
         if not isinstance(raw_structures, list):
             raise DatasetError(f"{name}: 'structures' must be a list of structures.")
+        sizes = [len(s["names"]) if isinstance(s, dict) and isinstance(s.get("names"), list) else 0 for s in raw_structures]
+        _within_budget(name, budget.check_counts, sizes)
         structures = [_chemiscope_structure(s, j, name) for j, s in enumerate(raw_structures)]
         _validate_frames(structures, name, what="structure")
 
@@ -773,6 +829,26 @@ def _read_csv(data: bytes, name: str) -> _Parts:
             props[c] = pd.Categorical(col.astype(object).where(col.notna(), None))
     skipped = {c: f"long text (more than {MAX_TEXT_LENGTH} characters)" for c in prop_cols if c not in props}
     return _features_parts(name, features, feature_cols, props, skipped)
+
+
+def _check_npz_members(data: bytes, name: str, limit: int) -> None:
+    """Every member is a ``.npy`` array and together they inflate to no more than the upload
+    limit, read from the archive's directory before anything is decompressed (a 4 MB archive
+    can hold a 4 GB array)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DatasetError(f"{name}: not a readable NPZ archive ({exc}). Write it with numpy.savez.") from None
+    others = [m.filename for m in members if not m.filename.endswith(".npy")]
+    if others:
+        raise DatasetError(f"{name}: the archive holds {others[0][:80]!r}, which is not a .npy array. "
+                           "An NPZ features table holds only arrays (numpy.savez).")
+    inflated = sum(m.file_size for m in members)
+    if inflated > limit:
+        raise _too_large(name, inflated, limit, " (its arrays, decompressed)")
 
 
 def _read_npz(data: bytes, name: str) -> _Parts:
@@ -1019,6 +1095,8 @@ def read_dataset(source, format: str | None = None, *, name: str | None = None, 
         data = _gunzip(data, display, limit)
     if not data.strip():
         raise DatasetError(f"{display}: the file is empty. Upload a file that contains structures.")
+    if fmt == "npz":
+        _check_npz_members(data, display, limit)
     parts = spec.reader(data, display)
     return Dataset(
         name=display,

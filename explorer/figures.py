@@ -875,7 +875,9 @@ def structure_figure(
                 groups.append((z, rows[~finite], False))
         else:
             groups.append((z, rows, False))
-    subdivisions = 3 if n <= 30 else 2 if n <= 150 else 1
+    # sphere detail: 162 vertices per atom up to 150 atoms (smooth at any zoom; a finer mesh made a
+    # small molecule's figure 1 MB, slow to send and to draw), 42 above
+    subdivisions = 2 if n <= 150 else 1
     first_scale = True
     for z, rows, colored in groups:
         if rows.size == 0:
@@ -896,11 +898,14 @@ def structure_figure(
                 x=verts[:, 0], y=verts[:, 1], z=verts[:, 2],
                 i=faces[:, 0], j=faces[:, 1], k=faces[:, 2],
                 name=symbol, legendgroup=symbol, showlegend=True,
-                customdata=atom_of_vertex, text=hover_text(rows)[owner],
-                hovertemplate="%{text}<extra></extra>",
+                customdata=atom_of_vertex,
                 flatshading=False, lighting=_LIGHTING, lightposition=_LIGHTPOSITION,
                 meta=meta,
             )  # fmt: skip
+            if values is None:  # the atom's number from customdata: no text per vertex to send
+                mesh.update(hovertemplate=f"<b>{symbol}</b> atom %{{customdata}}<extra></extra>")
+            else:
+                mesh.update(text=hover_text(rows)[owner], hovertemplate="%{text}<extra></extra>")
             if colored:
                 mesh.update(
                     intensity=values[atom_of_vertex], intensitymode="vertex",

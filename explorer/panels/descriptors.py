@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from compute import budget
 from compute.datasets import DatasetError
 from compute.descriptors import SoapPowerSpectrum
 
@@ -62,7 +63,10 @@ def read_hypers(cutoff, n_max, l_max, density_width) -> dict:
     for name, value in values.items():
         if value is None:
             raise ValueError(f"{name} is empty or out of its range: enter a number")
-    hypers = {"cutoff": float(cutoff), "n_max": int(n_max), "l_max": int(l_max), "density_width": float(density_width)}
+    try:
+        hypers = {"cutoff": float(cutoff), "n_max": int(n_max), "l_max": int(l_max), "density_width": float(density_width)}
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError("the SOAP settings must be numbers") from None
     # the inputs' ranges hold on the server too: a crafted request must not ask for a 100 Å cutoff
     for name, _, low, high, _ in FIELDS:
         if not low <= hypers[name] <= high:
@@ -86,6 +90,10 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
         else:
             soap = SoapPowerSpectrum(**hypers)
             species = soap.species_for(dataset.structures)
+            # refused before any memory is spent (BudgetError names the limit and its setting)
+            limits = budget.current()
+            budget.check_matrix_bytes(limits, len(map_rows(dataset, per)), soap.n_features(len(species)))
+            budget.check_pairs(limits, dataset.structures, hypers["cutoff"])
             features = soap.compute(dataset.structures, per=per, backend=backend, progress=progress)
             if per == "atom":
                 features = features[atom_row_positions(dataset, map_rows(dataset, "atom"))]

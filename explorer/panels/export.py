@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from compute import export
 from compute.datasets import DatasetError
@@ -42,7 +42,7 @@ FORMATS = [
     ("chemiscope", "chemiscope JSON", ".chemiscope.json"),
 ]
 FEATURE_METHODS = [("fps", "FPS"), ("cur", "CUR")]
-NOTHING_SELECTED = "select points first: lasso on the map, a cluster, or FPS"
+NOTHING_SELECTED = "select points first: lasso or box on the map, a cluster, FPS, or the table's filters"
 #: feature selection is fitted on at most this many rows (evenly spaced) to stay interactive
 MAX_FIT_ROWS = 20_000
 DEFAULT_FPS_COUNT = 50
@@ -54,7 +54,7 @@ def layout() -> html.Div:
         [
             html.Div(
                 [
-                    html.Span(NOTHING_SELECTED.capitalize(), id="selection-summary", className="selection-summary"),
+                    html.Span(NOTHING_SELECTED[0].upper() + NOTHING_SELECTED[1:], id="selection-summary", className="selection-summary"),
                     html.Button("Clear selection", id="clear-selection", n_clicks=0, className="button"),
                 ],
                 className="button-row",
@@ -125,15 +125,6 @@ def _kind(features_state: dict | None, n: int) -> str:
     else:
         word = "structure"
     return word if n == 1 else word + "s"
-
-
-def selection_summary(features_state: dict | None, selection: dict | None) -> str:
-    """"412 structures selected (lasso)", or what to do when nothing is selected."""
-    rows = (selection or {}).get("rows") or []
-    if not rows:
-        return NOTHING_SELECTED[0].upper() + NOTHING_SELECTED[1:]
-    source = (selection or {}).get("source")
-    return f"{len(rows):,} {_kind(features_state, len(rows))} selected" + (f" ({source})" if source else "")
 
 
 def selected_rows(selection: dict | None, n_rows: int) -> np.ndarray:
@@ -365,13 +356,14 @@ def _download(data: bytes, filename: str) -> dict:
 # -- callbacks -------------------------------------------------------------------------------------
 
 
-@callback(
+# counted in the browser the moment the selection changes (assets/map_interaction.js)
+clientside_callback(
+    "function(selection, features) { return window.dash_clientside.explorer_map.selection_summary(selection, features, %s); }"
+    % json.dumps(NOTHING_SELECTED[0].upper() + NOTHING_SELECTED[1:]),
     Output("selection-summary", "children"),
     Input(state.SELECTION, "data"),
     Input(state.FEATURES, "data"),
 )
-def on_summary(selection, features_state):
-    return selection_summary(features_state, selection)
 
 
 @callback(

@@ -70,8 +70,6 @@ def graph() -> html.Div:
             html.Div(dcc.Graph(id="parity-graph", figure=figures.empty_figure(""), config=figures.GRAPH_CONFIG,
                                style={"height": "320px"}),
                      id="parity-area", style={"display": "none"}),
-            # written by assets/map_interaction.js after a real lasso/box gesture or a double-click
-            dcc.Store(id="map-gesture"),
             html.Div(id="map-js-sink", hidden=True),
             html.Div(
                 [
@@ -459,40 +457,6 @@ def on_parity(color_by, prediction_state, features_state):
         return parity_view(state.current_store(), features_state, prediction_state, color_by)
     except (UnknownIdError, KeyError):
         return no_update, {"display": "none"}
-
-
-def apply_gesture(selection: dict | None, gesture: dict | None) -> dict | None:
-    """The selection after a map gesture (``map-gesture``, see ``assets/map_interaction.js``):
-    a lasso or box replaces it, or adds to it with Shift; a double-click clears it. None when
-    the gesture changes nothing."""
-    if not gesture:
-        return None
-    if gesture.get("kind") == "clear":
-        return {"rows": [], "source": None}
-    if gesture.get("kind") != "select":
-        return None
-    source = "box" if gesture.get("mode") == "select" else "lasso"
-    rows = {int(r) for r in gesture.get("rows") or [] if isinstance(r, (int, float)) and r >= 0}
-    if gesture.get("shift"):
-        before = (selection or {}).get("rows") or []
-        if not rows:
-            return None
-        rows |= {int(r) for r in before}
-        if before and (selection or {}).get("source") not in (source, None):
-            source = f"{selection['source']} + {source}"
-    return {"rows": sorted(rows), "source": source if rows else None}
-
-
-@callback(
-    Output(state.SELECTION, "data"),
-    Input("map-gesture", "data"),
-    State(state.SELECTION, "data"),
-    prevent_initial_call=True,
-)
-def on_select(gesture, selection):
-    """Lasso or box selection by the user: the rows are the points' customdata[0]."""
-    new = apply_gesture(selection, gesture)
-    return no_update if new is None else new
 
 
 # the selection and the ring around the shown structure are drawn in the browser (no redraw)

@@ -13,7 +13,9 @@ what it shows (the contract scripts and tests read); it is rebuilt whole inside 
 from __future__ import annotations
 
 import numpy as np
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from compute import budget
 
 from .. import figures, state
 from ..rows import Rows, map_rows, property_columns
@@ -63,6 +65,11 @@ def structure_view(store: Store, dataset_id: str, per: str, row: int, cutoff: fl
     structure = int(rows.structure[row])
     center = int(rows.atom[row]) if rows.atom is not None else None
     atoms = dataset.structures[structure]
+    limits = budget.current()
+    if len(atoms) > limits.max_viewer_atoms:
+        # drawing (spheres, bonds) takes time and memory in proportion: refused, with the way out
+        refusal = limits.refuse("max_viewer_atoms", f"structure {structure}'s atom count", len(atoms))
+        return viewer_container(structure, len(atoms), html.P(f"Not drawn: {refusal}.", className="hint"))
 
     atom_color = None
     if atom_color_by and atom_color_by in dataset.atom_properties.columns:
@@ -134,8 +141,6 @@ def first_row_of_structure(rows: Rows, structure: int) -> int:
 
 @callback(
     Output("viewer-state", "data"),
-    Input("map-graph", "clickData"),
-    Input("parity-graph", "clickData"),
     Input("property-table", "cellClicked"),
     Input("viewer-step", "data"),
     Input(state.DATASET, "data"),
@@ -143,9 +148,9 @@ def first_row_of_structure(rows: Rows, structure: int) -> int:
     State(state.MAP, "data"),
     prevent_initial_call=True,
 )
-def on_show(click, parity_click, cell, step, dataset_state, viewer_state, map_state):
-    """What the viewer shows: a clicked point or table row, an arrow key's step; nothing after
-    a new dataset."""
+def on_show(cell, step, dataset_state, viewer_state, map_state):
+    """What the viewer shows: a clicked table row, an arrow key's step; nothing after a new
+    dataset. (A clicked map or parity point is handled in the browser: ``show_clicked``.)"""
     trigger = ctx.triggered_id
     if trigger == state.DATASET:
         if viewer_state and dataset_state and viewer_state.get("dataset") == dataset_state.get("id"):
@@ -154,11 +159,6 @@ def on_show(click, parity_click, cell, step, dataset_state, viewer_state, map_st
     if not map_state:
         return no_update
     here = {"dataset": map_state["dataset"], "per": map_state["per"]}
-    if trigger in ("map-graph", "parity-graph"):
-        point = ((click if trigger == "map-graph" else parity_click) or {}).get("points", [{}])[0]
-        if point.get("customdata") is None:
-            return no_update
-        return {"row": int(point["customdata"][0]), **here}
     try:
         rows = map_rows(state.current_store().dataset(map_state["dataset"]), map_state["per"])
         if trigger == "property-table":
@@ -169,6 +169,17 @@ def on_show(click, parity_click, cell, step, dataset_state, viewer_state, map_st
     except (UnknownIdError, IndexError, TypeError, ValueError):
         return no_update
     return no_update
+
+
+# a clicked map or parity point: its row, set in the browser (one server round trip less)
+clientside_callback(
+    ClientsideFunction(namespace="explorer_map", function_name="show_clicked"),
+    Output("viewer-state", "data", allow_duplicate=True),
+    Input("map-graph", "clickData"),
+    Input("parity-graph", "clickData"),
+    State(state.MAP, "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(

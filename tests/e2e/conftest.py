@@ -119,6 +119,10 @@ class AppPage:
     def __init__(self, page, url: str):
         self.page = page
         self.url = url
+        # the browser's errors and failed requests, said in a failing test's message
+        self.errors: list[str] = []
+        page.on("console", lambda message: self.errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     # -- navigation -------------------------------------------------------------------------------
     def open(self) -> float:
@@ -143,7 +147,8 @@ class AppPage:
             self.page.wait_for_timeout(200)
         summary = None if info is None else {k: info[k] for k in ("count", "title")}
         status = self.status()
-        raise AssertionError(f"{what} did not appear within {timeout_ms / 1000:.0f} s; last map {summary}, status {status!r}")
+        raise AssertionError(f"{what} did not appear within {timeout_ms / 1000:.0f} s; last map {summary}, status {status!r}, "
+                             f"browser errors {self.errors[-5:]!r}")
 
     def pixels(self) -> dict[int, tuple[float, float]]:
         """customdata[0] -> (x, y) page pixel of every point of the 2D map."""

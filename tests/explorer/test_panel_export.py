@@ -210,7 +210,6 @@ def test_fps_selection_equals_compute_selection(store, molecules):
     assert selection["source"] == "fps"
     assert len(set(selection["rows"])) == 12
     assert selection["rows"] == FPS(n_to_select=12).fit(features).selected_idx_.tolist()
-    assert panel.selection_summary(molecules["features"], selection) == "12 structures selected (fps)"
     data, _ = _export(store, molecules, selection["rows"], "extxyz")
     assert read_dataset(data, name="x.xyz").n_structures == 12
 
@@ -290,7 +289,6 @@ def test_features_table_exports_npz_but_not_structures(store, molecules):
         _export(store, states, [0, 1], "extxyz")
     data, filename = _export(store, states, [0, 1], "npz")
     assert filename == "table-selection.npz"
-    assert panel.selection_summary(features_state, {"rows": [3], "source": "fps"}) == "1 row selected (fps)"
 
 
 @pytest.mark.parametrize("name, stem", [

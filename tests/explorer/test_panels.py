@@ -438,20 +438,6 @@ def test_per_atom_map_one_point_per_environment(store, qm9):
     assert "environment" in fig.data[0].hovertemplate
 
 
-def test_map_gestures_make_the_selection():
-    lasso = {"kind": "select", "rows": [4, 2, 4], "shift": False, "mode": "lasso"}
-    assert map_panel.apply_gesture(None, lasso) == {"rows": [2, 4], "source": "lasso"}
-    before = {"rows": [1, 2], "source": "fps"}
-    assert map_panel.apply_gesture(before, lasso) == {"rows": [2, 4], "source": "lasso"}  # replaces
-    box_added = {"kind": "select", "rows": [7], "shift": True, "mode": "select"}
-    assert map_panel.apply_gesture(before, box_added) == {"rows": [1, 2, 7], "source": "fps + box"}  # Shift adds
-    assert map_panel.apply_gesture(before, {**box_added, "rows": []}) is None  # Shift + nothing: unchanged
-    assert map_panel.apply_gesture(before, {**lasso, "rows": []}) == {"rows": [], "source": None}  # lasso around nothing
-    assert map_panel.apply_gesture(before, {"kind": "clear"}) == {"rows": [], "source": None}  # double-click
-    assert map_panel.apply_gesture(before, None) is None
-    assert map_panel.apply_gesture(None, {"kind": "select", "rows": [-1, "x", 3]}) == {"rows": [3], "source": "lasso"}
-
-
 # --------------------------------------------------------------------------------------------------
 # viewer panel
 
