@@ -14,6 +14,7 @@ the web process itself never runs parallel numerical code.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dash
@@ -40,7 +41,11 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     settings.check_can_serve()
     state.export_settings(settings)
 
+    # what the server (and its jobs) writes is readable by its user only: uploads, ids, job files
+    os.umask(0o077)
     store = Store(settings.data_dir)
+    store.recover()
+    store.collect_garbage(settings.max_store_bytes, settings.max_age_s)
     dataset_path = settings.dataset if settings.dataset is not None else default_dataset_path()
     default_dataset = {"id": store.add_dataset_file(dataset_path), "name": Path(dataset_path).name}
     store.dataset(default_dataset["id"])  # parsed once here: a bad file given on the command line fails now

@@ -3,6 +3,7 @@
     structure-explorer [DATASET] [--host 127.0.0.1] [--port 8050] [--data-dir DIR]
                        [--backend auto|numba|cupy] [--max-upload-mb 200] [--token T]
     structure-explorer featurize INPUT -o OUT.npz [...]   (see ``structure-explorer featurize --help``)
+    structure-explorer gc [--data-dir DIR] [--max-store-gb 20] [--max-age-days 30]
 
 Options not given fall back to ``EXPLORER_*`` environment variables, then to the defaults.
 """
@@ -15,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from .settings import BACKENDS, Settings, SettingsError
 
-SUBCOMMANDS = ("featurize",)
+SUBCOMMANDS = ("featurize", "gc")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,8 +84,40 @@ def quiet_web_process() -> None:
     threadpool_limits(1)
 
 
+def gc_main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
+    """``structure-explorer gc``: trim the data folder to its size cap and age limit now (the
+    server also does it when it starts)."""
+    parser = argparse.ArgumentParser(
+        prog="structure-explorer gc",
+        description="Remove what a crash left in the data folder, entries unused for longer than the age limit, and the "
+                    "least recently used derived arrays (then datasets) until the folder is under its size cap.",
+    )
+    parser.add_argument("--data-dir", dest="data_dir", default=None, metavar="DIR", help="the data folder (default: as the server)")
+    parser.add_argument("--max-store-gb", dest="max_store_gb", type=float, default=None, metavar="GB",
+                        help="size cap (default 20, or EXPLORER_MAX_STORE_GB)")
+    parser.add_argument("--max-age-days", dest="max_age_days", type=float, default=None, metavar="DAYS",
+                        help="entries unused for longer are removed (default 30, or EXPLORER_MAX_AGE_DAYS)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_sources(vars(args), environ)
+    except SettingsError as exc:
+        parser.error(str(exc))
+    from .store import Store
+
+    if not settings.data_dir.is_dir():
+        parser.error(f"no data folder at {str(settings.data_dir)!r}")
+    store = Store(settings.data_dir)
+    leftovers = store.recover()
+    removed = store.collect_garbage(settings.max_store_bytes, settings.max_age_s)
+    print(f"structure-explorer gc: {settings.data_dir}: removed {len(leftovers)} leftovers of interrupted writes, "
+          f"{removed['files']:,} entries ({removed['datasets']:,} datasets), {removed['bytes'] / 1e6:,.1f} MB", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "gc":
+        return gc_main(argv[1:])
     if argv and argv[0] == "featurize":
         from compute.featurize import main as featurize_main  # lazy: the server path does not need it
 

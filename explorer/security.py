@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 TOKEN_COOKIE = "explorer_token"
 TOKEN_QUERY = "token"
@@ -17,9 +17,22 @@ TOKEN_QUERY = "token"
 
 
 
-def _token_digest(token: str) -> str:
-    """Value kept in the cookie: derived from the token so the token itself is not stored."""
-    return hmac.new(token.encode(), b"structure-explorer-session", hashlib.sha256).hexdigest()
+#: how long the token's cookie opens the app before the token must be given again
+TOKEN_COOKIE_MAX_AGE_S = 7 * 24 * 3600
+
+
+def _token_cookie(token: str, issued: int) -> str:
+    """The cookie's value: its issue time and an HMAC of it under the token (the token itself is
+    never stored in the browser, and an old cookie stops working)."""
+    digest = hmac.new(token.encode(), f"structure-explorer-session:{issued}".encode(), hashlib.sha256).hexdigest()
+    return f"{issued}.{digest}"
+
+
+def _token_cookie_valid(token: str, value: str, now: float) -> bool:
+    issued, _, _ = value.partition(".")
+    if not issued.isdigit() or not 0 <= now - int(issued) <= TOKEN_COOKIE_MAX_AGE_S:
+        return False
+    return hmac.compare_digest(value.encode(), _token_cookie(token, int(issued)).encode())
 
 
 def install_token_check(server, token: str) -> None:
@@ -29,9 +42,9 @@ def install_token_check(server, token: str) -> None:
     an HTTP-only cookie), the cookie, or an ``Authorization: Bearer <token>`` header.
     Anything else gets 401.
     """
-    import flask
+    import time
 
-    expected_cookie = _token_digest(token)
+    import flask
 
     @server.before_request
     def _require_token():
@@ -43,10 +56,11 @@ def install_token_check(server, token: str) -> None:
             rest = [(k, v) for k, v in request.args.items(multi=True) if k != TOKEN_QUERY]
             location = request.path + ("?" + urlencode(rest) if rest else "")
             response = flask.redirect(location, code=303 if request.method != "GET" else 302)
-            response.set_cookie(TOKEN_COOKIE, expected_cookie, httponly=True, samesite="Strict", secure=request.is_secure)
+            response.set_cookie(TOKEN_COOKIE, _token_cookie(token, int(time.time())), httponly=True, samesite="Strict",
+                                secure=request.is_secure, max_age=TOKEN_COOKIE_MAX_AGE_S)
             return response
         cookie = request.cookies.get(TOKEN_COOKIE)
-        if cookie is not None and hmac.compare_digest(cookie.encode(), expected_cookie.encode()):
+        if cookie is not None and _token_cookie_valid(token, cookie, time.time()):
             return None
         auth = request.headers.get("Authorization", "")
         scheme, _, value = auth.partition(" ")
@@ -79,18 +93,48 @@ def install_loopback_only(server) -> None:
 
     @server.before_request
     def _require_loopback():
-        try:
-            local = ipaddress.ip_address(flask.request.remote_addr or "").is_loopback
-        except ValueError:
-            local = False
-        if not local:
+        if not is_loopback_address(flask.request.remote_addr):
             return flask.Response(
                 "This structure-explorer has no access token, so it only answers requests from its own "
                 "machine. Set EXPLORER_TOKEN (or --token) to serve other machines.\n",
                 status=403,
                 mimetype="text/plain",
             )
+        # a page on another site can make the browser call us through its own name (DNS rebinding)
+        # or post to us (cross-site requests): only loopback names, and only our own pages
+        host = flask.request.host or ""
+        if not is_loopback_name(host):
+            return flask.Response(f"Host {host[:80]!r} refused: without an access token this structure-explorer answers "
+                                  "only 127.0.0.1, localhost and [::1].\n", status=403, mimetype="text/plain")
+        origin = flask.request.headers.get("Origin")
+        if origin is not None and (origin == "null" or not is_loopback_name(urlsplit(origin).netloc)):
+            return flask.Response(f"Origin {origin[:80]!r} refused: requests must come from this app's own pages.\n",
+                                  status=403, mimetype="text/plain")
         return None
+
+
+def is_loopback_address(address: str | None) -> bool:
+    """127.0.0.0/8 and ::1, also as an IPv4-mapped IPv6 address (``gunicorn -b [::]``)."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def is_loopback_name(host: str) -> bool:
+    """A Host header (name[:port]) that names this machine's loopback interface."""
+    if host.startswith("["):  # [IPv6]:port
+        name = host[1:host.index("]")] if "]" in host else host
+    elif host.count(":") == 1:  # name:port
+        name = host.partition(":")[0]
+    else:  # a bare name, or a bare IPv6 address
+        name = host
+    name = name.lower().rstrip(".")
+    return name in ("localhost", "::1") or is_loopback_address(name)
 
 
 #: cookie naming this browser's session (which uploads it may open again: a reload, a link)

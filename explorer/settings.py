@@ -2,7 +2,9 @@
 
 Precedence: an argument given on the command line, then the environment variable, then the
 default. The variables are ``EXPLORER_DATASET``, ``EXPLORER_HOST``, ``EXPLORER_PORT``,
-``EXPLORER_DATA_DIR``, ``EXPLORER_BACKEND``, ``EXPLORER_MAX_UPLOAD_MB`` and ``EXPLORER_TOKEN``.
+``EXPLORER_DATA_DIR``, ``EXPLORER_BACKEND``, ``EXPLORER_MAX_UPLOAD_MB``, ``EXPLORER_TOKEN``,
+``EXPLORER_MAX_STORE_GB`` and ``EXPLORER_MAX_AGE_DAYS``. (The budgets of :mod:`compute.budget`
+have their own ``EXPLORER_*`` variables, read where they are checked.)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 BACKENDS = ("auto", "numba", "cupy")
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 ENV_PREFIX = "EXPLORER_"
+MIN_TOKEN_BYTES = 16
 
 
 class SettingsError(ValueError):
@@ -44,6 +47,9 @@ class Settings:
     backend: str = "auto"
     max_upload_mb: float = 200
     token: str | None = None
+    #: the data folder's size cap and age limit (least recently used derived arrays go first)
+    max_store_gb: float = 20
+    max_age_days: float = 30
 
     def __post_init__(self) -> None:
         # normalise types so that settings built from strings (environment) and from code agree
@@ -66,6 +72,20 @@ class Settings:
         if not max_mb > 0:
             raise SettingsError(f"max_upload_mb must be positive, got {max_mb}")
         object.__setattr__(self, "max_upload_mb", max_mb)
+        for name in ("max_store_gb", "max_age_days"):
+            try:
+                value = float(getattr(self, name))
+            except (TypeError, ValueError):
+                raise SettingsError(f"{name} must be a number, got {getattr(self, name)!r}") from None
+            if not value > 0:
+                raise SettingsError(f"{name} must be positive, got {value}")
+            object.__setattr__(self, name, value)
+        if self.token is not None:
+            token = str(self.token).strip()
+            if len(token.encode()) < MIN_TOKEN_BYTES:
+                raise SettingsError(f"the access token must be at least {MIN_TOKEN_BYTES} characters long (a random one: "
+                                    "python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+            object.__setattr__(self, "token", token)
         if self.backend not in BACKENDS:
             raise SettingsError(f"backend must be one of {', '.join(BACKENDS)}; got {self.backend!r}")
         if not self.host:
@@ -79,6 +99,14 @@ class Settings:
     @property
     def requires_token(self) -> bool:
         return not self.is_local
+
+    @property
+    def max_store_bytes(self) -> int:
+        return int(self.max_store_gb * 1e9)
+
+    @property
+    def max_age_s(self) -> float:
+        return self.max_age_days * 86400.0
 
     @property
     def max_upload_bytes(self) -> int:

@@ -20,6 +20,7 @@ import pickle
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,11 @@ _ID = re.compile(r"^[0-9a-f]{64}$")
 #: size limit for files that need none: the operator's own dataset, and stored files re-read
 #: after they passed the upload limit
 TRUSTED_MAX_BYTES = 1 << 62
+
+
+FOLDERS = ("datasets", "arrays", "models", "sessions")
+#: a temporary file older than this at start-up was left by a crash (younger: another worker's write)
+STALE_TEMPORARY_S = 3600
 
 
 class UnknownIdError(KeyError):
@@ -53,10 +59,10 @@ class Store:
 
     def __init__(self, root):
         self.root = Path(root)
-        (self.root / "datasets").mkdir(parents=True, exist_ok=True)
-        (self.root / "arrays").mkdir(parents=True, exist_ok=True)
-        (self.root / "models").mkdir(parents=True, exist_ok=True)
-        (self.root / "sessions").mkdir(parents=True, exist_ok=True)
+        # private to the server's user: uploads, and ids that open them, are listed here
+        for folder in (self.root, *(self.root / name for name in FOLDERS)):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _make_private(folder)
 
     # -- datasets ---------------------------------------------------------------------------------
     def add_dataset(self, data: bytes, name: str, *, max_bytes: int | None = None) -> str:
@@ -69,9 +75,11 @@ class Store:
         dataset = read_dataset(data, name=name, max_bytes=max_bytes)
         dataset_id = make_key("dataset", dataset.content_hash, dataset.name)
         raw = self.root / "datasets" / f"{dataset_id}.raw"
-        if not raw.exists():
-            _atomic_write(raw, data)
+        if not (raw.exists() and raw.with_suffix(".json").exists()):
+            # the description first, the bytes last: a .raw file is only ever there complete and
+            # described, whenever a crash comes (recover() removes what a crash left)
             _atomic_write(raw.with_suffix(".json"), json.dumps({"name": dataset.name, "format": dataset.format}).encode())
+            _atomic_write(raw, data)
         return dataset_id
 
     def add_dataset_file(self, path) -> str:
@@ -83,11 +91,57 @@ class Store:
         raw = self.root / "datasets" / f"{check_id(dataset_id)}.raw"
         if not raw.exists():
             raise UnknownIdError(f"no dataset {dataset_id[:12]}… in this store")
+        _mark_used(raw)
         return _read_cached(str(raw), raw.stat().st_mtime_ns)
 
     def dataset_name(self, dataset_id: str) -> str:
         meta = self.root / "datasets" / f"{check_id(dataset_id)}.json"
         return json.loads(meta.read_text())["name"] if meta.exists() else dataset_id[:12]
+
+    # -- upkeep ---------------------------------------------------------------------------------
+    def recover(self, now: float | None = None) -> list[Path]:
+        """Remove what an interrupted write left (at start-up): temporary files older than
+        :data:`STALE_TEMPORARY_S`, and a dataset's description whose bytes never arrived.
+        Returns the removed paths."""
+        now = time.time() if now is None else now
+        removed = []
+        for folder in FOLDERS[:3]:
+            for path in (self.root / folder).iterdir():
+                stale = now - _mtime(path) > STALE_TEMPORARY_S
+                orphan = path.suffix == ".json" and folder == "datasets" and not path.with_suffix(".raw").exists()
+                if stale and (path.suffix == ".tmp" or orphan):
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+        return removed
+
+    def collect_garbage(self, max_bytes: int, max_age_s: float, now: float | None = None) -> dict:
+        """Keep the folder under ``max_bytes`` and drop entries unused for ``max_age_s``: derived
+        arrays and models first, least recently used first (every read marks an entry used);
+        datasets only when the derived entries alone cannot bring it under the cap. Everything
+        removed can be recomputed, or uploaded again. Returns counts and bytes removed."""
+        now = time.time() if now is None else now
+        derived = [p for folder in ("arrays", "models") for p in (self.root / folder).iterdir() if p.suffix != ".tmp"]
+        datasets = [p for p in (self.root / "datasets").glob("*.raw")]
+        entries = [(p, _mtime(p), _size(p), False) for p in derived] + [(p, _mtime(p), _size(p) + _size(p.with_suffix(".json")), True)
+                                                                         for p in datasets]
+        total = sum(size for _, _, size, _ in entries)
+        removed = {"files": 0, "bytes": 0, "datasets": 0}
+
+        def drop(path, size, is_dataset):
+            nonlocal total
+            path.unlink(missing_ok=True)
+            if is_dataset:
+                path.with_suffix(".json").unlink(missing_ok=True)
+                removed["datasets"] += 1
+            removed["files"] += 1
+            removed["bytes"] += size
+            total -= size
+
+        # derived entries (oldest use first), then datasets
+        for path, used, size, is_dataset in sorted(entries, key=lambda e: (e[3], e[1])):
+            if now - used > max_age_s or total > max_bytes:
+                drop(path, size, is_dataset)
+        return removed
 
     # -- which browser session may open which dataset -------------------------------------------
     def _session_dir(self, session: str) -> Path:
@@ -126,6 +180,7 @@ class Store:
         path = self.root / "arrays" / f"{check_id(key)}.npz"
         if not path.exists():
             raise UnknownIdError(f"no arrays {key[:12]}… in this store")
+        _mark_used(path)
         with np.load(path, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
 
@@ -145,6 +200,7 @@ class Store:
         path = self.root / "arrays" / f"{check_id(key)}.npy"
         if not path.exists():
             raise UnknownIdError(f"no matrix {key[:12]}… in this store")
+        _mark_used(path)
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
     # -- fitted estimators (written by this server only, never from an upload) -------------------
@@ -158,6 +214,7 @@ class Store:
         path = self.root / "models" / f"{check_id(key)}.pkl"
         if not path.exists():
             raise UnknownIdError(f"no model {key[:12]}… in this store")
+        _mark_used(path)
         return _load_model_cached(str(path), path.stat().st_mtime_ns)
 
 
@@ -175,6 +232,40 @@ def model_lock(key: str) -> threading.Lock:
 def _load_model_cached(path: str, mtime_ns: int):
     # a slider move re-uses the loaded model instead of unpickling a large one each time
     return pickle.loads(Path(path).read_bytes())  # our own pickle, written by Store.save_model
+
+
+def _make_private(path: Path) -> None:
+    try:
+        path.chmod(0o700)
+    except OSError:  # a folder of another owner (a shared mount): its own policy applies
+        pass
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+#: an entry's modification time is its last use (for least-recently-used eviction); refreshed at
+#: most this often, so reads do not turn into writes
+_USE_RESOLUTION_S = 600
+
+
+def _mark_used(path: Path) -> None:
+    try:
+        if time.time() - path.stat().st_mtime > _USE_RESOLUTION_S:
+            os.utime(path)
+    except OSError:
+        pass
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

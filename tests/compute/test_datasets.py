@@ -545,7 +545,7 @@ def test_plain_xyz_comment_and_per_atom_strings():
     [
         ("count.xyz", b"999999999999\ncomment\nH 0 0 0\n", "expected 999999999999 atoms"),
         ("negative.xyz", b"-5\ncomment\nH 0 0 0\n", "expected -5 atoms"),
-        ("POSCAR", b"x\n1.0\n1 0 0\n0 1 0\n0 0 1\nH\n999999999999\nDirect\n0 0 0\n", "announces 999999999999 atoms"),
+        ("POSCAR", b"x\n1.0\n1 0 0\n0 1 0\n0 0 1\nH\n999999999999\nDirect\n0 0 0\n", "atom count is 999,999,999,999, over the limit"),
         ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     ],
 )

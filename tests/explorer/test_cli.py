@@ -26,7 +26,7 @@ def test_defaults():
 
 def test_arguments(tmp_path):
     s = cli.parse_settings(
-        [str(SAMPLE), "--port", "9001", "--data-dir", str(tmp_path), "--backend", "numba", "--max-upload-mb", "50", "--token", "t0k"],
+        [str(SAMPLE), "--port", "9001", "--data-dir", str(tmp_path), "--backend", "numba", "--max-upload-mb", "50", "--token", "t0k-0123456789abcdef"],
         environ={},
     )
     assert s.dataset == SAMPLE
@@ -34,14 +34,14 @@ def test_arguments(tmp_path):
     assert s.data_dir == tmp_path
     assert s.backend == "numba"
     assert s.max_upload_mb == 50 and s.max_upload_bytes == 50 * 1024 * 1024
-    assert s.token == "t0k"
+    assert s.token == "t0k-0123456789abcdef"
 
 
 def test_environment_and_precedence(tmp_path):
     env = {
         "EXPLORER_PORT": "9100",
         "EXPLORER_HOST": "0.0.0.0",
-        "EXPLORER_TOKEN": "secret",
+        "EXPLORER_TOKEN": "secret-0123456789abcdef",
         "EXPLORER_BACKEND": "cupy",
         "EXPLORER_DATA_DIR": str(tmp_path),
         "EXPLORER_MAX_UPLOAD_MB": "12.5",
@@ -49,7 +49,7 @@ def test_environment_and_precedence(tmp_path):
     }
     s = cli.parse_settings([], environ=env)
     assert (s.port, s.host, s.token, s.backend, s.data_dir, s.max_upload_mb, s.dataset) == (
-        9100, "0.0.0.0", "secret", "cupy", tmp_path, 12.5, SAMPLE,
+        9100, "0.0.0.0", "secret-0123456789abcdef", "cupy", tmp_path, 12.5, SAMPLE,
     )
     # a command-line argument wins over the environment
     s = cli.parse_settings(["--port", "9200", "--backend", "numba"], environ=env)
@@ -87,8 +87,8 @@ def test_token_required_for_non_local_host(host, capsys):
     err = capsys.readouterr().err
     assert "--token" in err and "EXPLORER_TOKEN" in err
     # given on the command line or in the environment, it starts
-    assert cli.parse_settings(["--host", host, "--token", "abc"], environ={}).token == "abc"
-    assert cli.parse_settings(["--host", host], environ={"EXPLORER_TOKEN": "abc"}).requires_token
+    assert cli.parse_settings(["--host", host, "--token", "abc-0123456789abcdef"], environ={}).token == "abc-0123456789abcdef"
+    assert cli.parse_settings(["--host", host], environ={"EXPLORER_TOKEN": "abc-0123456789abcdef"}).requires_token
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
@@ -213,7 +213,7 @@ def test_without_a_token_only_this_machine_is_answered(sample_app, tmp_path):
     """A WSGI server may bind anywhere (gunicorn -b 0.0.0.0): with no token the app itself refuses
     every request that does not come from loopback."""
     client = sample_app.server.test_client()
-    for address in ("127.0.0.1", "127.0.0.2", "::1"):
+    for address in ("127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"):  # the last: gunicorn -b [::]
         assert client.get("/_dash-layout", environ_base={"REMOTE_ADDR": address}).status_code == 200, address
     for address in ("10.1.2.3", "192.168.0.7", "2001:db8::1", ""):
         response = client.get("/_dash-layout", environ_base={"REMOTE_ADDR": address})
@@ -221,9 +221,9 @@ def test_without_a_token_only_this_machine_is_answered(sample_app, tmp_path):
     # with a token the token decides, from any address
     from explorer.app import create_app
 
-    remote = create_app(Settings(host="0.0.0.0", token="s3cret", data_dir=tmp_path))
+    remote = create_app(Settings(host="0.0.0.0", token="s3cret-0123456789abcdef", data_dir=tmp_path))
     client = remote.server.test_client()
-    headers = {"Authorization": "Bearer s3cret"}
+    headers = {"Authorization": "Bearer s3cret-0123456789abcdef"}
     assert client.get("/_dash-layout", headers=headers, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
 
 
@@ -231,22 +231,22 @@ def test_token_checked_on_every_request(tmp_path):
     from explorer.app import create_app
     from explorer.security import TOKEN_COOKIE
 
-    app = create_app(Settings(host="0.0.0.0", token="s3cret", data_dir=tmp_path))
+    app = create_app(Settings(host="0.0.0.0", token="s3cret-0123456789abcdef", data_dir=tmp_path))
     client = app.server.test_client()
     for path in ("/", "/_dash-layout", "/_dash-dependencies", "/assets/style.css"):
         assert client.get(path).status_code == 401, path
     assert client.post("/_dash-update-component", json={}).status_code == 401
     assert client.get("/?token=wrong").status_code == 401
     # the right token once: redirected to a clean address with a cookie, then everything works
-    first = client.get("/?token=s3cret")
+    first = client.get("/?token=s3cret-0123456789abcdef")
     assert first.status_code == 302 and "token" not in first.headers["Location"]
     assert TOKEN_COOKIE in first.headers["Set-Cookie"] and "HttpOnly" in first.headers["Set-Cookie"]
-    assert "s3cret" not in first.headers["Set-Cookie"]
+    assert "s3cret-0123456789abcdef" not in first.headers["Set-Cookie"]
     assert client.get("/").status_code == 200
     assert client.get("/_dash-layout").status_code == 200
     # a bearer header works without a cookie
     fresh = app.server.test_client()
-    assert fresh.get("/_dash-layout", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert fresh.get("/_dash-layout", headers={"Authorization": "Bearer s3cret-0123456789abcdef"}).status_code == 200
     assert fresh.get("/_dash-layout", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
@@ -260,11 +260,11 @@ def test_cli_serves_the_sample_dataset(serve_app):
 
 
 def test_cli_with_token_refuses_requests_without_it(serve_app):
-    url, _ = serve_app(["--host", "127.0.0.1", "--token", "tok"])
+    url, _ = serve_app(["--host", "127.0.0.1", "--token", "tok-0123456789abcdef"])
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(url, timeout=10)
     assert exc.value.code == 401
-    request = urllib.request.Request(url + "_dash-layout", headers={"Authorization": "Bearer tok"})
+    request = urllib.request.Request(url + "_dash-layout", headers={"Authorization": "Bearer tok-0123456789abcdef"})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
 
@@ -275,3 +275,52 @@ def test_cli_refuses_to_start_on_other_host_without_token(capsys):
     assert exc.value.code == 2
     assert "token" in capsys.readouterr().err
 
+
+
+def test_without_a_token_other_host_names_and_origins_are_refused(sample_app):
+    """DNS rebinding (a page on attacker.example resolving its name to 127.0.0.1) and cross-site
+    posts reach loopback with a foreign Host or Origin: refused."""
+    client = sample_app.server.test_client()
+    for host in ("127.0.0.1:8050", "localhost:8050", "[::1]:8050", "localhost"):
+        assert client.get("/_dash-layout", headers={"Host": host}).status_code == 200, host
+    for host in ("attacker.example", "attacker.example:8050", "localhost.attacker.example", "10.0.0.1:8050"):
+        response = client.get("/_dash-layout", headers={"Host": host})
+        assert response.status_code == 403 and b"refused" in response.data, host
+    assert client.post("/_dash-update-component", json={}, headers={"Origin": "http://attacker.example"}).status_code == 403
+    assert client.post("/_dash-update-component", json={}, headers={"Origin": "null"}).status_code == 403
+    # the app's own page posting to itself
+    assert client.get("/_dash-layout", headers={"Origin": "http://127.0.0.1:8050"}).status_code == 200
+
+
+def test_tokens_are_long_and_their_cookie_expires(tmp_path):
+    import time
+
+    from explorer.security import TOKEN_COOKIE_MAX_AGE_S, _token_cookie, _token_cookie_valid
+
+    for weak in (" ", "short", "x" * 15):
+        with pytest.raises(SettingsError, match="at least 16 characters"):
+            Settings(host="0.0.0.0", token=weak)
+    token = "s3cret-0123456789abcdef"
+    now = time.time()
+    assert _token_cookie_valid(token, _token_cookie(token, int(now)), now)
+    assert not _token_cookie_valid(token, _token_cookie(token, int(now - TOKEN_COOKIE_MAX_AGE_S - 1)), now)
+    assert not _token_cookie_valid("another-0123456789abcdef", _token_cookie(token, int(now)), now)
+    assert not _token_cookie_valid(token, "garbage", now)
+
+
+def test_gc_subcommand_trims_the_data_folder(tmp_path, capsys):
+    import os
+    import time
+
+    import numpy as np
+
+    from explorer.store import Store, make_key
+
+    store = Store(tmp_path)
+    key = make_key("old")
+    store.save_arrays(key, x=np.zeros(10))
+    old = time.time() - 40 * 86400
+    os.utime(tmp_path / "arrays" / f"{key}.npz", (old, old))
+    assert cli.main(["gc", "--data-dir", str(tmp_path)]) == 0
+    assert not store.has_arrays(key)
+    assert "removed 0 leftovers of interrupted writes, 1 entries (0 datasets)" in capsys.readouterr().out

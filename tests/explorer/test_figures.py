@@ -369,7 +369,8 @@ def test_structure_sample_molecule_spheres(molecules):
         owner = np.asarray(t.customdata, int)
         r = np.linalg.norm(verts - atoms.positions[owner], axis=1)
         assert np.allclose(r, figures.ATOM_RADIUS_SCALE * covalent_radii[z])
-        assert f"atom {owner[0]}" in t.text[0]
+        # hover names the element and the atom (customdata), with no text sent per vertex
+        assert t.text is None and t.hovertemplate.startswith(f"<b>{t.name}</b> atom %{{customdata}}")
 
 
 def test_structure_periodic_cell_edges():

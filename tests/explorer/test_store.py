@@ -161,3 +161,74 @@ def test_same_bytes_under_another_name_keep_their_own_name(tmp_path):
     second = store.add_dataset(data, "mine.xyz")
     assert first != second
     assert store.dataset(second).name == "mine.xyz" and store.dataset_name(second) == "mine.xyz"
+
+
+def test_data_folder_is_private_to_the_servers_user(tmp_path):
+    import stat
+
+    from explorer.app import create_app
+    from explorer.settings import Settings
+
+    root = tmp_path / "data"
+    root.mkdir(mode=0o755)  # an existing folder is made private too
+    create_app(Settings(data_dir=root))
+    folders = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    stored = [p for p in root.rglob("*") if p.is_file()]
+    assert stored, "the sample was stored"
+    for folder in folders:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    for path in stored:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_recover_removes_what_a_crash_left_and_the_upload_works_again(tmp_path):
+    import os
+    import time
+
+    store = Store(tmp_path)
+    data = QM9.read_bytes()
+    dataset_id = store.add_dataset(data, "qm9.xyz")
+    raw = tmp_path / "datasets" / f"{dataset_id}.raw"
+    # a crash after the description was written, before the bytes: the .json alone
+    raw.unlink()
+    stale_tmp = tmp_path / "arrays" / "tmpabc.tmp"
+    stale_tmp.write_bytes(b"half")
+    young_tmp = tmp_path / "arrays" / "tmpdef.tmp"  # another worker writing right now
+    young_tmp.write_bytes(b"half")
+    old = time.time() - 2 * 3600
+    for path in (stale_tmp, raw.with_suffix(".json")):
+        os.utime(path, (old, old))
+    removed = store.recover()
+    assert set(removed) == {stale_tmp, raw.with_suffix(".json")}
+    assert young_tmp.exists()
+    # the same upload again is stored whole and opens
+    assert store.add_dataset(data, "qm9.xyz") == dataset_id
+    assert store.dataset(dataset_id).n_structures == 5
+
+
+def test_garbage_collection_drops_least_recently_used_derived_entries_first(tmp_path):
+    import os
+    import time
+
+    store = Store(tmp_path)
+    dataset_id = store.add_dataset(QM9.read_bytes(), "qm9.xyz")
+    now = time.time()
+    keys = [make_key("arrays", k) for k in range(4)]
+    for age_days, key in zip((5, 3, 2, 1), keys):
+        store.save_arrays(key, x=np.zeros(125_000))  # 1 MB each
+        path = tmp_path / "arrays" / f"{key}.npz"
+        os.utime(path, (now - age_days * 86400, now - age_days * 86400))
+    dataset_bytes = (tmp_path / "datasets" / f"{dataset_id}.raw").stat().st_size
+    # room for the dataset and two arrays: the two used longest ago go
+    removed = store.collect_garbage(max_bytes=dataset_bytes + 2_100_000, max_age_s=30 * 86400, now=now)
+    assert removed["files"] == 2 and removed["datasets"] == 0
+    assert [store.has_arrays(k) for k in keys] == [False, False, True, True]
+    # the age limit: unused for over 1.5 days
+    store.collect_garbage(max_bytes=10**12, max_age_s=1.5 * 86400, now=now)
+    assert [store.has_arrays(k) for k in keys] == [False, False, False, True]
+    # a read marks an entry used; a cap below the derived entries alone takes the datasets too
+    store.load_arrays(keys[3])
+    removed = store.collect_garbage(max_bytes=0, max_age_s=30 * 86400, now=now)
+    assert removed["datasets"] == 1 and not any(store.has_arrays(k) for k in keys)
+    with pytest.raises(UnknownIdError):
+        store.dataset(dataset_id)
