@@ -149,10 +149,11 @@ def lasso_and_click(page, n: int) -> None:
         page.mouse.move(x, y)
         page.wait_for_timeout(100)
         page.mouse.click(x, y)
-        # shown: the new structure's 3D view drawn (plotly has rendered its scene)
+        # shown: the viewer's 3D scene has drawn the new structure (its title names it: "#12 CH4")
         click_times.append(_after_release(page, """(before) => { const v = document.querySelector('#structure-viewer');
-            const g = v.querySelector('.js-plotly-plot');
-            return v.getAttribute("data-structure-index") !== before && g && g._fullLayout && g._fullLayout.scene && g._fullLayout.scene._scene; }""", before))
+            const index = v.getAttribute("data-structure-index"), g = v.querySelector('.js-plotly-plot');
+            const title = g && g._fullLayout && g._fullLayout.title ? g._fullLayout.title.text || '' : '';
+            return index && index !== before && title.startsWith('#' + index + ' ') && g._fullLayout.scene._scene; }""", before))
     print(f"click -> structure shown, {n:,} points (in the page): " + ", ".join(f"{t * 1000:.0f}" for t in click_times) + " ms"
           + " (the first includes loading the 3D code)", flush=True)
 

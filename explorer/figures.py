@@ -21,10 +21,13 @@ index, or the environment index in per-atom mode); the callbacks read ``customda
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 
 __all__ = [
     "CATEGORICAL_COLORS",
@@ -787,6 +790,15 @@ def structure_bonds(atoms, tolerance: float = BOND_TOLERANCE) -> tuple[np.ndarra
     return i, d
 
 
+@functools.lru_cache(maxsize=1)
+def _structure_template() -> go.layout.Template:
+    """The few parts of the app's template a 3D view uses (its axes are hidden): building the
+    whole template into every structure figure took ~50 ms per click and 6.5 kB of JSON."""
+    white = pio.templates[TEMPLATE].layout
+    return go.layout.Template(layout=dict(font=white.font, hoverlabel=white.hoverlabel, paper_bgcolor="white",
+                                          colorway=white.colorway))
+
+
 def structure_figure(
     atoms,
     *,
@@ -995,7 +1007,7 @@ def structure_figure(
     fig = go.Figure(data=traces)
     hidden = dict(visible=False, showbackground=False, showgrid=False, zeroline=False)
     layout = dict(
-        template=TEMPLATE,
+        template=_structure_template(),
         paper_bgcolor="white",
         # the legend sits in a strip below the view, so it never covers atoms
         margin=dict(l=0, r=0, t=40 if title else 0, b=30),
@@ -1153,6 +1165,22 @@ def cluster_sizes_figure(labels, *, title: str = "Cluster sizes") -> go.Figure:
         showlegend=False,
     )
     return fig
+
+
+def empty_scene_figure() -> go.Figure:
+    """An empty 3D scene, laid out as :func:`structure_figure`: drawn (invisibly) when the page
+    opens, so the first structure shown reuses a ready WebGL scene.
+
+    Examples
+    --------
+    >>> empty_scene_figure().data[0].type
+    'scatter3d'
+    """
+    import ase
+
+    layout = structure_figure(ase.Atoms("H", positions=[[0.0, 0.0, 0.0]])).layout
+    layout.update(title=None, meta=None)
+    return go.Figure(data=[go.Scatter3d(x=[], y=[], z=[], mode="markers", showlegend=False, hoverinfo="skip")], layout=layout)
 
 
 def empty_figure(message: str = "") -> go.Figure:

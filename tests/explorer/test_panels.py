@@ -237,7 +237,8 @@ def test_features_table_maps_its_own_features(store):
     assert sorted(points(fig)) == list(range(12))
     # a features table has no structure to show
     view = viewer.structure_view(store, state["id"], "structure", 0, None, None)
-    assert view.id == "structure-viewer" and getattr(view, "data-structure-index") == ""
+    assert view.figure is None and view.structure is None and "features table" in str(view.details)
+    assert view.outputs()[1:] == (viewer.HIDDEN, view.details, "", "")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -446,15 +447,21 @@ def test_structure_view_attributes(store, qm9):
     molecules = read(str(QM9), index=":")
     for row in range(5):
         view = viewer.structure_view(store, qm9["id"], "structure", row, None, None)
-        assert view.id == "structure-viewer"
-        assert getattr(view, "data-structure-index") == str(row)
-        assert getattr(view, "data-atom-count") == str(len(molecules[row]))
-        graph, table = view.children
-        assert molecules[row].get_chemical_formula() in graph.figure.layout.title.text
-        assert "gap" in str(table)
+        figure, style, details, index, count = view.outputs()
+        assert (index, count) == (str(row), str(len(molecules[row])))
+        assert style == viewer.SHOWN
+        assert molecules[row].get_chemical_formula() in figure.layout.title.text
+        assert "gap" in str(details)
     with pytest.raises(IndexError, match="row 5"):
         viewer.structure_view(store, qm9["id"], "structure", 5, None, None)
-    assert getattr(viewer.viewer_container(None, None, []), "data-structure-index") == ""
+    assert viewer.message("nothing").outputs()[3:] == ("", "")
+
+
+def test_viewer_refuses_structures_over_its_atom_budget(store, qm9, monkeypatch):
+    monkeypatch.setenv("EXPLORER_MAX_VIEWER_ATOMS", "3")
+    view = viewer.structure_view(store, qm9["id"], "structure", 0, None, None)  # CH4: 5 atoms
+    assert view.figure is None and (view.structure, view.n_atoms) == (0, 5)
+    assert "atom count is 5, over the limit of 3" in str(view.details) and "EXPLORER_MAX_VIEWER_ATOMS" in str(view.details)
 
 
 def test_structure_view_per_atom(store, qm9):
@@ -463,9 +470,8 @@ def test_structure_view_per_atom(store, qm9):
     for environment in (0, 6, 18):
         structure = int(np.searchsorted(starts, environment, side="right") - 1)
         view = viewer.structure_view(store, qm9["id"], "atom", environment, 3.5, "partial_charges")
-        assert getattr(view, "data-structure-index") == str(structure)
-        assert getattr(view, "data-atom-count") == str(len(molecules[structure]))
-        title = view.children[0].figure.layout.title.text
+        assert (view.structure, view.n_atoms) == (structure, len(molecules[structure]))
+        title = view.figure.layout.title.text
         assert f"centre atom {environment - starts[structure]}" in title
 
 
