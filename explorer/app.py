@@ -23,7 +23,7 @@ from dash import dcc, html
 from . import state, view_state
 from .jobs import JobManager, job_timeout_from_env
 from .resources import assets_dir, default_dataset_path
-from .security import current_session, install_loopback_only, install_session_cookie, install_token_check
+from .security import current_session, install_loopback_only, install_security_headers, install_session_cookie, install_token_check
 from .settings import Settings
 from .store import Store
 
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     else:
         install_loopback_only(app.server)
     install_session_cookie(app.server)
+    install_security_headers(app)
 
     def layout():
         # a function: every page load starts from the view in its address (view_state), else from

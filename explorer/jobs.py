@@ -16,6 +16,10 @@ the first poll deleted it for the other; its SQLite store timed out under load.
   different sessions, or two identical requests, never meet.
 * keeps results, progress and ``set_props`` updates as files in ``<data dir>/jobs`` written
   atomically (rename), readable by every web worker; no database, no lock.
+* bounds them: at most ``max_jobs_per_session`` jobs of one browser session and ``max_jobs`` in
+  all run at once; the others wait in a queue (a file each), started oldest first by the page's
+  polls, whose status line shows their place. A job nobody polls never starts; a job whose web
+  process dies stops too.
 * turns every way a job can end into a result the page sees: a return value; an exception
   (logged with its traceback in the server log, its message sent to the callback's ``on_error``
   handler, see :func:`failure_handler`); a process that died without a result (killed, out of
@@ -84,10 +88,12 @@ class JobManager(BaseBackgroundCallbackManager):
         A job running longer is killed and reported as failed.
     """
 
-    def __init__(self, root, timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(self, root, timeout_s: float = DEFAULT_TIMEOUT_S, max_jobs: int | None = None, max_jobs_per_session: int | None = None):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.timeout_s = float(timeout_s)
+        self.max_jobs = int(max_jobs or _int_from_env("EXPLORER_MAX_JOBS", max(2, os.cpu_count() or 2)))
+        self.max_jobs_per_session = int(max_jobs_per_session or _int_from_env("EXPLORER_MAX_JOBS_PER_SESSION", 2))
         self._mp = _context()
         super().__init__(cache_by=None)
 
@@ -115,6 +121,12 @@ class JobManager(BaseBackgroundCallbackManager):
         except (FileNotFoundError, EOFError, pickle.UnpicklingError, ValueError):
             return default
 
+    def _exists(self, key: str, kind: str) -> bool:
+        try:
+            return self._path(key, kind).exists()
+        except ValueError:
+            return False
+
     def _delete(self, key: str, *kinds: str) -> None:
         for kind in kinds:
             try:
@@ -132,19 +144,73 @@ class JobManager(BaseBackgroundCallbackManager):
         return {"module": fn.__module__, "qualname": fn.__qualname__, "progress": bool(progress)}
 
     def call_job_fn(self, key, job_fn, args, context):
+        from .security import current_session
+
         context = {k: v for k, v in dict(context).items() if _picklable(v)}
         # the app's settings travel with the job (the forkserver keeps the environment it started with)
         env = {k: v for k, v in os.environ.items() if k.startswith("EXPLORER_")}
-        process = self._mp.Process(
-            target=run_job, args=(str(self.root), key, job_fn, args, context, env), name=f"job-{job_fn['qualname']}", daemon=False,
-        )
-        process.start()
-        self._write(key, "job", {"pid": process.pid, "started": time.time(), "name": job_fn["qualname"]})
-        # the web process does not wait for it; reap it when it ends so it never stays a zombie
-        _reap_later(process)
+        # a job waits in the queue until a slot is free (at most max_jobs_per_session of its
+        # browser session and max_jobs in all run at once); the page's polls start it
+        self._write(key, "queued", {"job_fn": job_fn, "args": args, "context": context, "env": env,
+                                    "session": current_session() or "", "queued": time.time(), "server": os.getpid()})
+        self._start_queued()
         return key
 
+    def _start(self, key: str, order: dict) -> None:
+        job_fn = order["job_fn"]
+        process = self._mp.Process(
+            target=run_job, args=(str(self.root), key, job_fn, order["args"], order["context"], order["env"], order["server"]),
+            name=f"job-{job_fn['qualname']}", daemon=False,
+        )
+        process.start()
+        self._write(key, "job", {"pid": process.pid, "started": time.time(), "name": job_fn["qualname"], "session": order["session"]})
+        self._delete(key, "queued")
+        # the web process does not wait for it; reap it when it ends so it never stays a zombie
+        _reap_later(process)
+
+    def _running(self) -> list[dict]:
+        records = []
+        for path in self.root.glob("*.job"):
+            record = self._read(path.stem, "job")
+            if record is not None and _alive(record["pid"]):
+                records.append(record)
+        return records
+
+    def _queue(self) -> list[tuple[float, str, dict]]:
+        """Waiting jobs, oldest first: (queued at, key, order)."""
+        waiting = []
+        for path in self.root.glob("*.queued"):
+            order = self._read(path.stem, "queued")
+            if order is not None:
+                waiting.append((order["queued"], path.stem, order))
+        return sorted(waiting, key=lambda item: item[0])
+
+    def _start_queued(self) -> None:
+        """Start waiting jobs, oldest first, while the limits allow (one web worker at a time)."""
+        with _exclusive(self.root / "queue.lock"):
+            running = self._running()
+            per_session: dict[str, int] = {}
+            for record in running:
+                per_session[record.get("session", "")] = per_session.get(record.get("session", ""), 0) + 1
+            total = len(running)
+            for _, key, order in self._queue():
+                if total >= self.max_jobs:
+                    break
+                session = order.get("session", "")
+                if per_session.get(session, 0) >= self.max_jobs_per_session:
+                    continue
+                self._start(key, order)
+                total += 1
+                per_session[session] = per_session.get(session, 0) + 1
+
+    def queue_position(self, key: str) -> int | None:
+        """How many jobs wait before this one (None: it is not waiting)."""
+        waiting = [k for _, k, _ in self._queue()]
+        return waiting.index(key) if key in waiting else None
+
     def get_progress(self, key):
+        if self._exists(key, "queued"):
+            self._start_queued()
         value = self._read(key, "progress")
         if value is not None:
             self._delete(key, "progress")
@@ -152,6 +218,8 @@ class JobManager(BaseBackgroundCallbackManager):
 
     def result_ready(self, key):
         self._check_health(key)
+        if self._exists(key, "queued"):
+            self._start_queued()
         return self._path(key, "result").exists()
 
     def get_result(self, key, job):
@@ -159,19 +227,28 @@ class JobManager(BaseBackgroundCallbackManager):
         result = self._read(key, "result", self.UNDEFINED)
         if result is self.UNDEFINED:
             return self.UNDEFINED
-        self._delete(key, "result", "progress", "job")
+        self._delete(key, "result", "progress", "job", "waited")
         return result
 
     def get_updated_props(self, key):
-        value = self._read(key, "props")
-        if value is None:
-            return {}
+        position = self.queue_position(key)
+        if position is not None:  # still waiting: say so, with its place in the queue
+            self._write(key, "waited", True)
+            ahead = f"{position} job{'s' if position != 1 else ''} ahead" if position else "next to start"
+            return {"status-message": {"children": f"Waiting for a free worker ({ahead}; at most {self.max_jobs_per_session} "
+                                                   f"jobs of one page and {self.max_jobs} in all run at once)…"}}
+        value = self._read(key, "props") or {}
         self._delete(key, "props")
+        if self._exists(key, "waited"):  # started: the waiting message no longer holds
+            self._delete(key, "waited")
+            value = {"status-message": {"children": ""}, **value}
         return value
 
     def job_running(self, job):
         if not job:
             return False
+        if self._exists(str(job), "queued"):
+            return True  # waiting counts as running: the page keeps polling
         record = self._read(str(job), "job")
         return record is not None and _alive(record["pid"])
 
@@ -180,11 +257,13 @@ class JobManager(BaseBackgroundCallbackManager):
         if not job:
             return
         key = str(job)
+        self._delete(key, "queued")
         record = self._read(key, "job")
         if record is None:
             return
         _kill(record["pid"])
         self._delete(key, "job", "progress", "props")
+        self._start_queued()  # its slot is free
 
     def terminate_unhealthy_job(self, job):
         if job and not self.job_running(job):
@@ -193,7 +272,7 @@ class JobManager(BaseBackgroundCallbackManager):
         return False
 
     def clear_cache_entry(self, key):
-        self._delete(key, "result", "progress", "props", "job")
+        self._delete(key, "result", "progress", "props", "job", "queued", "waited")
 
     def get_or_create_signing_secret(self, generate):
         # one secret for every web worker: the first to write it wins (O_EXCL), the others read it
@@ -231,6 +310,7 @@ class JobManager(BaseBackgroundCallbackManager):
         log.warning("job %s (%s): %s", key[:8], record.get("name"), message)
         self._write(key, "result", _error_result(message))
         self._delete(key, "job")
+        self._start_queued()  # its slot is free
 
 
 # -- the job process ------------------------------------------------------------------------------
@@ -248,7 +328,23 @@ def resolve(job_fn: dict):
     return inspect.unwrap(target)
 
 
-def run_job(root: str, key: str, job_fn: dict, args, context: dict, env: dict | None = None) -> None:
+def _die_with(server_pid: int | None) -> None:
+    """A job outlives nothing: when the web process that asked for it is gone (killed,
+    restarted), the job stops, with everything it started, and writes no result."""
+    import threading
+
+    if not server_pid:
+        return
+
+    def watch():
+        while _alive(server_pid):
+            time.sleep(1.0)
+        _kill(os.getpid())  # the job's process group: its BLAS/Numba threads and children too
+
+    threading.Thread(target=watch, name="die-with-server", daemon=True).start()
+
+
+def run_job(root: str, key: str, job_fn: dict, args, context: dict, env: dict | None = None, server_pid: int | None = None) -> None:
     """Body of a job process: run the callback, write its result (or its failure) to a file."""
     from dash._callback_context import context_value
     from dash._utils import AttributeDict
@@ -260,6 +356,7 @@ def run_job(root: str, key: str, job_fn: dict, args, context: dict, env: dict | 
     except OSError:
         pass
     os.environ.update(env or {})
+    _die_with(server_pid)
     manager_root = Path(root)
     props: dict = {}
 
@@ -389,6 +486,34 @@ def run_and_cancel(run_button: str, cancel_button: str, cancelled: str) -> dict:
         "running": [(Output(run_button, "disabled"), True, False), (Output(cancel_button, "disabled"), False, True)],
         "cancel": [Input(cancel_button, "n_clicks")],
     }
+
+
+def _int_from_env(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+class _exclusive:
+    """An exclusive lock on a file, across processes (web workers sharing the jobs folder)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        import fcntl
+
+        self.handle = open(self.path, "a+b")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
 
 
 def job_timeout_from_env() -> float:

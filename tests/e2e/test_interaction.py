@@ -218,6 +218,25 @@ def test_no_cloud_upload_button(app_url, open_app):
     assert not [t for t in titles if t and ("cloud" in t.lower() or "chart studio" in t.lower())]
 
 
+def test_the_content_security_policy_lets_the_whole_app_work(app_url, open_app):
+    """Under the CSP (no third-party origin, inline scripts by hash), the map, a lasso, the 3D
+    viewer and a download all work, and the browser reports no violation."""
+    app = open_app(app_url)
+    app.open()
+    response = app.page.request.get(app_url)
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    index = app.isolated(1)[0]
+    app.click_point(index)
+    app.wait_for_viewer(index)
+    app.page.wait_for_function("() => { const g = document.querySelector('#structure-viewer .js-plotly-plot');"
+                               " return g && g._fullLayout && (g._fullLayout.title.text || '').startsWith('#'); }")
+    app.open_tab("Select & export")
+    _lasso(app, _square(app.plot_area(), 0.3, 0.3, 0.6, 0.6))
+    violations = [e for e in app.errors if "Content Security Policy" in e or "Refused to" in e]
+    assert not violations, violations
+
+
 # --------------------------------------------------------------------------------------------------
 # jobs: a server of its own for each test (nothing cached, nothing shared)
 

@@ -108,3 +108,77 @@ def test_parallel_numba_here_then_a_job_runs_parallel_numba_too(manager):
     result = wait_result(manager, key, timeout_s=120)
     assert not isinstance(result, dict), result
     np.testing.assert_array_equal(result, here)
+
+
+def test_jobs_over_the_limits_wait_in_a_queue_and_start_when_polled(tmp_path):
+    import flask
+
+    manager = JobManager(tmp_path / "jobs", timeout_s=60, max_jobs=2, max_jobs_per_session=1)
+    app = flask.Flask(__name__)
+
+    def start_in(session, job_fn, args):
+        with app.test_request_context():
+            flask.g.explorer_session = session
+            return start(manager, job_fn, args)
+
+    a1 = start_in("a", SLEEP, [1.5])
+    a2 = start_in("a", ADD, [1, 2])  # session a already runs one: waits
+    b1 = start_in("b", SLEEP, [1.5])  # another session: runs
+    c1 = start_in("c", ADD, [3, 4])  # two run in all: waits
+    assert len(manager._running()) == 2
+    assert manager.queue_position(a2) == 0 and manager.queue_position(c1) == 1
+    assert manager.job_running(a2) and manager.job_running(c1)  # the page keeps polling them
+    assert "Waiting for a free worker (1 job ahead" in manager.get_updated_props(c1)["status-message"]["children"]
+    # polling starts them as slots free up, oldest first, within the limits; once started, the
+    # waiting message is taken back
+    assert wait_result(manager, a2) == 3
+    while manager.queue_position(c1) is not None:
+        manager.result_ready(c1)
+        time.sleep(0.05)
+    assert manager.get_updated_props(c1) == {"status-message": {"children": ""}}
+    assert wait_result(manager, c1) == 7
+    assert wait_result(manager, a1) is None and wait_result(manager, b1) is None
+    assert manager._queue() == [] and manager._running() == []
+
+
+def test_unpolled_requests_never_start_more_than_the_limit(tmp_path):
+    """Six per-atom requests nobody polls ran six processes at once: now two run, four wait."""
+    manager = JobManager(tmp_path / "jobs", timeout_s=60, max_jobs=2, max_jobs_per_session=2)
+    keys = [start(manager, SLEEP, [1.0]) for _ in range(6)]
+    assert len(manager._running()) == 2 and len(manager._queue()) == 4
+    manager.terminate_job(keys[5])  # a cancelled waiting job leaves the queue
+    assert len(manager._queue()) == 3
+    for key in keys[:5]:
+        assert wait_result(manager, key) is None
+
+
+def test_a_job_dies_with_the_server_that_asked_for_it(tmp_path):
+    """A job whose web process is killed stops too (and writes no result)."""
+    import subprocess
+    import sys
+
+    from explorer.jobs import _alive
+
+    script = (
+        "import sys, time\n"
+        "from explorer.jobs import JobManager\n"
+        f"m = JobManager({str(tmp_path / 'jobs')!r}, timeout_s=600)\n"
+        "k = m.build_cache_key(None, [], [], None)\n"
+        "m.call_job_fn(k, {'module': 'time', 'qualname': 'sleep', 'progress': False}, [300], {})\n"
+        "print(m._read(k, 'job')['pid'], flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=str(tmp_path),
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        job_pid = int(server.stdout.readline())
+        assert _alive(job_pid)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _alive(job_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(job_pid), "the job outlived its server"
+        assert not list((tmp_path / "jobs").glob("*.result"))
+    finally:
+        server.kill()
