@@ -76,8 +76,10 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         # a function: every page load starts from the view in its address (view_state), else from
         # the default dataset and settings
         view = view_state.from_query(_page_address())
-        dataset_state = default_dataset
-        if view.get("dataset") and view["dataset"] != default_dataset["id"]:
+        # every browser session opens the first dataset through its own id
+        mine = store.share(default_dataset["id"], current_session())
+        dataset_state = {**default_dataset, "id": mine}
+        if view.get("dataset") and view["dataset"] != mine:
             if store.may_open(current_session(), view["dataset"]):
                 dataset_state = {"id": view["dataset"], "name": store.dataset_name(view["dataset"])}
             else:

@@ -1,23 +1,31 @@
-"""Server-side store: datasets and computed arrays on disk, keyed by content hash.
+"""Server-side store: datasets and computed arrays on disk.
 
-The browser only ever holds ids (64 hex digits) that this module derives itself; an id coming back
-from a client is checked against that pattern before it names a file, so no client-supplied text
-becomes a filesystem path. Uploaded files are kept as raw bytes under their hash and re-read with
-``compute.datasets.read_dataset``; nothing from an upload is ever unpickled. Computed results
-(features, map coordinates, fitted estimators) are written by the server itself.
+An upload's bytes are kept once, by their content hash (``blobs/<sha256>.raw``), and re-read
+with ``compute.datasets.read_dataset``; nothing from an upload is ever unpickled. Each browser
+session opens them through its *own* dataset id (``datasets/<id>.json``: name, format, blob): an
+HMAC of (session, content, name) under the server's key (``server.key``), so knowing a file's
+content gives no id, and an id in one session's link opens nothing in another's. Computed
+results (features, map coordinates, fitted estimators) are keyed by the content they derive from
+(:meth:`Store.content_key`), so sessions opening the same file share them, and are written by the
+server itself.
 
-Every worker process (the web server's and the background jobs') opens the same folder, so the
-store holds no state of its own beyond an in-process read cache.
+The browser only ever holds ids (64 hex digits); an id coming back from a client is checked
+against that pattern before it names a file, so no client-supplied text becomes a filesystem
+path. Every worker process (the web server's and the background jobs') opens the same folder, so
+the store holds no state of its own beyond an in-process read cache.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
+import hmac
 import json
 import os
 import pickle
 import re
+import secrets
 import tempfile
 import threading
 import time
@@ -33,7 +41,7 @@ _ID = re.compile(r"^[0-9a-f]{64}$")
 TRUSTED_MAX_BYTES = 1 << 62
 
 
-FOLDERS = ("datasets", "arrays", "models", "sessions")
+FOLDERS = ("datasets", "blobs", "arrays", "models")
 #: a temporary file older than this at start-up was left by a crash (younger: another worker's write)
 STALE_TEMPORARY_S = 3600
 
@@ -55,7 +63,8 @@ def check_id(value) -> str:
 
 
 class Store:
-    """Datasets and arrays under ``root``: ``datasets/<id>.raw`` (+ ``.json``), ``arrays/<key>.npz``."""
+    """Datasets and arrays under ``root``: ``blobs/<sha256>.raw``, ``datasets/<id>.json``,
+    ``arrays/<key>.npz`` / ``.npy``, ``models/<key>.pkl``."""
 
     def __init__(self, root):
         self.root = Path(root)
@@ -63,56 +72,108 @@ class Store:
         for folder in (self.root, *(self.root / name for name in FOLDERS)):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             _make_private(folder)
+        self._key = _server_key(self.root / "server.key")
 
     # -- datasets ---------------------------------------------------------------------------------
-    def add_dataset(self, data: bytes, name: str, *, max_bytes: int | None = None) -> str:
-        """Validate and keep an uploaded file; returns its id. Raises DatasetError for bad files
-        (then nothing is stored).
+    def add_dataset(self, data: bytes, name: str, *, max_bytes: int | None = None, session: str | None = None) -> str:
+        """Validate and keep an uploaded file; returns browser session ``session``'s id for it.
+        Raises DatasetError for bad files (then nothing is stored).
 
-        The id hashes the name with the content, so the same bytes uploaded under another name
-        never show the first uploader's file name.
+        The same bytes are stored once; under another name they get another id, so a file never
+        shows another uploader's file name.
         """
         dataset = read_dataset(data, name=name, max_bytes=max_bytes)
-        dataset_id = make_key("dataset", dataset.content_hash, dataset.name)
-        raw = self.root / "datasets" / f"{dataset_id}.raw"
-        if not (raw.exists() and raw.with_suffix(".json").exists()):
-            # the description first, the bytes last: a .raw file is only ever there complete and
-            # described, whenever a crash comes (recover() removes what a crash left)
-            _atomic_write(raw.with_suffix(".json"), json.dumps({"name": dataset.name, "format": dataset.format}).encode())
-            _atomic_write(raw, data)
-        return dataset_id
+        blob = self.root / "blobs" / f"{dataset.content_hash}.raw"
+        if not blob.exists():
+            _atomic_write(blob, data)  # the bytes first, then the id that opens them
+        _remember_parsed((dataset.content_hash, dataset.format, dataset.name), dataset)  # parsed once, not again
+        return self._issue(session, dataset.content_hash, dataset.name, dataset.format)
 
-    def add_dataset_file(self, path) -> str:
+    def add_dataset_file(self, path, session: str | None = None) -> str:
         """Keep a file given on the server side (the command line's dataset)."""
         path = Path(path)
-        return self.add_dataset(path.read_bytes(), path.name, max_bytes=TRUSTED_MAX_BYTES)
+        return self.add_dataset(path.read_bytes(), path.name, max_bytes=TRUSTED_MAX_BYTES, session=session)
+
+    def share(self, dataset_id: str, session: str | None) -> str:
+        """Browser session ``session``'s own id for the data of ``dataset_id`` (the dataset every
+        page opens first, given on the command line)."""
+        meta = self._meta(dataset_id)
+        return self._issue(session, meta["blob"], meta["name"], meta["format"])
+
+    def _id_for(self, session: str | None, blob: str, name: str) -> str:
+        message = json.dumps(["dataset", session or "", blob, name], separators=(",", ":")).encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def _issue(self, session: str | None, blob: str, name: str, fmt: str) -> str:
+        dataset_id = self._id_for(session, blob, name)
+        meta = self.root / "datasets" / f"{dataset_id}.json"
+        if not meta.exists():
+            _atomic_write(meta, json.dumps({"name": name, "format": fmt, "blob": blob}).encode())
+        return dataset_id
+
+    def _meta(self, dataset_id: str) -> dict:
+        path = self.root / "datasets" / f"{check_id(dataset_id)}.json"
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, ValueError):
+            raise UnknownIdError(f"no dataset {dataset_id[:12]}… in this store") from None
+        check_id(meta.get("blob"))
+        return meta
 
     def dataset(self, dataset_id: str) -> Dataset:
-        raw = self.root / "datasets" / f"{check_id(dataset_id)}.raw"
-        if not raw.exists():
-            raise UnknownIdError(f"no dataset {dataset_id[:12]}… in this store")
-        _mark_used(raw)
-        return _read_cached(str(raw), raw.stat().st_mtime_ns)
+        meta = self._meta(dataset_id)
+        blob = self.root / "blobs" / f"{meta['blob']}.raw"
+        if not blob.exists():
+            raise UnknownIdError(f"the data of dataset {dataset_id[:12]}… is no longer stored: upload the file again")
+        _mark_used(blob)
+        return _read_parsed(blob, meta["format"], meta["name"])
 
     def dataset_name(self, dataset_id: str) -> str:
-        meta = self.root / "datasets" / f"{check_id(dataset_id)}.json"
-        return json.loads(meta.read_text())["name"] if meta.exists() else dataset_id[:12]
+        return self._meta(dataset_id)["name"]
+
+    def content_key(self, dataset_id: str) -> str:
+        """A key for what is computed from this dataset's data: the same for every session (and
+        every id) opening the same bytes in the same format."""
+        meta = self._meta(dataset_id)
+        return make_key("content", meta["blob"], meta["format"])
+
+    def may_open(self, session: str | None, dataset_id: str) -> bool:
+        """True when ``dataset_id`` is browser session ``session``'s own id (it uploaded the
+        data, or was given it as the first dataset)."""
+        if not session:
+            return False
+        try:
+            meta = self._meta(dataset_id)
+        except UnknownIdError:
+            return False
+        return hmac.compare_digest(dataset_id, self._id_for(session, meta["blob"], meta["name"]))
 
     # -- upkeep ---------------------------------------------------------------------------------
     def recover(self, now: float | None = None) -> list[Path]:
         """Remove what an interrupted write left (at start-up): temporary files older than
-        :data:`STALE_TEMPORARY_S`, and a dataset's description whose bytes never arrived.
-        Returns the removed paths."""
+        :data:`STALE_TEMPORARY_S`, and dataset ids whose bytes are gone. Returns the removed paths."""
         now = time.time() if now is None else now
         removed = []
-        for folder in FOLDERS[:3]:
+        for folder in ("datasets", "blobs", "arrays", "models"):
             for path in (self.root / folder).iterdir():
-                stale = now - _mtime(path) > STALE_TEMPORARY_S
-                orphan = path.suffix == ".json" and folder == "datasets" and not path.with_suffix(".raw").exists()
-                if stale and (path.suffix == ".tmp" or orphan):
+                if path.suffix == ".tmp" and now - _mtime(path) > STALE_TEMPORARY_S:
                     path.unlink(missing_ok=True)
                     removed.append(path)
+        for path, blob in self._descriptions():
+            if not (self.root / "blobs" / f"{blob}.raw").exists():
+                path.unlink(missing_ok=True)
+                removed.append(path)
         return removed
+
+    def _descriptions(self) -> list[tuple[Path, str]]:
+        """(path, blob) of every dataset id."""
+        found = []
+        for path in (self.root / "datasets").glob("*.json"):
+            try:
+                found.append((path, str(json.loads(path.read_text())["blob"])))
+            except (OSError, ValueError, KeyError, TypeError):
+                found.append((path, ""))
+        return found
 
     def collect_garbage(self, max_bytes: int, max_age_s: float, now: float | None = None) -> dict:
         """Keep the folder under ``max_bytes`` and drop entries unused for ``max_age_s``: derived
@@ -121,17 +182,21 @@ class Store:
         removed can be recomputed, or uploaded again. Returns counts and bytes removed."""
         now = time.time() if now is None else now
         derived = [p for folder in ("arrays", "models") for p in (self.root / folder).iterdir() if p.suffix != ".tmp"]
-        datasets = [p for p in (self.root / "datasets").glob("*.raw")]
-        entries = [(p, _mtime(p), _size(p), False) for p in derived] + [(p, _mtime(p), _size(p) + _size(p.with_suffix(".json")), True)
-                                                                         for p in datasets]
+        blobs = list((self.root / "blobs").glob("*.raw"))
+        entries = [(p, _mtime(p), _size(p), False) for p in derived] + [(p, _mtime(p), _size(p), True) for p in blobs]
         total = sum(size for _, _, size, _ in entries)
         removed = {"files": 0, "bytes": 0, "datasets": 0}
+
+        ids_of: dict[str, list[Path]] = {}
+        for path, blob in self._descriptions():
+            ids_of.setdefault(blob, []).append(path)
 
         def drop(path, size, is_dataset):
             nonlocal total
             path.unlink(missing_ok=True)
-            if is_dataset:
-                path.with_suffix(".json").unlink(missing_ok=True)
+            if is_dataset:  # the data, and every id that opened it
+                for description in ids_of.get(path.stem, []):
+                    description.unlink(missing_ok=True)
                 removed["datasets"] += 1
             removed["files"] += 1
             removed["bytes"] += size
@@ -142,28 +207,6 @@ class Store:
             if now - used > max_age_s or total > max_bytes:
                 drop(path, size, is_dataset)
         return removed
-
-    # -- which browser session may open which dataset -------------------------------------------
-    def _session_dir(self, session: str) -> Path:
-        # the cookie's value is never a path: its hash names the folder
-        return self.root / "sessions" / hashlib.sha256(str(session).encode()).hexdigest()
-
-    def grant(self, session: str | None, dataset_id: str) -> None:
-        """Let browser session ``session`` open ``dataset_id`` again later (a reload, a link)."""
-        if not session:
-            return
-        folder = self._session_dir(session)
-        folder.mkdir(exist_ok=True)
-        (folder / check_id(dataset_id)).touch()
-
-    def may_open(self, session: str | None, dataset_id: str) -> bool:
-        """True when ``session`` uploaded (or was given) ``dataset_id``."""
-        if not session:
-            return False
-        try:
-            return (self._session_dir(session) / check_id(dataset_id)).exists()
-        except UnknownIdError:
-            return False
 
     # -- arrays -----------------------------------------------------------------------------------
     def has_arrays(self, key: str) -> bool:
@@ -274,11 +317,43 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(handle.name, path)
 
 
-@functools.lru_cache(maxsize=8)
-def _read_cached(raw_path: str, mtime_ns: int) -> Dataset:
-    """Parse a stored file once per process (the file never changes under its hash)."""
-    meta = Path(raw_path).with_suffix(".json")
-    info = json.loads(meta.read_text()) if meta.exists() else {"name": Path(raw_path).name}
-    data = Path(raw_path).read_bytes()
+#: parsed datasets kept per process (each can take hundreds of MB)
+_PARSED_KEPT = 4
+_parsed: collections.OrderedDict = collections.OrderedDict()
+_parsed_guard = threading.Lock()
+
+
+def _remember_parsed(key: tuple, dataset: Dataset) -> None:
+    with _parsed_guard:
+        _parsed[key] = dataset
+        _parsed.move_to_end(key)
+        while len(_parsed) > _PARSED_KEPT:
+            _parsed.popitem(last=False)
+
+
+def _read_parsed(blob: Path, fmt: str, name: str) -> Dataset:
+    """Parse a stored file once per process (a blob never changes under its hash)."""
+    key = (blob.stem, fmt, name)
+    with _parsed_guard:
+        if key in _parsed:
+            _parsed.move_to_end(key)
+            return _parsed[key]
     # already checked against the upload limit when it was added (decompressed size included)
-    return read_dataset(data, format=info.get("format") or None, name=info["name"], max_bytes=TRUSTED_MAX_BYTES)
+    dataset = read_dataset(blob.read_bytes(), format=fmt or None, name=name, max_bytes=TRUSTED_MAX_BYTES)
+    _remember_parsed(key, dataset)
+    return dataset
+
+
+def _server_key(path: Path) -> bytes:
+    """The server's secret for dataset ids: made once, by the first process on this folder."""
+    try:
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+    except FileExistsError:
+        pass
+    for _ in range(100):  # another process may be writing it right now
+        key = path.read_bytes()
+        if len(key) == 32:
+            return key
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is not a 32-byte key: remove it (every dataset id will change)")

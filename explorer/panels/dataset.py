@@ -91,13 +91,14 @@ def decode_upload(contents: str, filename: str) -> bytes:
         raise DatasetError(f"{filename}: the upload arrived damaged (not a base64 data URL); try again") from None
 
 
-def accept_upload(store: Store, contents: str, filename: str, max_bytes: int) -> tuple[dict, str]:
+def accept_upload(store: Store, contents: str, filename: str, max_bytes: int, session: str | None = None) -> tuple[dict, str]:
     """Keep a valid upload and return (dataset state, status message); DatasetError otherwise.
+    The id is browser session ``session``'s own (see :mod:`explorer.store`).
 
     ``filename`` is only a display name and a format hint: it never becomes a path.
     """
     data = decode_upload(contents, filename)
-    dataset_id = store.add_dataset(data, filename, max_bytes=max_bytes)
+    dataset_id = store.add_dataset(data, filename, max_bytes=max_bytes, session=session)
     dataset = store.dataset(dataset_id)
     return {"id": dataset_id, "name": dataset.name}, f"Opened {dataset.name}: {describe(dataset)}."
 
@@ -174,12 +175,11 @@ def on_upload(contents, filename):
     settings = state.current_settings()
     store = state.current_store()
     try:
-        dataset_state, message = accept_upload(store, contents, filename, settings.max_upload_bytes)
+        dataset_state, message = accept_upload(store, contents, filename, settings.max_upload_bytes, current_session())
     except DatasetError as error:
         # the dataset shown before stays: only the message changes
         reason = str(error).removeprefix(f"{filename}: ")  # the file is named once
         return no_update, messages.error(f"Could not open {filename}: {reason}")
-    store.grant(current_session(), dataset_state["id"])  # this browser may reopen it (reload, link)
     return dataset_state, message
 
 

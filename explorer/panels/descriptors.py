@@ -83,7 +83,7 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
     dataset = store.dataset(dataset_id)
     if dataset.structures is None:
         per, hypers = "structure", {}
-    key = make_key("features", dataset_id, hypers, per)
+    key = make_key("features", store.content_key(dataset_id), hypers, per)  # shared by every session with this file
     if not (store.has_matrix(key) and store.has_arrays(key)):
         if dataset.structures is None:
             features, names = dataset.features, list(dataset.feature_names or [f"feature {k}" for k in range(dataset.features.shape[1])])

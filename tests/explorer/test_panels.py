@@ -7,6 +7,8 @@ C-GAP-20U carbon, CSD-1000R crystals with listed environments, the bundled sampl
 
 from __future__ import annotations
 
+import hashlib
+
 import base64
 import io
 from pathlib import Path
@@ -83,7 +85,8 @@ def test_accept_upload_good_file(store):
 def test_hostile_file_name_never_becomes_a_path(store, tmp_path):
     state, _ = dataset_panel.accept_upload(store, data_url(QM9.read_bytes()), "../../etc/passwd.xyz", 10 * MB)
     written = sorted(str(p.relative_to(store.root)) for p in store.root.rglob("*") if p.is_file())
-    assert written == [f"datasets/{state['id']}.json", f"datasets/{state['id']}.raw"]
+    content = hashlib.sha256(QM9.read_bytes()).hexdigest()
+    assert written == [f"blobs/{content}.raw", f"datasets/{state['id']}.json", "server.key"]
     assert not any("passwd" in str(p) for p in tmp_path.rglob("*"))
     assert store.dataset(state["id"]).n_structures == 5
 

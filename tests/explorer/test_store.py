@@ -1,6 +1,9 @@
-"""explorer.store: datasets and arrays on disk by content hash; ids checked before naming files."""
+"""explorer.store: uploads kept once by content hash, opened through per-session HMAC ids; arrays
+and models by key; ids checked before naming files; a private folder that recovers from crashes."""
 
 from __future__ import annotations
+
+import hashlib
 
 import pickle
 from pathlib import Path
@@ -17,7 +20,8 @@ QM9 = DATA / "explore_qm9.xyz"
 
 
 def files(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    """What the store wrote besides its own key."""
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} - {"server.key"}
 
 
 def test_make_key_is_stable_and_hex():
@@ -45,6 +49,7 @@ def test_ids_validated_by_regex(bad, tmp_path):
     with pytest.raises(UnknownIdError):
         store.save_model(bad, {"a": 1})
     assert files(tmp_path) == set()
+    assert not store.may_open("s" * 40, bad)
 
 
 def test_unknown_ids_raise(tmp_path):
@@ -58,23 +63,46 @@ def test_unknown_ids_raise(tmp_path):
     assert issubclass(UnknownIdError, KeyError)
 
 
-def test_add_dataset_keeps_raw_bytes_under_their_hash(tmp_path):
+def test_add_dataset_keeps_raw_bytes_once_under_their_hash(tmp_path):
     store = Store(tmp_path)
     data = QM9.read_bytes()
-    dataset_id = store.add_dataset(data, "../../etc/passwd.xyz")
+    content = hashlib.sha256(data).hexdigest()
+    dataset_id = store.add_dataset(data, "../../etc/passwd.xyz", session="session-a" * 4)
     assert check_id(dataset_id) == dataset_id
-    # only <hash>.raw and its metadata: the client's file name is never a path
-    assert files(tmp_path) == {f"datasets/{dataset_id}.raw", f"datasets/{dataset_id}.json"}
-    assert (tmp_path / "datasets" / f"{dataset_id}.raw").read_bytes() == data
+    # the bytes under their hash and the id's description: the client's file name is never a path
+    assert files(tmp_path) == {f"blobs/{content}.raw", f"datasets/{dataset_id}.json"}
+    assert (tmp_path / "blobs" / f"{content}.raw").read_bytes() == data
     assert not (tmp_path.parent / "etc").exists()
     dataset = store.dataset(dataset_id)
     assert dataset.n_structures == 5 and dataset.n_atoms == 19
     assert store.dataset_name(dataset_id) == dataset.name
-    # the same bytes under the same name again: the same id, nothing new written
-    assert store.add_dataset(data, "../../etc/passwd.xyz") == dataset_id
+    # the same bytes under the same name again, same session: the same id, nothing new written
+    assert store.add_dataset(data, "../../etc/passwd.xyz", session="session-a" * 4) == dataset_id
     assert len(files(tmp_path)) == 2
-    # another store on the same folder (another worker process) sees it
+    # another session uploading the same bytes gets its own id, and the bytes are not stored again
+    other = store.add_dataset(data, "../../etc/passwd.xyz", session="session-b" * 4)
+    assert other != dataset_id and len(files(tmp_path)) == 3 and len(list((tmp_path / "blobs").iterdir())) == 1
+    assert store.content_key(other) == store.content_key(dataset_id)  # computed results are shared
+    # another store on the same folder (another worker process) sees it, with the same key
     assert Store(tmp_path).dataset(dataset_id).n_atoms == 19
+    assert Store(tmp_path).add_dataset(data, "../../etc/passwd.xyz", session="session-a" * 4) == dataset_id
+
+
+def test_ids_are_per_session_and_unpredictable(tmp_path):
+    """Knowing a file's content and name gives no id: ids are HMACs under the server's key."""
+    data = QM9.read_bytes()
+    first, second = Store(tmp_path / "one"), Store(tmp_path / "two")
+    # the same file, session and name in two deployments: different ids
+    assert first.add_dataset(data, "qm9.xyz", session="s" * 40) != second.add_dataset(data, "qm9.xyz", session="s" * 40)
+    assert first.add_dataset(data, "qm9.xyz", session="s" * 40) != make_key("dataset", hashlib.sha256(data).hexdigest(), "qm9.xyz")
+    mine = first.add_dataset(data, "qm9.xyz", session="a" * 40)
+    assert first.may_open("a" * 40, mine)
+    assert not first.may_open("b" * 40, mine) and not first.may_open(None, mine)
+    shared = first.share(mine, "b" * 40)  # the first dataset, given to another session
+    assert shared != mine and first.may_open("b" * 40, shared) and first.dataset(shared).n_atoms == 19
+    assert not first.may_open("a" * 40, "../../etc/passwd")
+    key = tmp_path / "one" / "server.key"
+    assert key.stat().st_mode & 0o077 == 0 and len(key.read_bytes()) == 32
 
 
 def test_bad_upload_stores_nothing(tmp_path):
@@ -188,18 +216,21 @@ def test_recover_removes_what_a_crash_left_and_the_upload_works_again(tmp_path):
     store = Store(tmp_path)
     data = QM9.read_bytes()
     dataset_id = store.add_dataset(data, "qm9.xyz")
-    raw = tmp_path / "datasets" / f"{dataset_id}.raw"
-    # a crash after the description was written, before the bytes: the .json alone
-    raw.unlink()
-    stale_tmp = tmp_path / "arrays" / "tmpabc.tmp"
+    description = tmp_path / "datasets" / f"{dataset_id}.json"
+    blob = tmp_path / "blobs" / f"{hashlib.sha256(data).hexdigest()}.raw"
+    # the bytes are gone (a crash while they were written, or another worker's clean-up): the id
+    # that named them must go too
+    blob.unlink()
+    with pytest.raises(UnknownIdError, match="upload the file again"):
+        store.dataset(dataset_id)
+    stale_tmp = tmp_path / "blobs" / "tmpabc.tmp"
     stale_tmp.write_bytes(b"half")
     young_tmp = tmp_path / "arrays" / "tmpdef.tmp"  # another worker writing right now
     young_tmp.write_bytes(b"half")
     old = time.time() - 2 * 3600
-    for path in (stale_tmp, raw.with_suffix(".json")):
-        os.utime(path, (old, old))
+    os.utime(stale_tmp, (old, old))
     removed = store.recover()
-    assert set(removed) == {stale_tmp, raw.with_suffix(".json")}
+    assert set(removed) == {stale_tmp, description}
     assert young_tmp.exists()
     # the same upload again is stored whole and opens
     assert store.add_dataset(data, "qm9.xyz") == dataset_id
@@ -218,7 +249,7 @@ def test_garbage_collection_drops_least_recently_used_derived_entries_first(tmp_
         store.save_arrays(key, x=np.zeros(125_000))  # 1 MB each
         path = tmp_path / "arrays" / f"{key}.npz"
         os.utime(path, (now - age_days * 86400, now - age_days * 86400))
-    dataset_bytes = (tmp_path / "datasets" / f"{dataset_id}.raw").stat().st_size
+    dataset_bytes = next((tmp_path / "blobs").iterdir()).stat().st_size
     # room for the dataset and two arrays: the two used longest ago go
     removed = store.collect_garbage(max_bytes=dataset_bytes + 2_100_000, max_age_s=30 * 86400, now=now)
     assert removed["files"] == 2 and removed["datasets"] == 0

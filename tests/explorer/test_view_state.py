@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pytest
 
 from explorer import view_state
 
+DATA = Path(__file__).resolve().parents[1] / "data"
 ID = "ab" * 32
 
 
@@ -49,12 +52,13 @@ def test_sessions_see_only_their_datasets(tmp_path):
     from explorer.store import Store
 
     store = Store(tmp_path)
-    store.grant("session-a" * 4, ID)
-    assert store.may_open("session-a" * 4, ID)
-    assert not store.may_open("session-b" * 4, ID)
-    assert not store.may_open(None, ID)
+    mine = store.add_dataset((DATA / "explore_qm9.xyz").read_bytes(), "qm9.xyz", session="session-a" * 4)
+    assert store.may_open("session-a" * 4, mine)
+    assert not store.may_open("session-b" * 4, mine)
+    assert not store.may_open(None, mine)
+    assert not store.may_open("session-a" * 4, ID)  # an id nobody was given
     assert not store.may_open("session-a" * 4, "../../etc/passwd")
-    assert not any(p.name.startswith("session") for p in (tmp_path / "sessions").iterdir())  # hashed, never the cookie
+    assert "session-a" not in " ".join(str(p) for p in tmp_path.rglob("*"))  # the cookie never names a file
 
 
 def test_axes_may_be_properties():
