@@ -53,7 +53,12 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     from . import panels  # noqa: F401  (registers the callbacks)
     from .panels import dataset, descriptors, map, view, viewer  # noqa: A004
 
-    jobs = JobManager(Path(settings.data_dir) / "jobs", timeout_s=job_timeout_from_env())
+    if settings.redis_url:  # a deployment with Celery workers (explorer/celery_jobs.py)
+        from .celery_jobs import CeleryJobManager
+
+        jobs = CeleryJobManager(Path(settings.data_dir) / "jobs", settings.redis_url, timeout_s=job_timeout_from_env())
+    else:
+        jobs = JobManager(Path(settings.data_dir) / "jobs", timeout_s=job_timeout_from_env())
     app = dash.Dash(
         __name__,
         title=TITLE,

@@ -9,6 +9,11 @@
 * mixing: a PCovR map of 10,000 structures; from moving the mixing slider to the map redrawn;
 * pan/zoom: a 100,000-point map; the time of a zoom and a pan (Plotly relayouts) in the browser.
 
+``python -m explorer.bench load [--users 16]``: that many browser sessions at once, each opening
+the page and uploading a file of its own until its map is drawn, against gunicorn (4 workers) +
+``structure-explorer worker`` (Celery) + Redis on loopback; p50/p95 and the errors (needs
+Debian's redis-server).
+
 Needs the test extra (Playwright) and Debian's Chromium at /usr/bin/chromium.
 """
 
@@ -18,6 +23,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -236,12 +242,136 @@ def pan_zoom(browser, n: int) -> None:
     print(f"{n:,}-point WebGL map: pan/zoom relayout " + ", ".join(f"{t:.0f}" for t in timings) + " ms", flush=True)
 
 
+# -- load: many users at once against the multi-machine deployment ---------------------------------
+
+
+@contextlib.contextmanager
+def _deployment(folder: Path, web_workers: int, job_workers: int):
+    """Redis, ``structure-explorer worker`` and gunicorn with ``web_workers`` workers, all on
+    loopback, sharing ``folder``; yields the URL; stops everything afterwards."""
+    redis_port, web_port = _free_port(), _free_port()
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    env = {**os.environ, "EXPLORER_DATA_DIR": str(folder / "data"), "EXPLORER_REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+    redis_binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    processes = []
+    try:
+        processes.append(subprocess.Popen([redis_binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                           "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, start_new_session=True))
+        logs = open(folder / "deployment.log", "wb")
+        processes.append(subprocess.Popen([sys.executable, "-m", "explorer.cli", "worker", "--concurrency", str(job_workers)],
+                                          env=env, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
+        processes.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"127.0.0.1:{web_port}",
+                                           "--timeout", "120", "explorer.wsgi:server"],
+                                          env=env, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
+        url = f"http://127.0.0.1:{web_port}/"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "_dash-layout", timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                    raise RuntimeError(f"the deployment did not start; see {folder / 'deployment.log'}") from None
+                time.sleep(0.25)
+        yield url
+    finally:
+        for process in reversed(processes):
+            try:
+                os.killpg(process.pid, signal.SIGTERM)  # each started its own session: its children go too
+            except ProcessLookupError:
+                pass
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def load(users: int, web_workers: int = 4, job_workers: int = 2) -> dict:
+    """``users`` browser sessions at once, each opening the page (its map of the sample) and then
+    uploading a file of its own (new content, so nothing is cached) until its map is drawn:
+    against gunicorn with ``web_workers`` workers + Celery (``job_workers``) + Redis."""
+    import asyncio
+    import statistics
+
+    from playwright.async_api import async_playwright
+
+    from explorer.resources import default_dataset_path
+
+    async def user(browser, url, k, upload: Path, results):
+        context = await browser.new_context(viewport={"width": 1400, "height": 900})
+        page = await context.new_page()
+        start = time.perf_counter()
+        try:
+            await page.goto(url)
+            await page.wait_for_function(f"() => ({POINTS_JS})() === 985", timeout=600_000, polling=250)
+            opened = time.perf_counter() - start
+            start = time.perf_counter()
+            await page.locator("#upload-dataset input[type=file]").set_input_files(str(upload))
+            await page.wait_for_function(f"() => ({TITLE_JS})().includes({upload.stem!r})", timeout=600_000, polling=250)
+            results.append({"opened": opened, "mapped": time.perf_counter() - start,
+                            "status": await page.locator("#status-message").inner_text()})
+        except Exception as error:  # noqa: BLE001  (counted and reported)
+            status = await page.locator("#status-message").inner_text() if not page.is_closed() else ""
+            results.append({"error": f"user {k}: {type(error).__name__}: {str(error)[:200]} (status: {status!r})"})
+        finally:
+            await context.close()
+
+    async def run(url, uploads):
+        results: list[dict] = []
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            await asyncio.gather(*(user(browser, url, k, uploads[k], results) for k in range(users)))
+            await browser.close()
+        return results
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        import ase.io
+
+        frames = ase.io.read(default_dataset_path(), ":200")
+        uploads = []
+        for k in range(users):  # 200 molecules each, rotated differently: new content for every user
+            path = folder / f"user{k:02d}-molecules.xyz"
+            moved = [atoms.copy() for atoms in frames]
+            for atoms in moved:
+                atoms.rotate(7.0 * (k + 1), "z", center="COM")
+            ase.io.write(path, moved, format="extxyz")
+            uploads.append(path)
+        started = time.perf_counter()
+        with _deployment(folder, web_workers, job_workers) as url:
+            results = asyncio.run(run(url, uploads))
+        wall = time.perf_counter() - started
+    errors = [r["error"] for r in results if "error" in r]
+    failed_status = [r["status"] for r in results if "error" not in r and "failed" in r["status"].lower()]
+    done = [r for r in results if "error" not in r]
+
+    def quantiles(values):
+        if not values:
+            return "n/a"
+        values = sorted(values)
+        p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+        return f"p50 {statistics.median(values):.1f} s, p95 {p95:.1f} s"
+
+    print(f"load: {users} users at once, gunicorn -w {web_workers} + Celery ({job_workers} job processes) + Redis: "
+          f"page to sample map {quantiles([r['opened'] for r in done])}; upload (200 molecules) to its map "
+          f"{quantiles([r['mapped'] for r in done])}; {len(errors) + len(failed_status)} errors; {wall:.0f} s in all", flush=True)
+    for message in errors + failed_status:
+        print("  error:", message, flush=True)
+    return {"errors": errors + failed_status, "results": results}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m explorer.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", choices=["app", "load"], default="app",
+                        help="app: the single-user timings (default); load: many users against gunicorn + Celery + Redis")
     parser.add_argument("--mixing-points", type=int, default=10_000)
     parser.add_argument("--map-points", type=int, default=100_000)
     parser.add_argument("--skip-cold", action="store_true", help="do not measure with an empty Numba cache")
+    parser.add_argument("--users", type=int, default=16, help="load: browser sessions at once")
     args = parser.parse_args(argv)
+    if args.what == "load":
+        return 1 if load(args.users)["errors"] else 0
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

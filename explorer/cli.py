@@ -4,6 +4,7 @@
                        [--backend auto|numba|cupy] [--max-upload-mb 200] [--token T]
     structure-explorer featurize INPUT -o OUT.npz [...]   (see ``structure-explorer featurize --help``)
     structure-explorer gc [--data-dir DIR] [--max-store-gb 20] [--max-age-days 30]
+    structure-explorer worker [--concurrency N]   (Celery worker; needs EXPLORER_REDIS_URL)
 
 Options not given fall back to ``EXPLORER_*`` environment variables, then to the defaults.
 """
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from .settings import BACKENDS, Settings, SettingsError
 
-SUBCOMMANDS = ("featurize", "gc")
+SUBCOMMANDS = ("featurize", "gc", "worker")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "gc":
         return gc_main(argv[1:])
+    if argv and argv[0] == "worker":
+        from .celery_jobs import worker_main  # lazy: celery is needed only here
+
+        return worker_main(argv[1:])
     if argv and argv[0] == "featurize":
         from compute.featurize import main as featurize_main  # lazy: the server path does not need it
 

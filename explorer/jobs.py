@@ -157,22 +157,41 @@ class JobManager(BaseBackgroundCallbackManager):
         return key
 
     def _start(self, key: str, order: dict) -> None:
+        record = {"started": time.time(), "name": order["job_fn"]["qualname"], "session": order["session"]}
+        record.update(self._launch(key, order))
+        self._write(key, "job", record)
+        self._delete(key, "queued")
+
+    # -- how a job runs: here a process from the forkserver; CeleryJobManager overrides these three
+    def _launch(self, key: str, order: dict) -> dict:
+        """Start the job; returns what identifies it (kept in its ``.job`` record)."""
         job_fn = order["job_fn"]
         process = self._mp.Process(
             target=run_job, args=(str(self.root), key, job_fn, order["args"], order["context"], order["env"], order["server"]),
             name=f"job-{job_fn['qualname']}", daemon=False,
         )
         process.start()
-        self._write(key, "job", {"pid": process.pid, "started": time.time(), "name": job_fn["qualname"], "session": order["session"]})
-        self._delete(key, "queued")
         # the web process does not wait for it; reap it when it ends so it never stays a zombie
         _reap_later(process)
+        return {"pid": process.pid}
+
+    def _is_alive(self, key: str, record: dict) -> bool:
+        """Whether the job described by ``record`` still runs (or is about to)."""
+        return _alive(record["pid"])
+
+    def _stop(self, key: str, record: dict) -> None:
+        """Kill the job, and whatever it started."""
+        _kill(record["pid"])
+
+    def _death_message(self, key: str, record: dict) -> str:
+        """Why a job ended without a result, as the page will say it."""
+        return "the job's process stopped without a result (it may have run out of memory or been killed)"
 
     def _running(self) -> list[dict]:
         records = []
         for path in self.root.glob("*.job"):
             record = self._read(path.stem, "job")
-            if record is not None and _alive(record["pid"]):
+            if record is not None and self._is_alive(path.stem, record):
                 records.append(record)
         return records
 
@@ -250,7 +269,7 @@ class JobManager(BaseBackgroundCallbackManager):
         if self._exists(str(job), "queued"):
             return True  # waiting counts as running: the page keeps polling
         record = self._read(str(job), "job")
-        return record is not None and _alive(record["pid"])
+        return record is not None and self._is_alive(str(job), record)
 
     def terminate_job(self, job):
         """Kill a job (Cancel, or a newer request of the same callback); never raises."""
@@ -261,7 +280,7 @@ class JobManager(BaseBackgroundCallbackManager):
         record = self._read(key, "job")
         if record is None:
             return
-        _kill(record["pid"])
+        self._stop(key, record)
         self._delete(key, "job", "progress", "props")
         self._start_queued()  # its slot is free
 
@@ -297,13 +316,13 @@ class JobManager(BaseBackgroundCallbackManager):
         record = self._read(key, "job")
         if record is None:
             return
-        if not _alive(record["pid"]):
+        if not self._is_alive(key, record):
             time.sleep(0.2)  # the job may have written its result just before it ended
             if self._path(key, "result").exists():
                 return
-            message = "the job's process stopped without a result (it may have run out of memory or been killed)"
+            message = self._death_message(key, record)
         elif time.time() - record["started"] > self.timeout_s:
-            _kill(record["pid"])
+            self._stop(key, record)
             message = f"it took longer than {self.timeout_s:g} s and was stopped"
         else:
             return

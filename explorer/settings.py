@@ -3,7 +3,7 @@
 Precedence: an argument given on the command line, then the environment variable, then the
 default. The variables are ``EXPLORER_DATASET``, ``EXPLORER_HOST``, ``EXPLORER_PORT``,
 ``EXPLORER_DATA_DIR``, ``EXPLORER_BACKEND``, ``EXPLORER_MAX_UPLOAD_MB``, ``EXPLORER_TOKEN``,
-``EXPLORER_MAX_STORE_GB`` and ``EXPLORER_MAX_AGE_DAYS``. (The budgets of :mod:`compute.budget`
+``EXPLORER_MAX_STORE_GB``, ``EXPLORER_MAX_AGE_DAYS`` and ``EXPLORER_REDIS_URL``. (The budgets of :mod:`compute.budget`
 have their own ``EXPLORER_*`` variables, read where they are checked.)
 """
 
@@ -47,6 +47,8 @@ class Settings:
     backend: str = "auto"
     max_upload_mb: float = 200
     token: str | None = None
+    #: jobs on Celery workers through this Redis (``structure-explorer worker``); None: in-process
+    redis_url: str | None = None
     #: the data folder's size cap and age limit (least recently used derived arrays go first)
     max_store_gb: float = 20
     max_age_days: float = 30
@@ -58,6 +60,10 @@ class Settings:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
         if self.token == "":
             object.__setattr__(self, "token", None)
+        if not self.redis_url:
+            object.__setattr__(self, "redis_url", None)
+        elif not str(self.redis_url).startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"redis_url must start with redis://, rediss:// or unix://, got {str(self.redis_url)[:40]!r}")
         try:
             port = int(self.port)
         except (TypeError, ValueError):

@@ -186,3 +186,65 @@ def app_url(tmp_path_factory):
         yield url
     finally:
         stop_app(process)
+
+
+# -- Redis and Celery workers (explorer.celery_jobs), real processes -------------------------------
+
+
+def start_redis(port: int, folder: Path) -> subprocess.Popen:
+    """Debian's redis-server on ``port`` (loopback, nothing saved); waits until it answers PING."""
+    import shutil
+
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    assert Path(binary).exists(), "redis-server is needed (Debian: apt-get install redis-server; .ci/run installs it)"
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("redis-server did not answer")
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A Redis of the test's own: {"port", "url", "process"} (a test may restart it in place)."""
+    port = free_port()
+    state = {"port": port, "process": start_redis(port, tmp_path), "url": f"redis://127.0.0.1:{port}/0"}
+    yield state
+    state["process"].kill()
+    state["process"].wait()
+
+
+@pytest.fixture
+def celery_worker(redis_server, tmp_path):
+    """Factory: ``celery_worker(data_dir)`` starts ``structure-explorer worker`` for that data folder
+    on the test's Redis; stopped (with its children) after the test."""
+    import signal
+
+    started = []
+
+    def start(data_dir: Path, concurrency: int = 2) -> subprocess.Popen:
+        env = {**os.environ, "EXPLORER_REDIS_URL": redis_server["url"], "EXPLORER_DATA_DIR": str(data_dir),
+               "PYTHONPATH": os.pathsep.join(sys.path)}
+        log = open(tmp_path / f"worker-{len(started)}.log", "w")
+        process = subprocess.Popen([sys.executable, "-m", "explorer.cli", "worker", "--concurrency", str(concurrency),
+                                    "--loglevel", "INFO"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        started.append((process, log))
+        return process
+
+    yield start
+    for process, log in started:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+        log.close()

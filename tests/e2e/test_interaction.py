@@ -247,6 +247,20 @@ def _set_number(page, element_id: str, value) -> None:
     field.press("Tab")
 
 
+def test_on_celery_workers_the_app_maps_the_sample_and_an_upload(own_app, open_app, redis_server, celery_worker, tmp_path):
+    """The deployment of several machines: the web server sends its jobs through Redis to a
+    ``structure-explorer worker`` sharing the data folder; the page works the same."""
+    celery_worker(tmp_path / "data")
+    url, _, log = own_app({"EXPLORER_REDIS_URL": redis_server["url"]})
+    app = open_app(url)
+    app.open()
+    app.upload(DATA / "explore_c-gap-20u.xyz")
+    app.wait_for_map(lambda info: "explore_c-gap-20u" in info["title"], what="the uploaded map")
+    worker_log = (tmp_path / "worker-0.log").read_text()
+    ran = [line for line in worker_log.splitlines() if "structure_explorer.run_job" in line and "succeeded" in line]
+    assert len(ran) >= 4, worker_log[-2000:]  # SOAP and map of each dataset ran on the worker
+
+
 def test_fps_then_new_soap_then_another_session_maps_its_upload(own_app, open_app):
     """The sequence that used to kill every later job: parallel Numba FPS in the web process,
     then a job forked from it."""
