@@ -14,7 +14,9 @@ the web process itself never runs parallel numerical code.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from pathlib import Path
 
 import dash
@@ -27,6 +29,7 @@ from .security import current_session, install_loopback_only, install_security_h
 from .settings import Settings
 from .store import Store
 
+log = logging.getLogger(__name__)
 TITLE = "Structure-property explorer"
 
 
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     store = Store(settings.data_dir)
     store.recover()
     store.collect_garbage(settings.max_store_bytes, settings.max_age_s)
+    _keep_trimmed(store, settings)
     dataset_path = settings.dataset if settings.dataset is not None else default_dataset_path()
     default_dataset = {"id": store.add_dataset_file(dataset_path), "name": Path(dataset_path).name}
     store.dataset(default_dataset["id"])  # parsed once here: a bad file given on the command line fails now
@@ -134,6 +138,28 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
 
     app.layout = layout
     return app
+
+
+#: how often a running server trims its data folder to its cap and age limit
+GC_INTERVAL_S = 900
+
+
+def _keep_trimmed(store: Store, settings: Settings) -> None:
+    """Trim the data folder every :data:`GC_INTERVAL_S` while the server runs (a few cutoffs on
+    one upload can write gigabytes); idempotent, so several web workers may all do it."""
+    import threading
+
+    def loop():
+        while True:
+            time.sleep(GC_INTERVAL_S)
+            try:
+                removed = store.collect_garbage(settings.max_store_bytes, settings.max_age_s)
+                if removed["files"]:
+                    log.info("data folder trimmed: %d entries, %.1f MB", removed["files"], removed["bytes"] / 1e6)
+            except OSError as error:  # a full or unmounted disk must not end the server
+                log.warning("data folder not trimmed: %s", error)
+
+    threading.Thread(target=loop, name="data-folder-gc", daemon=True).start()
 
 
 def _page_address() -> str | None:

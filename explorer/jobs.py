@@ -242,6 +242,10 @@ class JobManager(BaseBackgroundCallbackManager):
         return self._path(key, "result").exists()
 
     def get_result(self, key, job):
+        # Dash asks for the result on every poll of every background callback (progress or not):
+        # the place to start a waiting job once a slot is free
+        if self._exists(key, "queued"):
+            self._start_queued()
         self._check_health(key)
         result = self._read(key, "result", self.UNDEFINED)
         if result is self.UNDEFINED:
@@ -410,11 +414,28 @@ def run_job(root: str, key: str, job_fn: dict, args, context: dict, env: dict | 
         result = _error_result(str(error))
     except Exception as error:  # noqa: BLE001  (every failure must reach the page)
         print(f"job {key[:8]} ({job_fn['qualname']}) failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-        result = _error_result(f"{type(error).__name__}: {error}" if not str(error) else str(error))
+        result = _error_result(explain(error))
     try:
         _atomic_pickle(path("result"), result)
     except Exception as error:  # noqa: BLE001  (e.g. an unpicklable output)
         _atomic_pickle(path("result"), _error_result(f"its result could not be stored ({error})"))
+
+
+def explain(error: BaseException) -> str:
+    """What a failure means, for the page: the message of the errors we raise on purpose
+    (ValueError and its kin, with their reasons), plain words for the numerical and system
+    failures whose own text means nothing to a user ("Singular matrix", "AssertionError")."""
+    import numpy as np
+
+    if isinstance(error, np.linalg.LinAlgError):
+        return ("the numbers are degenerate (a singular or non-convergent matrix: too few distinct structures, "
+                "constant features, or a regularization too small)")
+    if isinstance(error, MemoryError):
+        return "there was not enough memory (try smaller hyperparameters, or fewer structures)"
+    if isinstance(error, (AssertionError, IndexError, KeyError, AttributeError, TypeError, ZeroDivisionError)):
+        return f"an internal error ({type(error).__name__}); the server log has the details"
+    text = str(error)
+    return text if text else type(error).__name__
 
 
 # -- helpers ----------------------------------------------------------------------------------------

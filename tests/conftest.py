@@ -173,6 +173,7 @@ def serve_app(tmp_path):
         processes.append(process)
         return url, log_path
 
+    start.processes = processes  # a test may kill one as a crash would
     yield start
     for process in processes:
         stop_app(process)

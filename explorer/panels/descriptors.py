@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
@@ -94,7 +96,7 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
             limits = budget.current()
             budget.check_matrix_bytes(limits, len(map_rows(dataset, per)), soap.n_features(len(species)))
             budget.check_pairs(limits, dataset.structures, hypers["cutoff"])
-            features = soap.compute(dataset.structures, per=per, backend=backend, progress=progress)
+            features = _compute_soap(soap, dataset, per, backend, progress)
             if per == "atom":
                 features = features[atom_row_positions(dataset, map_rows(dataset, "atom"))]
             names = soap.feature_names(species)
@@ -102,6 +104,29 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
         store.save_arrays(key, feature_names=np.array(names, dtype=str))
     n_rows = len(map_rows(dataset, per))
     return {"key": key, "dataset": dataset_id, "per": per, "n_rows": n_rows, "hypers": hypers}
+
+
+#: uploads with at least this many atoms go to the Dask cluster of EXPLORER_DASK_SCHEDULER, if set
+DASK_MIN_ATOMS = 200_000
+
+
+def _compute_soap(soap, dataset, per: str, backend: str, progress):
+    """SOAP of every structure: here, or fanned out over a Dask cluster for a large upload
+    (``EXPLORER_DASK_SCHEDULER``, from ``EXPLORER_DASK_MIN_ATOMS`` atoms; the result is the same
+    row for row)."""
+    scheduler = os.environ.get("EXPLORER_DASK_SCHEDULER", "").strip()
+    try:
+        min_atoms = int(os.environ.get("EXPLORER_DASK_MIN_ATOMS", "") or DASK_MIN_ATOMS)
+    except ValueError:
+        min_atoms = DASK_MIN_ATOMS
+    if not scheduler or dataset.n_atoms < min_atoms:
+        return soap.compute(dataset.structures, per=per, backend=backend, progress=progress)
+    from dask.distributed import Client
+
+    from compute.distributed import featurize_distributed
+
+    with Client(scheduler, timeout=30) as client:
+        return featurize_distributed(client, soap, dataset.structures, per=per, backend=backend, progress=progress)
 
 
 def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[str]]:

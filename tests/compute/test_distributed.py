@@ -49,3 +49,24 @@ def test_featurize_command_on_a_scheduler(cluster, tmp_path):
         expected = SoapPowerSpectrum(**HYPERS).compute(ase.io.read(ROOT / "tests" / "data" / "explore_qm9.xyz", ":"),
                                                        per="structure", backend="numba")
         np.testing.assert_allclose(npz["features"], expected, rtol=1e-12)
+
+
+def test_the_app_fans_a_large_upload_out_to_the_cluster(cluster, tmp_path, monkeypatch):
+    """EXPLORER_DASK_SCHEDULER: the app's SOAP job of an upload at or above EXPLORER_DASK_MIN_ATOMS
+    runs on the cluster, with the same features as on one machine."""
+    from explorer.panels import descriptors
+    from explorer.store import Store
+
+    here_store = Store(tmp_path / "here")
+    here = descriptors.compute_features(here_store, here_store.add_dataset_file(SAMPLE), HYPERS, "structure", backend="numba")
+    monkeypatch.setenv("EXPLORER_DASK_SCHEDULER", cluster.scheduler_address)
+    monkeypatch.setenv("EXPLORER_DASK_MIN_ATOMS", "10000")  # the sample has 17,743 atoms
+    def chunks_run() -> int:  # tasks the cluster's scheduler has seen finish, all time
+        return sum(prefix.state_counts.get("memory", 0) for name, prefix in cluster.scheduler.task_prefixes.items()
+                   if "compute_chunk" in name)
+
+    before = chunks_run()
+    there_store = Store(tmp_path / "there")
+    there = descriptors.compute_features(there_store, there_store.add_dataset_file(SAMPLE), HYPERS, "structure", backend="numba")
+    assert chunks_run() > before, "no chunk ran on the cluster"
+    np.testing.assert_allclose(there_store.load_matrix(there["key"]), here_store.load_matrix(here["key"]), rtol=1e-12, atol=1e-12)

@@ -55,12 +55,19 @@ def start(manager, job_fn, args) -> str:
     return key
 
 
-def wait_result(manager, key, timeout_s=90.0):
+def wait_result(manager, key: str, timeout_s: float = 90.0):
+    """Poll as Dash's renderer does (get_result, job_running, get_updated_props: never
+    result_ready) until the job's result comes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if manager.result_ready(key):
-            return manager.get_result(key, key)
-        time.sleep(0.1)
+        result = manager.get_result(key, key)
+        running = manager.job_running(key)
+        manager.get_updated_props(key)
+        if result is not manager.UNDEFINED:
+            return result
+        if not running:
+            raise AssertionError(f"job {key[:8]} stopped without a result")
+        time.sleep(0.05)
     raise AssertionError(f"no result for job {key[:8]} within {timeout_s} s")
 
 

@@ -324,3 +324,31 @@ def test_gc_subcommand_trims_the_data_folder(tmp_path, capsys):
     assert cli.main(["gc", "--data-dir", str(tmp_path)]) == 0
     assert not store.has_arrays(key)
     assert "removed 0 leftovers of interrupted writes, 1 entries (0 datasets)" in capsys.readouterr().out
+
+
+def test_a_server_killed_mid_upload_restarts_on_the_same_folder(serve_app, tmp_path):
+    """SIGKILL while an upload's body is arriving (and leftovers of an interrupted write in the
+    folder): the next server on the same folder starts, cleans up and serves."""
+    import os
+    import signal
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    url, _ = serve_app([])
+    server = serve_app.processes[-1]
+    address = urlsplit(url)
+    with socket.create_connection((address.hostname, address.port)) as sock:
+        sock.sendall(f"POST /_dash-update-component HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 50000000\r\n\r\n".encode() + b'{"output": "' + b"x" * 2_000_000)
+        time.sleep(0.5)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+    leftover = tmp_path / "data" / "blobs" / "tmpcrash.tmp"
+    leftover.write_bytes(b"half an upload")
+    old = time.time() - 2 * 3600
+    os.utime(leftover, (old, old))
+    url, _ = serve_app([])
+    with urllib.request.urlopen(url + "_dash-layout", timeout=10) as response:
+        assert response.status == 200 and b"small_molecules-1000" in response.read()
+    assert not leftover.exists()

@@ -20,11 +20,18 @@ SQRT = {"module": "math", "qualname": "sqrt", "progress": False}
 SLEEP = {"module": "time", "qualname": "sleep", "progress": False}
 
 
-def wait_result(manager: JobManager, key: str, timeout_s: float = 60.0):
+def wait_result(manager, key: str, timeout_s: float = 90.0):
+    """Poll as Dash's renderer does (get_result, job_running, get_updated_props: never
+    result_ready) until the job's result comes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if manager.result_ready(key):
-            return manager.get_result(key, key)
+        result = manager.get_result(key, key)
+        running = manager.job_running(key)
+        manager.get_updated_props(key)
+        if result is not manager.UNDEFINED:
+            return result
+        if not running:
+            raise AssertionError(f"job {key[:8]} stopped without a result")
         time.sleep(0.05)
     raise AssertionError(f"no result for job {key[:8]} within {timeout_s} s")
 
@@ -133,7 +140,7 @@ def test_jobs_over_the_limits_wait_in_a_queue_and_start_when_polled(tmp_path):
     # waiting message is taken back
     assert wait_result(manager, a2) == 3
     while manager.queue_position(c1) is not None:
-        manager.result_ready(c1)
+        assert manager.get_result(c1, c1) is manager.UNDEFINED  # the poll that starts it finds no result yet
         time.sleep(0.05)
     assert manager.get_updated_props(c1) == {"status-message": {"children": ""}}
     assert wait_result(manager, c1) == 7
@@ -182,3 +189,15 @@ def test_a_job_dies_with_the_server_that_asked_for_it(tmp_path):
         assert not list((tmp_path / "jobs").glob("*.result"))
     finally:
         server.kill()
+
+
+def test_failures_are_explained_in_words(manager):
+    """Raw exception texts ("Singular matrix", "AssertionError") become plain words on the page;
+    a job's own message (a ValueError) stays as it is."""
+    from explorer.jobs import explain
+
+    singular = start(manager, {"module": "numpy.linalg", "qualname": "inv", "progress": False}, [[[0.0, 0.0], [0.0, 0.0]]])
+    assert "degenerate" in wait_result(manager, singular)["background_callback_error"]["msg"]
+    assert explain(AssertionError()).startswith("an internal error (AssertionError)")
+    assert explain(ValueError("the target 'x' is not numeric")) == "the target 'x' is not numeric"
+    assert "not enough memory" in explain(MemoryError())
