@@ -12,6 +12,7 @@ Options not given fall back to ``EXPLORER_*`` environment variables, then to the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -80,6 +81,10 @@ def quiet_web_process() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # EXPLORER_LOG_LEVEL=DEBUG: a line per job started, read and cancelled (never per poll)
+    level = os.environ.get("EXPLORER_LOG_LEVEL", "").upper()
+    if level in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        logging.getLogger("explorer").setLevel(level)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)

@@ -151,6 +151,7 @@ class JobManager(BaseBackgroundCallbackManager):
         env = {k: v for k, v in os.environ.items() if k.startswith("EXPLORER_")}
         # a job waits in the queue until a slot is free (at most max_jobs_per_session of its
         # browser session and max_jobs in all run at once); the page's polls start it
+        log.debug("job %s (%s) requested", key[:8], job_fn["qualname"])
         self._write(key, "queued", {"job_fn": job_fn, "args": args, "context": context, "env": env,
                                     "session": current_session() or "", "queued": time.time(), "server": os.getpid()})
         self._start_queued()
@@ -159,6 +160,7 @@ class JobManager(BaseBackgroundCallbackManager):
     def _start(self, key: str, order: dict) -> None:
         record = {"started": time.time(), "name": order["job_fn"]["qualname"], "session": order["session"]}
         record.update(self._launch(key, order))
+        log.debug("job %s (%s) started for session %s…", key[:8], record["name"], record["session"][:6])
         self._write(key, "job", record)
         self._delete(key, "queued")
 
@@ -250,6 +252,7 @@ class JobManager(BaseBackgroundCallbackManager):
         result = self._read(key, "result", self.UNDEFINED)
         if result is self.UNDEFINED:
             return self.UNDEFINED
+        log.debug("job %s: result read", key[:8])
         self._delete(key, "result", "progress", "job", "waited")
         return result
 
@@ -268,12 +271,22 @@ class JobManager(BaseBackgroundCallbackManager):
         return value
 
     def job_running(self, job):
+        """Whether the page must poll again. Dash asks this right *after* get_result, and takes
+        "not running" with no result for a cancelled job and stops polling: a job that ended in
+        between (its result written a moment too late for get_result) must still count as
+        running, or its result (or its failure) would never reach the page."""
         if not job:
             return False
-        if self._exists(str(job), "queued"):
-            return True  # waiting counts as running: the page keeps polling
-        record = self._read(str(job), "job")
-        return record is not None and self._is_alive(str(job), record)
+        key = str(job)
+        if self._exists(key, "queued") or self._exists(key, "result"):
+            return True  # waiting, or a result not read yet
+        record = self._read(key, "job")
+        if record is None:
+            return False  # read, or cancelled
+        if self._is_alive(key, record):
+            return True
+        self._check_health(key)  # it ended: its result, or why there is none, for the next poll
+        return self._exists(key, "result")
 
     def terminate_job(self, job):
         """Kill a job (Cancel, or a newer request of the same callback); never raises."""
@@ -284,6 +297,7 @@ class JobManager(BaseBackgroundCallbackManager):
         record = self._read(key, "job")
         if record is None:
             return
+        log.debug("job %s (%s) cancelled", key[:8], record.get("name"))
         self._stop(key, record)
         self._delete(key, "job", "progress", "props")
         self._start_queued()  # its slot is free

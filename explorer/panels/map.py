@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from compute import maps, models
+from compute import budget, maps, models
 from compute.datasets import DatasetError
 
 from .. import figures, messages, state
-from ..jobs import failure_handler
+from ..jobs import JobFailed, failure_handler
 from ..rows import ABS_ERROR, CLUSTER, ERROR, PREDICTED, Rows, default_color, first_numeric_property, map_rows, property_options, property_values, row_names
 from ..store import Store, UnknownIdError, make_key, model_lock
 from .descriptors import load_features
@@ -113,6 +113,9 @@ def compute_map(store: Store, features_state: dict, method: str, target: str | N
         y = target_values(store, features_state["dataset"], features_state["per"], target) if uses_target else None
         progress(1)
         fitted_rows = X.shape[0] if y is None else int(np.isfinite(y).sum())
+        if method in maps.KERNEL_METHODS:  # the kernel (or Nyström features) of every row, refused before it is built
+            columns = fitted_rows if fitted_rows <= maps.NYSTROM_ABOVE else min(maps.N_ACTIVE, fitted_rows)
+            budget.check_matrix_bytes(budget.current(), X.shape[0], columns, what="the kernel matrix", kind="kernel")
         n_components = max(1, min(N_COMPONENTS, fitted_rows - 1, X.shape[1]))
         result = maps.project(X, method, y=y, mixing=mixing, n_components=n_components, backend=backend)
         progress(2)
@@ -160,7 +163,10 @@ def compute_predictions(store: Store, features_state: dict, target: str) -> dict
         X, _ = load_features(store, features_state)
         y = target_values(store, features_state["dataset"], features_state["per"], target)
         groups = structure_groups(store, features_state)
-        if np.isfinite(y).sum() > 4_000:
+        fitted = int(np.isfinite(y).sum())
+        budget.check_matrix_bytes(budget.current(), X.shape[0], fitted if fitted <= 4_000 else 1_000, what="the kernel matrix",
+                                  kind="kernel")
+        if fitted > 4_000:
             predicted = models.cross_val_predict(X, y, model="sparse_krr", n_active=1_000, groups=groups)
         else:
             predicted = models.cross_val_predict(X, y, model="krr", groups=groups)
@@ -388,8 +394,10 @@ def on_compute_predictions(features_state, target, color_by, prediction_state):
         return no_update
     try:
         return compute_predictions(state.current_store(), features_state, target)
-    except (ValueError, UnknownIdError):
-        return None
+    except UnknownIdError:
+        return None  # another dataset was opened meanwhile
+    except ValueError as error:  # a target that cannot be learned, a kernel over its budget: said on the page
+        raise JobFailed(str(error)) from None
 
 
 @callback(

@@ -534,3 +534,15 @@ def test_map_axes_from_components_or_properties(store, qm9):
     assert one_names == ["PC1", ""] and not one[:, 1].any()
     options = map_panel.axis_options([{"label": "gap", "value": "structure:gap"}])
     assert [o["value"] for o in options] == [0, 1, 2, 3, "structure:gap"]
+
+
+def test_kernel_maps_and_predictions_refuse_a_kernel_over_its_budget(featurized_molecules, monkeypatch):
+    """The kernel (or Nyström features) is checked before it is built, and the refusal names
+    its setting; a linear map needs no kernel."""
+    store, _, features_state = featurized_molecules
+    monkeypatch.setenv("EXPLORER_MAX_KERNEL_GB", "1e-6")  # 1 kB: less than 120 x 120 numbers
+    with pytest.raises(ValueError, match=r"kernel matrix \(120 × 120 numbers\).*EXPLORER_MAX_KERNEL_GB"):
+        map_panel.compute_map(store, features_state, "kpca", None, 0.5)
+    with pytest.raises(ValueError, match="EXPLORER_MAX_KERNEL_GB"):
+        map_panel.compute_predictions(store, features_state, "structure:dft_formation_energy_per_atom_in_eV")
+    assert map_panel.compute_map(store, features_state, "pca", None, 0.5)["method"] == "pca"
