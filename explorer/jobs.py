@@ -96,6 +96,19 @@ class JobManager(BaseBackgroundCallbackManager):
         self.max_jobs_per_session = int(max_jobs_per_session or _int_from_env("EXPLORER_MAX_JOBS_PER_SESSION", 2))
         self._mp = _context()
         super().__init__(cache_by=None)
+        self._forget_old()
+
+    def _forget_old(self, max_age_s: float = 86400.0) -> None:
+        """Remove job files nobody read for a day (pages closed before their result came)."""
+        now = time.time()
+        for path in self.root.iterdir():
+            if path.name in ("signing-secret", "queue.lock"):
+                continue
+            try:
+                if now - path.stat().st_mtime > max_age_s:
+                    path.unlink()
+            except OSError:
+                pass
 
     def warm_up(self) -> None:
         """Start the forkserver now (it imports the app's modules in its own process), so the
@@ -253,7 +266,9 @@ class JobManager(BaseBackgroundCallbackManager):
         if result is self.UNDEFINED:
             return self.UNDEFINED
         log.debug("job %s: result read", key[:8])
-        self._delete(key, "result", "progress", "job", "waited")
+        # "waited" stays: get_updated_props, which Dash calls next in the same poll, takes the
+        # waiting message back
+        self._delete(key, "result", "progress", "job")
         return result
 
     def get_updated_props(self, key):
