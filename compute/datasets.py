@@ -612,8 +612,9 @@ def _check_plain_sqlite(path: str, name: str) -> None:
             connection.close()
     except sqlite3.Error as exc:
         raise DatasetError(f"{name}: cannot read the SQLite database ({exc}).") from None
-    if rows > budget.current().max_structures:
-        _within_budget(name, budget.check_counts, np.zeros(rows, dtype=np.int64))
+    limits = budget.current()
+    if rows > limits.max_structures:  # refused from the count alone: no array of that length is made
+        raise DatasetError(f"{name}: {limits.refuse('max_structures', 'the number of structures', rows)}.")
 
 
 def _read_db(data: bytes, name: str) -> _Parts:

@@ -27,6 +27,12 @@ NYSTROM_ABOVE = 2_000
 N_ACTIVE = 1_000
 
 
+def auto_n_active(n_fitted: int) -> int | None:
+    """The Nyström active-set size kernel maps use by default for ``n_fitted`` rows: None (the
+    full kernel) up to :data:`NYSTROM_ABOVE` rows, else :data:`N_ACTIVE`."""
+    return N_ACTIVE if n_fitted > NYSTROM_ABOVE else None
+
+
 @dataclass
 class MapResult:
     """Coordinates of every row and what is needed to move the mixing.
@@ -126,7 +132,7 @@ def project(
     info = {}
     if method in KERNEL_METHODS:
         if n_active == "auto":
-            n_active = N_ACTIVE if len(rows) > NYSTROM_ABOVE else None
+            n_active = auto_n_active(len(rows))
         if n_active is not None:
             n_active = min(int(n_active), len(rows))
             info["n_active"] = n_active

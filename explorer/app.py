@@ -47,8 +47,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     # what the server (and its jobs) writes is readable by its user only: uploads, ids, job files
     os.umask(0o077)
     store = Store(settings.data_dir)
-    store.recover()
-    store.collect_garbage(settings.max_store_bytes, settings.max_age_s)
+    store.tidy(settings.max_store_bytes, settings.max_age_s)
     _keep_trimmed(store, settings)
     dataset_path = settings.dataset if settings.dataset is not None else default_dataset_path()
     default_dataset = {"id": store.add_dataset_file(dataset_path), "name": Path(dataset_path).name}

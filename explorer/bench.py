@@ -53,13 +53,20 @@ def _start(args, data_dir, env):
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/"
+    _wait_until_serving(url, [process], "structure-explorer exited early")
+    return process, url
+
+
+def _wait_until_serving(url: str, processes, failure: str, timeout_s: float = 600.0) -> None:
+    """Until ``url`` answers; RuntimeError(``failure``) if one of ``processes`` ends first."""
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
-            urllib.request.urlopen(url + "_dash-layout", timeout=2)
-            return process, url
+            urllib.request.urlopen(url + "_dash-layout", timeout=5)
+            return
         except OSError:
-            if process.poll() is not None:
-                raise RuntimeError("structure-explorer exited early")
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise RuntimeError(failure) from None
             time.sleep(0.05)
 
 
@@ -253,26 +260,18 @@ def _deployment(folder: Path, web_workers: int, job_workers: int):
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     env = {**os.environ, "EXPLORER_DATA_DIR": str(folder / "data"), "EXPLORER_REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
     redis_binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    processes = []
+    processes, logs = [], None
     try:
         processes.append(subprocess.Popen([redis_binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                                            "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, start_new_session=True))
-        logs = open(folder / "deployment.log", "wb")
+        logs = open(folder / "deployment.log", "wb")  # closed below, with the processes
         processes.append(subprocess.Popen([sys.executable, "-m", "explorer.cli", "worker", "--concurrency", str(job_workers)],
                                           env=env, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
         processes.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"127.0.0.1:{web_port}",
                                            "--timeout", "120", "explorer.wsgi:server"],
                                           env=env, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
         url = f"http://127.0.0.1:{web_port}/"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url + "_dash-layout", timeout=5)
-                break
-            except OSError:
-                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                    raise RuntimeError(f"the deployment did not start; see {folder / 'deployment.log'}") from None
-                time.sleep(0.25)
+        _wait_until_serving(url, processes, f"the deployment did not start; see {folder / 'deployment.log'}", timeout_s=120)
         yield url
     finally:
         for process in reversed(processes):
@@ -285,6 +284,8 @@ def _deployment(folder: Path, web_workers: int, job_workers: int):
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if logs is not None:
+            logs.close()
 
 
 def load(users: int, web_workers: int = 4, job_workers: int = 2) -> dict:

@@ -113,8 +113,7 @@ def gc_main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> in
     if not settings.data_dir.is_dir():
         parser.error(f"no data folder at {str(settings.data_dir)!r}")
     store = Store(settings.data_dir)
-    leftovers = store.recover()
-    removed = store.collect_garbage(settings.max_store_bytes, settings.max_age_s)
+    leftovers, removed = store.tidy(settings.max_store_bytes, settings.max_age_s)
     print(f"structure-explorer gc: {settings.data_dir}: removed {len(leftovers)} leftovers of interrupted writes, "
           f"{removed['files']:,} entries ({removed['datasets']:,} datasets), {removed['bytes'] / 1e6:,.1f} MB", flush=True)
     return 0

@@ -22,7 +22,6 @@ index, or the environment index in per-atom mode); the callbacks read ``customda
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Mapping, Sequence
 
 import numpy as np

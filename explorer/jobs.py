@@ -15,7 +15,8 @@ the first poll deleted it for the other; its SQLite store timed out under load.
 * gives every job a random key (``secrets.token_hex``), whatever its arguments: jobs of
   different sessions, or two identical requests, never meet.
 * keeps results, progress and ``set_props`` updates as files in ``<data dir>/jobs`` written
-  atomically (rename), readable by every web worker; no database, no lock.
+  atomically (rename), readable by every web worker; no database (one file lock, held while a
+  worker starts waiting jobs).
 * bounds them: at most ``max_jobs_per_session`` jobs of one browser session and ``max_jobs`` in
   all run at once; the others wait in a queue (a file each), started oldest first by the page's
   polls, whose status line shows their place. A job nobody polls never starts; a job whose web
@@ -31,6 +32,8 @@ carries only plain data; the same code path runs under a Celery worker.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import contextvars
 import importlib
 import inspect
@@ -223,28 +226,29 @@ class JobManager(BaseBackgroundCallbackManager):
         """Start waiting jobs, oldest first, while the limits allow (one web worker at a time)."""
         with _exclusive(self.root / "queue.lock"):
             running = self._running()
-            per_session: dict[str, int] = {}
-            for record in running:
-                per_session[record.get("session", "")] = per_session.get(record.get("session", ""), 0) + 1
+            per_session = collections.Counter(record.get("session", "") for record in running)
             total = len(running)
             for _, key, order in self._queue():
                 if total >= self.max_jobs:
                     break
                 session = order.get("session", "")
-                if per_session.get(session, 0) >= self.max_jobs_per_session:
+                if per_session[session] >= self.max_jobs_per_session:
                     continue
                 self._start(key, order)
                 total += 1
-                per_session[session] = per_session.get(session, 0) + 1
+                per_session[session] += 1
 
     def queue_position(self, key: str) -> int | None:
         """How many jobs wait before this one (None: it is not waiting)."""
         waiting = [k for _, k, _ in self._queue()]
         return waiting.index(key) if key in waiting else None
 
-    def get_progress(self, key):
+    def _start_if_waiting(self, key: str) -> None:
         if self._exists(key, "queued"):
             self._start_queued()
+
+    def get_progress(self, key):
+        self._start_if_waiting(key)
         value = self._read(key, "progress")
         if value is not None:
             self._delete(key, "progress")
@@ -252,15 +256,13 @@ class JobManager(BaseBackgroundCallbackManager):
 
     def result_ready(self, key):
         self._check_health(key)
-        if self._exists(key, "queued"):
-            self._start_queued()
+        self._start_if_waiting(key)
         return self._path(key, "result").exists()
 
     def get_result(self, key, job):
         # Dash asks for the result on every poll of every background callback (progress or not):
         # the place to start a waiting job once a slot is free
-        if self._exists(key, "queued"):
-            self._start_queued()
+        self._start_if_waiting(key)
         self._check_health(key)
         result = self._read(key, "result", self.UNDEFINED)
         if result is self.UNDEFINED:
@@ -565,24 +567,17 @@ def _int_from_env(name: str, default: int) -> int:
     return value if value > 0 else default
 
 
-class _exclusive:
+@contextlib.contextmanager
+def _exclusive(path: Path):
     """An exclusive lock on a file, across processes (web workers sharing the jobs folder)."""
+    import fcntl
 
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self):
-        import fcntl
-
-        self.handle = open(self.path, "a+b")
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        import fcntl
-
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def job_timeout_from_env() -> float:

@@ -87,8 +87,6 @@ def install_loopback_only(server) -> None:
     (``gunicorn -b 0.0.0.0:... explorer.wsgi:server``) binds wherever it is told: this check keeps
     an app without a token from serving the network whatever the bind address.
     """
-    import ipaddress
-
     import flask
 
     @server.before_request

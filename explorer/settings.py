@@ -71,14 +71,7 @@ class Settings:
         if not 0 <= port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535, got {port}")
         object.__setattr__(self, "port", port)
-        try:
-            max_mb = float(self.max_upload_mb)
-        except (TypeError, ValueError):
-            raise SettingsError(f"max_upload_mb must be a number, got {self.max_upload_mb!r}") from None
-        if not max_mb > 0:
-            raise SettingsError(f"max_upload_mb must be positive, got {max_mb}")
-        object.__setattr__(self, "max_upload_mb", max_mb)
-        for name in ("max_store_gb", "max_age_days"):
+        for name in ("max_upload_mb", "max_store_gb", "max_age_days"):
             try:
                 value = float(getattr(self, name))
             except (TypeError, ValueError):

@@ -154,7 +154,7 @@ class Store:
         :data:`STALE_TEMPORARY_S`, and dataset ids whose bytes are gone. Returns the removed paths."""
         now = time.time() if now is None else now
         removed = []
-        for folder in ("datasets", "blobs", "arrays", "models"):
+        for folder in FOLDERS:
             for path in (self.root / folder).iterdir():
                 if path.suffix == ".tmp" and now - _mtime(path) > STALE_TEMPORARY_S:
                     path.unlink(missing_ok=True)
@@ -164,6 +164,11 @@ class Store:
                 path.unlink(missing_ok=True)
                 removed.append(path)
         return removed
+
+    def tidy(self, max_bytes: int, max_age_s: float) -> tuple[list[Path], dict]:
+        """:meth:`recover`, then :meth:`collect_garbage`: what the server does at start-up and
+        ``structure-explorer gc`` does on demand."""
+        return self.recover(), self.collect_garbage(max_bytes, max_age_s)
 
     def _descriptions(self) -> list[tuple[Path, str]]:
         """(path, blob) of every dataset id."""

@@ -215,9 +215,17 @@ def start_redis(port: int, folder: Path) -> subprocess.Popen:
 
 @pytest.fixture
 def redis_server(tmp_path):
-    """A Redis of the test's own: {"port", "url", "process"} (a test may restart it in place)."""
+    """A Redis of the test's own: {"port", "url", "process", "restart"}; ``restart()`` kills it
+    and starts a new one on the same port (jobs in flight meanwhile)."""
     port = free_port()
     state = {"port": port, "process": start_redis(port, tmp_path), "url": f"redis://127.0.0.1:{port}/0"}
+
+    def restart():
+        state["process"].kill()
+        state["process"].wait()
+        state["process"] = start_redis(port, tmp_path)
+
+    state["restart"] = restart
     yield state
     state["process"].kill()
     state["process"].wait()

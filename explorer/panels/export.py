@@ -43,6 +43,8 @@ FORMATS = [
 ]
 FEATURE_METHODS = [("fps", "FPS"), ("cur", "CUR")]
 NOTHING_SELECTED = "select points first: lasso or box on the map, a cluster, FPS, or the table's filters"
+#: the same, as the export tab says it while nothing is selected
+NOTHING_SELECTED_SENTENCE = NOTHING_SELECTED[0].upper() + NOTHING_SELECTED[1:]
 #: feature selection is fitted on at most this many rows (evenly spaced) to stay interactive
 MAX_FIT_ROWS = 20_000
 DEFAULT_FPS_COUNT = 50
@@ -54,7 +56,7 @@ def layout() -> html.Div:
         [
             html.Div(
                 [
-                    html.Span(NOTHING_SELECTED[0].upper() + NOTHING_SELECTED[1:], id="selection-summary", className="selection-summary"),
+                    html.Span(NOTHING_SELECTED_SENTENCE, id="selection-summary", className="selection-summary"),
                     html.Button("Clear selection", id="clear-selection", n_clicks=0, className="button"),
                 ],
                 className="button-row",
@@ -359,7 +361,7 @@ def _download(data: bytes, filename: str) -> dict:
 # counted in the browser the moment the selection changes (assets/map_interaction.js)
 clientside_callback(
     "function(selection, features) { return window.dash_clientside.explorer_map.selection_summary(selection, features, %s); }"
-    % json.dumps(NOTHING_SELECTED[0].upper() + NOTHING_SELECTED[1:]),
+    % json.dumps(NOTHING_SELECTED_SENTENCE),
     Output("selection-summary", "children"),
     Input(state.SELECTION, "data"),
     Input(state.FEATURES, "data"),

@@ -21,6 +21,9 @@ from ..store import Store, UnknownIdError, make_key, model_lock
 from .descriptors import load_features
 
 N_COMPONENTS = 4
+#: predictions use sparse kernel ridge (this many active rows) above this many rows with a target
+SPARSE_KRR_ABOVE = 4_000
+SPARSE_KRR_ACTIVE = 1_000
 METHOD_OPTIONS = [{"label": label, "value": value} for value, label in maps.METHODS.items()]
 
 
@@ -114,7 +117,7 @@ def compute_map(store: Store, features_state: dict, method: str, target: str | N
         progress(1)
         fitted_rows = X.shape[0] if y is None else int(np.isfinite(y).sum())
         if method in maps.KERNEL_METHODS:  # the kernel (or Nyström features) of every row, refused before it is built
-            columns = fitted_rows if fitted_rows <= maps.NYSTROM_ABOVE else min(maps.N_ACTIVE, fitted_rows)
+            columns = min(maps.auto_n_active(fitted_rows) or fitted_rows, fitted_rows)
             budget.check_matrix_bytes(budget.current(), X.shape[0], columns, what="the kernel matrix", kind="kernel")
         n_components = max(1, min(N_COMPONENTS, fitted_rows - 1, X.shape[1]))
         result = maps.project(X, method, y=y, mixing=mixing, n_components=n_components, backend=backend)
@@ -156,18 +159,19 @@ def structure_groups(store: Store, features_state: dict):
 
 
 def compute_predictions(store: Store, features_state: dict, target: str) -> dict:
-    """Out-of-fold predictions of ``target`` (kernel ridge; sparse above 4,000 rows with a
-    target), cached."""
+    """Out-of-fold predictions of ``target`` (kernel ridge; sparse above :data:`SPARSE_KRR_ABOVE`
+    rows with a target), cached."""
     key = make_key("predictions", features_state["key"], target)
     if not store.has_arrays(key):
         X, _ = load_features(store, features_state)
         y = target_values(store, features_state["dataset"], features_state["per"], target)
         groups = structure_groups(store, features_state)
         fitted = int(np.isfinite(y).sum())
-        budget.check_matrix_bytes(budget.current(), X.shape[0], fitted if fitted <= 4_000 else 1_000, what="the kernel matrix",
+        sparse = fitted > SPARSE_KRR_ABOVE
+        budget.check_matrix_bytes(budget.current(), X.shape[0], SPARSE_KRR_ACTIVE if sparse else fitted, what="the kernel matrix",
                                   kind="kernel")
-        if fitted > 4_000:
-            predicted = models.cross_val_predict(X, y, model="sparse_krr", n_active=1_000, groups=groups)
+        if sparse:
+            predicted = models.cross_val_predict(X, y, model="sparse_krr", n_active=SPARSE_KRR_ACTIVE, groups=groups)
         else:
             predicted = models.cross_val_predict(X, y, model="krr", groups=groups)
         store.save_arrays(key, predicted=predicted, target=y)
@@ -202,7 +206,6 @@ def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, s
     dataset = store.dataset(map_state["dataset"])
     rows = map_rows(dataset, map_state["per"])
     coordinates = store.load_arrays(map_state["coords"])["coordinates"]
-    n_components = coordinates.shape[1]
     coords, titles = map_axes(dataset, rows, coordinates, map_state["axis_titles"], axes[: int(dims)])
     color, color_name, color_kind = color_values(store, dataset, rows, color_by, prediction_state, cluster_state)
     size = property_values(dataset, rows, size_by) if size_by and not size_by.startswith("map:") else None

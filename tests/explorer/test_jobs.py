@@ -1,4 +1,6 @@
-"""explorer.jobs.JobManager with real job processes: results, failures, deaths, time-outs, cancel.
+"""explorer.jobs.JobManager with real job processes: results, failures, deaths, time-outs, cancel,
+limits and the queue; and explorer.celery_jobs.CeleryJobManager with a real Redis (Debian's
+redis-server, started here) and a real ``structure-explorer worker``.
 
 The job functions are plain library functions found by module and name (as the manager finds a
 callback's function), so these jobs run exactly the code path of the app's callbacks.
@@ -214,3 +216,69 @@ def test_job_files_nobody_read_for_a_day_are_forgotten(tmp_path):
     os.utime(old, (long_ago, long_ago))
     JobManager(root)
     assert not old.exists() and fresh.exists()
+
+
+
+# -- the same jobs on Celery workers (explorer.celery_jobs) -------------------------------------------
+
+
+def celery_manager(redis_server, tmp_path):
+    from explorer.celery_jobs import CeleryJobManager
+
+    return CeleryJobManager(tmp_path / "data" / "jobs", redis_server["url"], timeout_s=120, max_jobs=4, max_jobs_per_session=4)
+
+
+def wait_for_beat(manager, key: str) -> int:
+    """The pid of the worker process running job ``key``, once its heartbeat appears."""
+    beat = manager.root / f"{key}.beat"
+    deadline = time.monotonic() + 30
+    while not beat.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return int(beat.read_text().split()[1])
+
+
+def test_jobs_run_on_a_celery_worker(redis_server, celery_worker, tmp_path):
+    celery_worker(tmp_path / "data")
+    manager = celery_manager(redis_server, tmp_path)
+    assert wait_result(manager, start(manager, ADD, [2, 3])) == 5  # the first waits for the worker to start
+    failed = wait_result(manager, start(manager, SQRT, [-1.0]))
+    assert failed["background_callback_error"]["msg"] == "math domain error"
+    # the job ran in a worker process, not here: its heartbeat named another pid
+    key = start(manager, SLEEP, [3])
+    assert wait_for_beat(manager, key) != os.getpid() and manager.job_running(key)
+    assert wait_result(manager, key) is None
+    assert not (manager.root / f"{key}.beat").exists()
+
+
+def test_a_celery_worker_killed_mid_job_is_reported_and_a_retry_works(redis_server, celery_worker, tmp_path, monkeypatch):
+    from explorer import celery_jobs
+
+    monkeypatch.setattr(celery_jobs, "BEAT_TIMEOUT_S", 3.0)
+    celery_worker(tmp_path / "data")
+    manager = celery_manager(redis_server, tmp_path)
+    assert wait_result(manager, start(manager, ADD, [1, 1])) == 2
+    key = start(manager, SLEEP, [60])
+    os.kill(wait_for_beat(manager, key), signal.SIGKILL)  # the process running the job dies (out of memory, say)
+    result = wait_result(manager, key, timeout_s=30)
+    assert "stopped without a result" in result["background_callback_error"]["msg"]
+    assert wait_result(manager, start(manager, ADD, [20, 22])) == 42  # the worker runs the next job
+
+
+def test_redis_restarted_with_a_job_in_flight(redis_server, celery_worker, tmp_path):
+    celery_worker(tmp_path / "data")
+    manager = celery_manager(redis_server, tmp_path)
+    assert wait_result(manager, start(manager, ADD, [1, 2])) == 3
+    key = start(manager, SLEEP, [4])
+    wait_for_beat(manager, key)
+    redis_server["restart"]()
+    assert wait_result(manager, key) is None  # the running job finishes: its result is a file
+    assert wait_result(manager, start(manager, ADD, [5, 6]), timeout_s=120) == 11  # the worker reconnected
+
+
+def test_a_job_no_celery_worker_takes_says_so(redis_server, tmp_path, monkeypatch):
+    from explorer import celery_jobs
+
+    monkeypatch.setattr(celery_jobs, "START_GRACE_S", 2.0)
+    manager = celery_manager(redis_server, tmp_path)
+    result = wait_result(manager, start(manager, ADD, [1, 2]), timeout_s=30)
+    assert "structure-explorer worker" in result["background_callback_error"]["msg"]
