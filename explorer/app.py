@@ -25,7 +25,8 @@ from dash import dcc, html
 from . import state, view_state
 from .jobs import JobManager, job_timeout_from_env
 from .resources import assets_dir, default_dataset_path
-from .security import current_session, install_loopback_only, install_security_headers, install_session_cookie, install_token_check
+from .security import (current_session, install_loopback_only, install_request_limits, install_security_headers, install_session_cookie,
+                       install_token_check)
 from .settings import Settings
 from .store import Store
 
@@ -69,10 +70,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         assets_folder=str(assets_dir()),
         background_callback_manager=jobs,
     )
-    # base64 makes an upload 4/3 larger; files above the limit but below this still reach the reader,
-    # whose message names the file and the limit
     app.job_manager = jobs  # the serving entry points warm it up (cli.main, wsgi)
-    app.server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 1_000_000
+    app.server.config["MAX_CONTENT_LENGTH"] = settings.max_upload_request_bytes
+    install_request_limits(app, settings.max_request_bytes, settings.max_upload_request_bytes)
     if settings.token:
         install_token_check(app.server, settings.token)
     else:

@@ -1,7 +1,8 @@
 """``structure-explorer``: serve the app, or run a batch subcommand.
 
     structure-explorer [DATASET] [--host 127.0.0.1] [--port 8050] [--data-dir DIR]
-                       [--backend auto|numba|cupy] [--max-upload-mb 200] [--token T]
+                       [--backend auto|numba|cupy] [--max-upload-mb 200] [--max-request-mb 8]
+                       [--token T]
     structure-explorer featurize INPUT -o OUT.npz [...]   (see ``structure-explorer featurize --help``)
     structure-explorer gc [--data-dir DIR] [--max-store-gb 20] [--max-age-days 30]
     structure-explorer worker [--concurrency N]   (Celery worker; needs EXPLORER_REDIS_URL)
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, default=None, help="descriptor backend (default auto: cupy with a GPU, else numba)")
     parser.add_argument("--max-upload-mb", dest="max_upload_mb", type=float, default=None, metavar="MB",
                         help="largest accepted upload in MB (default 200)")
+    parser.add_argument("--max-request-mb", dest="max_request_mb", type=float, default=None, metavar="MB",
+                        help="largest body of any other request in MB (default 8)")
     parser.add_argument("--token", default=None, help="access token required on every request (required with a non-local host)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     return parser

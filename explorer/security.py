@@ -194,3 +194,112 @@ def install_security_headers(app) -> None:
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         return response
+
+
+#: the route every Dash callback posts to
+_CALLBACK_ROUTE = "/_dash-update-component"
+#: how much of a large callback request is read to learn which callback it is for
+_PEEK_BYTES = 4096
+
+
+def install_request_limits(app, max_request_bytes: int, max_upload_request_bytes: int, upload_inputs=("upload-dataset.contents",)) -> None:
+    """Refuse request bodies over ``max_request_bytes`` before reading them, except the callback
+    requests that carry an upload (an input in ``upload_inputs``), which may reach
+    ``max_upload_request_bytes``.
+
+    Why: a callback's JSON is parsed whole into Python objects (a 280 MB body of nested lists
+    takes many GB); only an upload needs a large body. Which callback a request is for is known
+    from its first key (the renderer writes ``{"output": ...`` first), so only the first
+    4 KB of a large body are read to decide; a body without a declared length is refused.
+    """
+    import json
+    import re
+
+    output_key = re.compile(rb'^\s*\{\s*"output"\s*:\s*("(?:[^"\\]|\\.)*")')
+    large_outputs: set[str] | None = None
+    inner = app.server.wsgi_app
+
+    def outputs_taking_uploads() -> set[str]:
+        from dash._callback import GLOBAL_CALLBACK_MAP
+
+        found = set()
+        for callback_map in (GLOBAL_CALLBACK_MAP, app.callback_map):
+            for output, spec in callback_map.items():
+                names = {f"{item.get('id')}.{item.get('property')}" for item in spec.get("inputs", [])}
+                if names & set(upload_inputs):
+                    found.add(output)
+        return found
+
+    def refuse(start_response, status: str, message: str):
+        body = json.dumps({"error": message}).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def limited(environ, start_response):
+        nonlocal large_outputs
+        if environ.get("REQUEST_METHOD") not in ("POST", "PUT", "PATCH"):
+            return inner(environ, start_response)
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():  # (a length given beside it does not count)
+            return refuse(start_response, "411 Length Required", "a request body must declare its length")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return refuse(start_response, "400 Bad Request", "the request's Content-Length is not a number")
+        if length <= max_request_bytes:
+            return inner(environ, start_response)
+        too_large = f"the request body is {length:,} bytes, over the limit of {max_request_bytes:,} (the setting EXPLORER_MAX_REQUEST_MB changes it)"
+        if not environ.get("PATH_INFO", "").endswith(_CALLBACK_ROUTE) or length > max_upload_request_bytes:
+            return refuse(start_response, "413 Request Entity Too Large", too_large)
+        stream = environ["wsgi.input"]
+        head = stream.read(min(_PEEK_BYTES, length))
+        match = output_key.match(head)
+        if large_outputs is None:
+            large_outputs = outputs_taking_uploads()
+        try:
+            output = json.loads(match.group(1)) if match else None
+        except ValueError:
+            output = None
+        if output not in large_outputs:
+            return refuse(start_response, "413 Request Entity Too Large", too_large)
+        environ["wsgi.input"] = _Prefixed(head, stream)
+        return inner(environ, start_response)
+
+    app.server.wsgi_app = limited
+
+
+class _Prefixed:
+    """A request body stream whose first bytes were already read (and are given back first)."""
+
+    def __init__(self, head: bytes, rest):
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data, self._head = self._head + self._rest.read(), b""
+            return data
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            if len(data) < size:
+                data += self._rest.read(size - len(data))
+            return data
+        return self._rest.read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._rest.readline(size)
+        limit = len(self._head) if size is None or size < 0 else min(size, len(self._head))
+        end = self._head.find(b"\n", 0, limit)
+        if end >= 0 or limit == size:
+            cut = end + 1 if end >= 0 else limit
+            data, self._head = self._head[:cut], self._head[cut:]
+            return data
+        data, self._head = self._head, b""
+        return data + self._rest.readline(-1 if size is None or size < 0 else size - len(data))
+
+    def __iter__(self):
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line

@@ -3,7 +3,7 @@
 Precedence: an argument given on the command line, then the environment variable, then the
 default. The variables are ``EXPLORER_DATASET``, ``EXPLORER_HOST``, ``EXPLORER_PORT``,
 ``EXPLORER_DATA_DIR``, ``EXPLORER_BACKEND``, ``EXPLORER_MAX_UPLOAD_MB``, ``EXPLORER_TOKEN``,
-``EXPLORER_MAX_STORE_GB``, ``EXPLORER_MAX_AGE_DAYS`` and ``EXPLORER_REDIS_URL``. (The budgets of :mod:`compute.budget`
+``EXPLORER_MAX_STORE_GB``, ``EXPLORER_MAX_AGE_DAYS``, ``EXPLORER_MAX_REQUEST_MB`` and ``EXPLORER_REDIS_URL``. (The budgets of :mod:`compute.budget`
 have their own ``EXPLORER_*`` variables, read where they are checked.)
 """
 
@@ -52,6 +52,9 @@ class Settings:
     #: the data folder's size cap and age limit (least recently used derived arrays go first)
     max_store_gb: float = 20
     max_age_days: float = 30
+    #: the body of any request other than a dataset upload (a callback's inputs and states: a
+    #: selection of 10⁵ rows is ~1 MB); larger bodies are refused before they are read
+    max_request_mb: float = 8
 
     def __post_init__(self) -> None:
         # normalise types so that settings built from strings (environment) and from code agree
@@ -71,7 +74,7 @@ class Settings:
         if not 0 <= port <= 65535:
             raise SettingsError(f"port must be between 0 and 65535, got {port}")
         object.__setattr__(self, "port", port)
-        for name in ("max_upload_mb", "max_store_gb", "max_age_days"):
+        for name in ("max_upload_mb", "max_store_gb", "max_age_days", "max_request_mb"):
             try:
                 value = float(getattr(self, name))
             except (TypeError, ValueError):
@@ -110,6 +113,17 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_upload_request_bytes(self) -> int:
+        """The request that carries an upload: base64 makes it 4/3 larger, plus the callback's
+        JSON; files above the limit but below this still reach the reader, whose message names the
+        file and the limit."""
+        return int(self.max_upload_bytes * 1.4) + 1_000_000
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.max_request_mb * 1024 * 1024)
 
     def check_can_serve(self) -> None:
         """Refuse settings that must not start a server (another host without a token)."""
