@@ -764,29 +764,14 @@ def structure_bonds(atoms, tolerance: float = BOND_TOLERANCE) -> tuple[np.ndarra
     """Directed bonds ``(i, D)``: atom ``i`` is bonded to the atom at ``positions[i] + D``.
 
     Pairs closer than ``tolerance`` times the sum of covalent radii, with periodic images
-    (``ase.neighborlist.neighbor_list``); each bond appears once from each end, so drawing
+    (:func:`compute.systems.covalent_bonds`); each bond appears once from each end, so drawing
     the half ``positions[i] -> positions[i] + D / 2`` for every entry draws each bond inside the
     cell whole (half in the colour of each atom) and a bond across the cell boundary as a stub
     leaving each atom towards its partner's image.
     """
-    from ase.data import covalent_radii
-    from ase.neighborlist import neighbor_list
+    from compute.systems import covalent_bonds
 
-    if len(atoms) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 3))
-    radii = tolerance * covalent_radii[atoms.numbers]
-    if not atoms.pbc.any():
-        # no periodicity: a plain pairwise search (neighbor_list also works, but needs a cell)
-        pos = atoms.positions
-        if len(atoms) <= 3000:
-            diff = pos[None, :, :] - pos[:, None, :]
-            dist = np.linalg.norm(diff, axis=-1)
-            close = dist < radii[:, None] + radii[None, :]
-            np.fill_diagonal(close, False)
-            i, j = np.nonzero(close)
-            return i, diff[i, j]
-    i, d = neighbor_list("iD", atoms, radii, self_interaction=False)
-    return i, d
+    return covalent_bonds(atoms, tolerance)
 
 
 @functools.lru_cache(maxsize=1)
