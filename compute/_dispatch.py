@@ -102,6 +102,16 @@ def backend_namespace(backend: str) -> ModuleType:
     return cupy_module() if backend == "cupy" else np
 
 
+def scatter_add(xp: ModuleType, target, index, values) -> None:
+    """``target[index[k]] += values[k]``, repeated indices accumulating (atomic adds on the GPU)."""
+    if xp is np:
+        np.add.at(target, index, values)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+
+
 def to_numpy(x) -> np.ndarray:
     """Copy a cupy array to the host; numpy arrays pass through unchanged."""
     if is_cupy_array(x):

@@ -1,10 +1,11 @@
-"""Atom-centred descriptors: SOAP power and radial spectra (featomic 0.6 definitions).
+"""Atom-centred descriptors: the spherical expansion and the SOAP power and radial spectra built on
+it (featomic 0.6 definitions).
 
 See ``soap`` for the public calculators, ``_radial`` for the spline tables of the radial
-integral, ``_spherical`` for the array code shared by numpy and cupy, ``_numba`` for the fused
-CPU kernels.
+integral, ``_spherical`` for the array code shared by numpy and cupy, ``_numba`` for the CPU
+kernels (one expansion routine, one contraction per descriptor).
 """
 
-from .soap import SoapPowerSpectrum, SoapRadialSpectrum
+from .soap import SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion
 
-__all__ = ["SoapPowerSpectrum", "SoapRadialSpectrum"]
+__all__ = ["SphericalExpansion", "SoapPowerSpectrum", "SoapRadialSpectrum"]

@@ -1,21 +1,45 @@
-"""Fused, parallel CPU kernels for SOAP (backend "numba").
+"""Parallel CPU kernels for the density-expansion family (backend "numba").
 
-One pass per centre: interpolate the radial splines, build the real spherical harmonics by
-recurrence, accumulate the density coefficients in a small per-centre buffer, and contract them
-into the power spectrum row, without any per-pair intermediate array. All checks live in the
-Python wrapper (``compute.descriptors.soap``); kernels take plain contiguous arrays.
+One routine, :func:`_expand_centre`, computes the density coefficients c[a, lm, n] of one centre
+(radial splines, real spherical harmonics by recurrence, the neighbour sum) into a small buffer.
+Each descriptor's kernel is that routine plus its contraction, one centre at a time, without any
+per-pair intermediate array: :func:`expansion_kernel` (the coefficients themselves),
+:func:`power_spectrum_kernel`, :func:`radial_spectrum_kernel`. Everything an expansion needs
+travels as one :class:`Expansion` tuple. All checks live in the Python wrapper
+(``compute.descriptors.soap``); kernels take plain contiguous arrays.
 
-Work is split into "units" of consecutive centres that write to disjoint output rows: single
-centres in per-atom mode, whole structures in per-structure mode (whose rows are sums over the
-structure's atoms), so ``prange`` over units never races.
+Work is split into "units" of centres (positions in ``centres``) that write to disjoint output
+rows: single centres in per-atom mode, whole structures in per-structure mode (whose rows are
+sums over the structure's atoms), so ``prange`` over units never races.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
+
+
+class Expansion(NamedTuple):
+    """Inputs of the density expansion of a batch (neighbour pairs sorted by centre)."""
+
+    pair_offsets: np.ndarray  # pairs of centre i: pair_offsets[i] … pair_offsets[i + 1]
+    neighbor_species: np.ndarray  # species index of each pair's neighbour
+    vectors: np.ndarray  # r_j − r_i, (n_pairs, 3)
+    distances: np.ndarray
+    center_species: np.ndarray  # species index of every atom of the batch
+    n_species: int
+    spline_values: np.ndarray  # (n_points, (l_max+1)·n_max)
+    spline_derivatives: np.ndarray
+    spline_step: float
+    cutoff: float
+    smoothing_width: float
+    center_weight: float
+    n_max: int
+    l_max: int
+    prefactors: np.ndarray  # harmonic_prefactors(l_max)
 
 
 @njit(cache=True, inline="always")
@@ -43,83 +67,83 @@ def _spherical_harmonics(x, y, z, l_max, prefactors, q, out):
 
 
 @njit(cache=True, inline="always")
-def _density_expansion(
-    center, pair_offsets, neighbor_species, vectors, distances, center_species,
-    spline_values, spline_derivatives, spline_step, cutoff, smoothing_width, center_weight,
-    n_max, l_max, prefactors, coefficients, radial, harmonics, q,
-):
+def _buffers(e):
+    """Per-unit scratch arrays: coefficients (n_species, (l_max+1)², n_max), radial, harmonics, q."""
+    n_lm = (e.l_max + 1) * (e.l_max + 1)
+    return (np.empty((e.n_species, n_lm, e.n_max)), np.empty((e.l_max + 1) * e.n_max), np.empty(n_lm),
+            np.zeros((e.l_max + 1, e.l_max + 1)))
+
+
+@njit(cache=True, inline="always")
+def _expand_centre(center, e, coefficients, radial, harmonics, q):
     """c[a, lm, n] of one centre into ``coefficients`` (zeroed here)."""
     coefficients[:] = 0.0
-    n_points = spline_values.shape[0]
+    n_max, l_max = e.n_max, e.l_max
+    n_points = e.spline_values.shape[0]
     n_radial = (l_max + 1) * n_max
-    for pair in range(pair_offsets[center], pair_offsets[center + 1]):
-        r = distances[pair]
+    for pair in range(e.pair_offsets[center], e.pair_offsets[center + 1]):
+        r = e.distances[pair]
         # shifted-cosine cutoff
-        if r <= cutoff - smoothing_width:
+        if r <= e.cutoff - e.smoothing_width:
             fc = 1.0
         else:
-            fc = 0.5 * (1.0 + math.cos(math.pi * (r - cutoff + smoothing_width) / smoothing_width))
+            fc = 0.5 * (1.0 + math.cos(math.pi * (r - e.cutoff + e.smoothing_width) / e.smoothing_width))
         # cubic Hermite interpolation of every I_ln(r) at once
-        position = r / spline_step
+        position = r / e.spline_step
         k = min(int(position), n_points - 2)
         t = position - k
         t2 = t * t
         t3 = t2 * t
         h00 = (2 * t3 - 3 * t2 + 1) * fc
-        h10 = (t3 - 2 * t2 + t) * spline_step * fc
+        h10 = (t3 - 2 * t2 + t) * e.spline_step * fc
         h01 = (-2 * t3 + 3 * t2) * fc
-        h11 = (t3 - t2) * spline_step * fc
+        h11 = (t3 - t2) * e.spline_step * fc
         for ln in range(n_radial):
             radial[ln] = (
-                h00 * spline_values[k, ln] + h10 * spline_derivatives[k, ln]
-                + h01 * spline_values[k + 1, ln] + h11 * spline_derivatives[k + 1, ln]
+                h00 * e.spline_values[k, ln] + h10 * e.spline_derivatives[k, ln]
+                + h01 * e.spline_values[k + 1, ln] + h11 * e.spline_derivatives[k + 1, ln]
             )
         inv_r = 1.0 / r
-        _spherical_harmonics(
-            vectors[pair, 0] * inv_r, vectors[pair, 1] * inv_r, vectors[pair, 2] * inv_r,
-            l_max, prefactors, q, harmonics,
-        )
-        a = neighbor_species[pair]
+        _spherical_harmonics(e.vectors[pair, 0] * inv_r, e.vectors[pair, 1] * inv_r, e.vectors[pair, 2] * inv_r,
+                             l_max, e.prefactors, q, harmonics)
+        a = e.neighbor_species[pair]
         for l in range(l_max + 1):
             for lm in range(l * l, (l + 1) * (l + 1)):
                 y = harmonics[lm]
                 for n in range(n_max):
                     coefficients[a, lm, n] += y * radial[l * n_max + n]
-    if center_weight != 0.0:
+    if e.center_weight != 0.0:
         # the centre as its own neighbour at r = 0: only l = 0, and f_c(0) = 1 (w <= r_c)
         y00 = 0.5 / math.sqrt(math.pi)
-        fc0 = 1.0
         for n in range(n_max):
-            coefficients[center_species[center], 0, n] += center_weight * fc0 * y00 * spline_values[0, n]
+            coefficients[e.center_species[center], 0, n] += e.center_weight * y00 * e.spline_values[0, n]
 
 
 @njit(cache=True, parallel=True)
-def _power_spectrum_kernel(
-    unit_offsets, rows, scales, pair_offsets, neighbor_species, vectors, distances,
-    center_species, n_species, spline_values, spline_derivatives, spline_step, cutoff,
-    smoothing_width, center_weight, n_max, l_max, prefactors, out,
-):
-    """out[rows[i]] += scales[i] · p(i) for every centre i; units of centres run in parallel."""
-    n_lm = (l_max + 1) * (l_max + 1)
+def expansion_kernel(centres, unit_offsets, rows, scales, e, out):
+    """out[rows[k]] += scales[k] · c(centres[k]) (out: (n_rows, n_species, (l_max+1)², n_max))."""
+    for unit in prange(unit_offsets.shape[0] - 1):
+        coefficients, radial, harmonics, q = _buffers(e)
+        for k in range(unit_offsets[unit], unit_offsets[unit + 1]):
+            _expand_centre(centres[k], e, coefficients, radial, harmonics, q)
+            out[rows[k]] += scales[k] * coefficients
+
+
+@njit(cache=True, parallel=True)
+def power_spectrum_kernel(centres, unit_offsets, rows, scales, e, out):
+    """out[rows[k]] += scales[k] · p(centres[k]), p[ab, l, n1, n2] for species pairs a ≤ b."""
+    n_max, l_max, n_species = e.n_max, e.l_max, e.n_species
     n_pair_block = (l_max + 1) * n_max * n_max
     sqrt2 = math.sqrt(2.0)
     for unit in prange(unit_offsets.shape[0] - 1):
-        coefficients = np.empty((n_species, n_lm, n_max))
-        radial = np.empty((l_max + 1) * n_max)
-        harmonics = np.empty(n_lm)
-        q = np.zeros((l_max + 1, l_max + 1))
-        for center in range(unit_offsets[unit], unit_offsets[unit + 1]):
-            _density_expansion(
-                center, pair_offsets, neighbor_species, vectors, distances, center_species,
-                spline_values, spline_derivatives, spline_step, cutoff, smoothing_width,
-                center_weight, n_max, l_max, prefactors, coefficients, radial, harmonics, q,
-            )
-            row = rows[center]
-            scale = scales[center]
+        coefficients, radial, harmonics, q = _buffers(e)
+        for k in range(unit_offsets[unit], unit_offsets[unit + 1]):
+            _expand_centre(centres[k], e, coefficients, radial, harmonics, q)
+            row = rows[k]
             pair_index = 0
             for a in range(n_species):
                 for b in range(a, n_species):
-                    species_factor = scale * (1.0 if a == b else sqrt2)
+                    species_factor = scales[k] * (1.0 if a == b else sqrt2)
                     base = pair_index * n_pair_block
                     for l in range(l_max + 1):
                         factor = species_factor * (-1.0 if l % 2 else 1.0) / math.sqrt(2 * l + 1)
@@ -134,26 +158,13 @@ def _power_spectrum_kernel(
 
 
 @njit(cache=True, parallel=True)
-def _radial_spectrum_kernel(
-    unit_offsets, rows, scales, pair_offsets, neighbor_species, vectors, distances,
-    center_species, n_species, spline_values, spline_derivatives, spline_step, cutoff,
-    smoothing_width, center_weight, n_max, l_max, prefactors, out,
-):
-    """out[rows[i]] += scales[i] · c(i)[a, l=0, n]; the radial tables hold l = 0 only (l_max = 0),
-    the signature is the power spectrum kernel's so both are called the same way."""
+def radial_spectrum_kernel(centres, unit_offsets, rows, scales, e, out):
+    """out[rows[k]] += scales[k] · c(centres[k])[a, l=0, n] (the expansion has l_max = 0)."""
     for unit in prange(unit_offsets.shape[0] - 1):
-        coefficients = np.empty((n_species, 1, n_max))
-        radial = np.empty(n_max)
-        harmonics = np.empty(1)
-        q = np.zeros((1, 1))
-        for center in range(unit_offsets[unit], unit_offsets[unit + 1]):
-            _density_expansion(
-                center, pair_offsets, neighbor_species, vectors, distances, center_species,
-                spline_values, spline_derivatives, spline_step, cutoff, smoothing_width,
-                center_weight, n_max, 0, prefactors, coefficients, radial, harmonics, q,
-            )
-            row = rows[center]
-            for a in range(n_species):
-                for n in range(n_max):
-                    out[row, a * n_max + n] += scales[center] * coefficients[a, 0, n]
-
+        coefficients, radial, harmonics, q = _buffers(e)
+        for k in range(unit_offsets[unit], unit_offsets[unit + 1]):
+            _expand_centre(centres[k], e, coefficients, radial, harmonics, q)
+            row = rows[k]
+            for a in range(e.n_species):
+                for n in range(e.n_max):
+                    out[row, a * e.n_max + n] += scales[k] * coefficients[a, 0, n]

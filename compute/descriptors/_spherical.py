@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from .._dispatch import scatter_add
+
 
 def harmonic_index(l: int, m: int) -> int:
     """Column of Y_lm in a (l_max+1)² array: l², then m = −l … l."""
@@ -71,16 +73,6 @@ def cutoff_function(r, cutoff: float, smoothing_width: float, xp=np):
     return 0.5 * (1.0 + xp.cos(math.pi * s))
 
 
-def _scatter_add_rows(xp, target, index, values):
-    """target[index[k]] += values[k], repeated indices accumulating."""
-    if xp is np:
-        np.add.at(target, index, values)
-    else:  # cupy: atomic adds on the GPU
-        import cupyx
-
-        cupyx.scatter_add(target, index, values)
-
-
 def density_coefficients(pairs, splines, hypers, n_centers: int, n_species: int, xp=np):
     """c[i, a, lm, n] for every centre i of the batch, shape (n_centers, P, (l_max+1)², n_max).
 
@@ -99,7 +91,7 @@ def density_coefficients(pairs, splines, hypers, n_centers: int, n_species: int,
 
     coefficients = xp.zeros((n_centers * n_species, n_lm, n_max), dtype=r.dtype)
     rows = pairs["center"] * n_species + pairs["neighbor_species"]
-    _scatter_add_rows(xp, coefficients, rows, contributions)
+    scatter_add(xp, coefficients, rows, contributions)
     coefficients = coefficients.reshape(n_centers, n_species, n_lm, n_max)
 
     # the centre is its own neighbour at r = 0 (only l = 0 survives), weighted by center_weight

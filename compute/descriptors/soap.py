@@ -1,9 +1,16 @@
-"""SOAP power and radial spectra with featomic 0.6's definitions, on NumPy, Numba and CuPy.
+"""The density-expansion family with featomic 0.6's definitions, on NumPy, Numba and CuPy.
 
-The public classes validate hyperparameters and inputs once, split the frames into batches of
-structures (so per-structure features of a very large file never hold per-atom intermediates for
-the whole file), compute each batch's neighbour list on the host, and branch once into the
-backend: the ``xp`` array code of ``_spherical`` (numpy, cupy) or the fused kernels of ``_numba``.
+:class:`SphericalExpansion` is the calculator the others build on: the coefficients
+c[i; a, lm, n] of each centre's neighbour density. :class:`SoapPowerSpectrum` and
+:class:`SoapRadialSpectrum` are thin declarations on top of it: their hyperparameters, their
+column layout and their contraction of the coefficients.
+
+The shared driver (:class:`_ExpansionCalculator`) validates hyperparameters and inputs once,
+resolves the backend once, computes only the requested centres (``selected_samples``), splits the
+structures into batches (so per-structure features of a very large file never hold per-atom
+intermediates for the whole file), computes each batch's neighbour list on the host, and branches
+once into the backend: the ``xp`` array code of ``_spherical`` (numpy, cupy) or the kernels of
+``_numba`` (the expansion of one centre, then the descriptor's contraction, centre by centre).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import numpy as np
 
 from .. import _dispatch
 from ..systems import atomic_numbers, neighbor_pairs, structure_offsets
-from . import _spherical
+from . import _numba, _spherical
 from ._radial import radial_splines
 
 # Atoms per batch. NumPy/CuPy hold per-pair (l_max+1)²·n_max intermediates, Numba holds none.
@@ -41,8 +48,40 @@ def _chemical_symbol(z: int) -> str:
     return chemical_symbols[z] if 0 < z < len(chemical_symbols) else str(z)
 
 
-class _SoapCalculator:
-    """Hyperparameters, species handling and batching shared by the power and radial spectra."""
+class _Batch:
+    """One batch of structures and the centres of it to compute.
+
+    ``centres``: batch-local atom indices; ``unit_offsets``: groups of consecutive centres that
+    write the same output rows (one centre per unit per atom, a whole structure per structure);
+    ``rows``: the output row of each centre, local to the batch's block of rows; ``scales``: the
+    weight of each centre in its row (1, or 1/atoms for a structure's mean).
+    """
+
+    def __init__(self, frames: list, centres: np.ndarray | None, per: str):
+        self.frames = frames
+        offsets = structure_offsets(frames)
+        self.n_atoms = int(offsets[-1])
+        if per == "structure":
+            counts = np.diff(offsets)
+            self.centres = np.arange(self.n_atoms, dtype=np.int64)
+            self.unit_offsets = offsets.astype(np.int64)
+            self.rows = np.repeat(np.arange(len(frames), dtype=np.int64), counts)
+            self.scales = np.repeat(1.0 / counts, counts)
+            self.n_rows = len(frames)
+        else:
+            self.centres = np.arange(self.n_atoms, dtype=np.int64) if centres is None else np.asarray(centres, dtype=np.int64)
+            n = len(self.centres)
+            self.unit_offsets = np.arange(n + 1, dtype=np.int64)
+            self.rows = np.arange(n, dtype=np.int64)
+            self.scales = np.ones(n)
+            self.n_rows = n
+
+
+class _ExpansionCalculator:
+    """Hyperparameters, species, centre selection, batching and backends of the family."""
+
+    #: the ``_numba`` kernel of this descriptor (its contraction of one centre's coefficients)
+    _numba_kernel: Callable
 
     def __init__(
         self,
@@ -62,6 +101,22 @@ class _SoapCalculator:
         self.center_weight = center_weight
         self.species = species
         self._check_hypers()
+
+    # -- what a descriptor declares ------------------------------------------------------------
+    def row_shape(self, n_species: int) -> tuple[int, ...]:
+        """Shape of one row of the result (after the row axis)."""
+        return (self.n_features(n_species),)
+
+    def n_features(self, n_species: int) -> int:
+        raise NotImplementedError
+
+    def _spline_l_max(self) -> int:
+        """Largest l of the expansion this descriptor needs."""
+        return self.l_max
+
+    def _contract(self, coefficients, xp):
+        """The descriptor's rows from coefficients c[i, a, lm, n] (array backends)."""
+        raise NotImplementedError
 
     # -- validation ---------------------------------------------------------------------------
     def _check_hypers(self) -> None:
@@ -100,11 +155,12 @@ class _SoapCalculator:
         backend: str = "auto",
         *,
         species: Sequence[int] | None = None,
+        selected_samples=None,
         dtype=np.float64,
         return_device_array: bool = False,
         progress: ProgressCallback | None = None,
     ) -> np.ndarray:
-        """Features of every atom (``per="atom"``) or of every structure (``per="structure"``).
+        """Rows of every atom (``per="atom"``) or of every structure (``per="structure"``).
 
         Parameters
         ----------
@@ -112,10 +168,15 @@ class _SoapCalculator:
         per : {"atom", "structure"}
             Rows ordered by (structure, atom), or one row per structure: the mean over its atoms.
         backend : {"auto", "numpy", "numba", "cupy"}
-            "auto" uses CuPy when a GPU is usable, else Numba.
+            See :mod:`compute._dispatch` ("auto": CuPy when a GPU is usable, else Numba).
         species : sequence of int, optional
             Atomic numbers fixing the columns for this call (default: the calculator's
             ``species``, else the species present in ``frames``).
+        selected_samples : sequence of int, optional
+            Only these rows, in this order: atom indices in the (structure, atom) order of all
+            atoms of ``frames`` (``per="atom"``), or structure indices (``per="structure"``).
+            Only the selected centres are expanded: 100 centres of a 10,000-atom file cost
+            about 1/100 of all of them. The columns (species) are those of all ``frames``.
         dtype : numpy dtype
             Of the returned array (computation is always float64).
         return_device_array : bool
@@ -125,23 +186,27 @@ class _SoapCalculator:
 
         Returns
         -------
-        numpy.ndarray of shape (n_rows, n_features)
+        numpy.ndarray of shape (n_rows, *row_shape)
         """
-        backend, frames, species = self._prepare(frames, per, backend, species)
-        n_rows = len(frames) if per == "structure" else int(structure_offsets(frames)[-1])
-        xp = _dispatch.backend_namespace(backend)
-        out = xp.empty((n_rows, self.n_features(len(species))), dtype=dtype)
+        backend, frames, species = self._prepare(frames, per, backend, species, selected_samples)
+        frames, visited, centres_of, inverse = self._select(frames, per, selected_samples)
+        if selected_samples is not None:
+            self._check_frames(frames, species, visited)  # the structures visited
+        n_rows = len(frames) if per == "structure" else sum(
+            len(atoms) if centres_of is None else len(centres_of[k]) for k, atoms in enumerate(frames))
+        out = backend.xp.empty((n_rows, *self.row_shape(len(species))), dtype=dtype)
         done_rows = 0
         done_structures = 0
-        for batch in self._batches(frames, _BATCH_ATOMS[backend]):
-            n_batch_rows = len(batch) if per == "structure" else int(structure_offsets(batch)[-1])
-            self._compute_batch(batch, species, per, backend, out[done_rows : done_rows + n_batch_rows])
-            done_rows += n_batch_rows
-            done_structures += len(batch)
+        for batch in self._batches(frames, centres_of, per, _BATCH_ATOMS[backend.name]):
+            self._compute_batch(batch, species, backend, out[done_rows : done_rows + batch.n_rows])
+            done_rows += batch.n_rows
+            done_structures += len(batch.frames)
             if progress is not None:
                 progress(done_structures, len(frames))
-        if backend == "cupy" and not return_device_array:
-            return _dispatch.to_numpy(out)
+        if inverse is not None:
+            out = out[backend.asarray(inverse)]
+        if backend.on_gpu and not return_device_array:
+            return backend.to_host(out)
         return out
 
     def iter_compute(
@@ -154,38 +219,67 @@ class _SoapCalculator:
         batch_atoms: int | None = None,
         dtype=np.float64,
     ) -> Iterator[tuple[slice, np.ndarray]]:
-        """Features batch by batch: yields ``(structures, rows)`` with ``structures`` a slice of
-        ``frames`` and ``rows`` their features (numpy), so a caller can stream them to disk and
+        """Rows batch by batch: yields ``(structures, rows)`` with ``structures`` a slice of
+        ``frames`` and ``rows`` their rows (numpy), so a caller can stream them to disk and
         memory stays bounded by one batch whatever the number of structures.
 
         Arguments as in :meth:`compute`; ``batch_atoms`` caps the atoms per batch.
         """
         backend, frames, species = self._prepare(frames, per, backend, species)
         start = 0
-        for batch in self._batches(frames, batch_atoms or _BATCH_ATOMS[backend]):
-            n_batch_rows = len(batch) if per == "structure" else int(structure_offsets(batch)[-1])
-            xp = _dispatch.backend_namespace(backend)
-            rows = xp.empty((n_batch_rows, self.n_features(len(species))), dtype=dtype)
-            self._compute_batch(batch, species, per, backend, rows)
-            yield slice(start, start + len(batch)), _dispatch.to_numpy(rows)
-            start += len(batch)
+        for batch in self._batches(frames, None, per, batch_atoms or _BATCH_ATOMS[backend.name]):
+            rows = backend.xp.empty((batch.n_rows, *self.row_shape(len(species))), dtype=dtype)
+            self._compute_batch(batch, species, backend, rows)
+            yield slice(start, start + len(batch.frames)), backend.to_host(rows)
+            start += len(batch.frames)
 
-    def _prepare(self, frames, per, backend, species):
-        """Validate once: the resolved backend, the frames as a list, the species array."""
+    def _prepare(self, frames, per, backend, species, selected_samples=None):
+        """Validate once: the resolved backend, the frames as a list, the species array (the
+        frames themselves are checked here unless only some centres are selected)."""
         if per not in ("atom", "structure"):
             raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
-        backend = _dispatch.resolve_backend(backend)
+        backend = _dispatch.resolve(backend)
         frames = _as_frames(frames)
         if species is not None:
             species = np.array(sorted({int(z) for z in species}), dtype=np.int64)
         else:
             species = self.species_for(frames)
-        self._check_frames(frames, species)
+        if selected_samples is None:
+            self._check_frames(frames, species)
         return backend, frames, species
 
-    def _check_frames(self, frames, species) -> None:
+    @staticmethod
+    def _select(frames, per, selected_samples):
+        """The structures to visit, their indices, the centres of each (None: all its atoms) and
+        the order in which to return the computed rows (None: as computed)."""
+        if selected_samples is None:
+            return frames, None, None, None
+        selected = np.asarray(selected_samples)
+        if selected.ndim != 1 or (selected.size and not np.issubdtype(selected.dtype, np.integer)):
+            raise ValueError("selected_samples must be a 1-D sequence of integer row indices")
+        selected = selected.astype(np.int64)
+        n_total = len(frames) if per == "structure" else int(structure_offsets(frames)[-1])
+        if selected.size and (selected.min() < 0 or selected.max() >= n_total):
+            what = "structures" if per == "structure" else "atoms"
+            raise ValueError(f"selected_samples must be between 0 and {n_total - 1} (there are {n_total} {what})")
+        # computed once each, in increasing order; then given back in the order asked for
+        unique, inverse = np.unique(selected, return_inverse=True)
+        if len(unique) == len(selected) and np.all(unique == selected):
+            inverse = None
+        if per == "structure":
+            return [frames[k] for k in unique], unique, None, inverse
+        offsets = structure_offsets(frames)
+        structure = np.searchsorted(offsets, unique, side="right") - 1
+        visited, starts = np.unique(structure, return_index=True)
+        groups = np.split(unique - offsets[structure], starts[1:])
+        return [frames[k] for k in visited], visited, groups, inverse
+
+    def _check_frames(self, frames, species, numbers=None) -> None:
+        """Refuse empty structures, unknown species, non-finite positions; ``numbers``: the
+        frames' indices in what the caller gave (for the messages)."""
         allowed = set(species.tolist())
-        for k, atoms in enumerate(frames):
+        for position, atoms in enumerate(frames):
+            k = position if numbers is None else int(numbers[position])
             if len(atoms) == 0:
                 raise ValueError(f"frame {k} has no atoms: SOAP needs at least one atom per structure")
             unknown = set(np.unique(atoms.numbers).tolist()) - allowed
@@ -199,72 +293,69 @@ class _SoapCalculator:
                 raise ValueError(f"frame {k} has NaN or infinite positions")
 
     @staticmethod
-    def _batches(frames, max_atoms: int) -> Iterator[list]:
-        batch, atoms_in_batch = [], 0
-        for atoms in frames:
-            if batch and atoms_in_batch + len(atoms) > max_atoms:
-                yield batch
-                batch, atoms_in_batch = [], 0
-            batch.append(atoms)
+    def _batches(frames, centres_of, per: str, max_atoms: int) -> Iterator[_Batch]:
+        """Consecutive structures of at most ``max_atoms`` atoms (one structure at least)."""
+        start, atoms_in_batch = 0, 0
+
+        def batch(stop):
+            if centres_of is None:
+                return _Batch(frames[start:stop], None, per)
+            local = structure_offsets(frames[start:stop])
+            return _Batch(frames[start:stop], np.concatenate([local[k - start] + centres_of[k] for k in range(start, stop)]), per)
+
+        for k, atoms in enumerate(frames):
+            if k > start and atoms_in_batch + len(atoms) > max_atoms:
+                yield batch(k)
+                start, atoms_in_batch = k, 0
             atoms_in_batch += len(atoms)
-        if batch:
-            yield batch
+        if start < len(frames):
+            yield batch(len(frames))
 
-    def _compute_batch(self, batch, species, per, backend, out):
-        """Features of one batch of structures, written into ``out`` (its rows of the result)."""
-        pairs = neighbor_pairs(batch, self.cutoff)
-        numbers = atomic_numbers(batch)
-        species_index = np.searchsorted(species, numbers)
-        offsets = structure_offsets(batch)
-        if backend == "numba":
-            self._numba_batch(pairs, species_index, offsets, len(species), per, out)
+    def _compute_batch(self, batch: _Batch, species, backend, out):
+        """Rows of one batch, written into ``out`` (its block of the result)."""
+        pairs = neighbor_pairs(batch.frames, self.cutoff)
+        species_index = np.searchsorted(species, atomic_numbers(batch.frames))
+        if backend.name == "numba":
+            self._numba_batch(batch, pairs, species_index, len(species), out)
         else:
-            out[...] = self._array_batch(pairs, species_index, offsets, len(species), per, backend)
+            out[...] = self._array_batch(batch, pairs, species_index, len(species), backend)
 
-    def _array_batch(self, pairs, species_index, offsets, n_species, per, backend):
-        xp = _dispatch.backend_namespace(backend)
-        splines = self._splines()
-        n_atoms = int(offsets[-1])
+    def _array_batch(self, batch: _Batch, pairs, species_index, n_species, backend):
+        xp = backend.xp
+        # only the pairs of the centres asked for, renumbered 0 … n_centres − 1
+        starts, stops = pairs.center_offsets[batch.centres], pairs.center_offsets[batch.centres + 1]
+        counts = stops - starts
+        take = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         device_pairs = {
-            "center": xp.asarray(pairs.centers),
-            "neighbor_species": xp.asarray(species_index[pairs.neighbors]),
-            "vectors": xp.asarray(pairs.vectors),
-            "distances": xp.asarray(pairs.distances),
-            "center_species": xp.asarray(species_index),
+            "center": xp.asarray(np.repeat(np.arange(len(batch.centres)), counts)),
+            "neighbor_species": xp.asarray(species_index[pairs.neighbors[take]]),
+            "vectors": xp.asarray(pairs.vectors[take]),
+            "distances": xp.asarray(pairs.distances[take]),
+            "center_species": xp.asarray(species_index[batch.centres]),
         }
-        coefficients = _spherical.density_coefficients(device_pairs, splines, self._hypers(), n_atoms, n_species, xp=xp)
+        coefficients = _spherical.density_coefficients(device_pairs, self._splines(), self._hypers(), len(batch.centres),
+                                                       n_species, xp=xp)
         rows = self._contract(coefficients, xp)
-        if per == "atom":
+        if batch.n_rows == len(batch.centres) and np.array_equal(batch.rows, np.arange(batch.n_rows)):
             return rows
-        counts = np.diff(offsets)
-        structure_of_atom = xp.asarray(np.repeat(np.arange(len(counts)), counts))
-        sums = xp.zeros((len(counts), rows.shape[1]), dtype=rows.dtype)
-        _spherical._scatter_add_rows(xp, sums, structure_of_atom, rows)
-        return sums / xp.asarray(counts, dtype=rows.dtype)[:, None]
+        sums = xp.zeros((batch.n_rows, *rows.shape[1:]), dtype=rows.dtype)
+        weighted = rows * xp.asarray(batch.scales).reshape((-1,) + (1,) * (rows.ndim - 1))
+        _dispatch.scatter_add(xp, sums, xp.asarray(batch.rows), weighted)
+        return sums
 
-    def _numba_batch(self, pairs, species_index, offsets, n_species, per, out):
-        n_atoms = int(offsets[-1])
-        counts = np.diff(offsets)
-        if per == "atom":
-            units = np.arange(n_atoms + 1, dtype=np.int64)
-            rows = np.arange(n_atoms, dtype=np.int64)
-            scales = np.ones(n_atoms)
-        else:
-            units = offsets.astype(np.int64)
-            rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-            scales = np.repeat(1.0 / counts, counts)
-        # the kernel accumulates into float64 rows: write in place when the result is float64
+    def _numba_batch(self, batch: _Batch, pairs, species_index, n_species, out):
+        # the kernels accumulate into float64 rows: write in place when the result is float64
         target = out if out.dtype == np.float64 and out.flags.c_contiguous else np.empty(out.shape)
         target[...] = 0.0
         splines = self._splines()
         hypers = self._hypers()
-        self._numba_kernel()(
-            units, rows, scales, pairs.center_offsets, np.ascontiguousarray(species_index[pairs.neighbors]),
-            pairs.vectors, pairs.distances, np.ascontiguousarray(species_index), n_species,
-            splines.values, splines.derivatives, splines.step,
-            hypers["cutoff"], hypers["smoothing_width"], hypers["center_weight"],
-            self.n_max, splines.l_max, _spherical.harmonic_prefactors(splines.l_max), target,
+        expansion = _numba.Expansion(
+            pairs.center_offsets, np.ascontiguousarray(species_index[pairs.neighbors]), pairs.vectors, pairs.distances,
+            np.ascontiguousarray(species_index), n_species, splines.values, splines.derivatives, splines.step,
+            hypers["cutoff"], hypers["smoothing_width"], hypers["center_weight"], self.n_max, splines.l_max,
+            _spherical.harmonic_prefactors(splines.l_max),
         )
+        type(self)._numba_kernel(batch.centres, batch.unit_offsets, batch.rows, batch.scales, expansion, target)
         if target is not out:
             out[...] = target
 
@@ -279,7 +370,36 @@ class _SoapCalculator:
         return f"{type(self).__name__}({params})"
 
 
-class SoapPowerSpectrum(_SoapCalculator):
+class SphericalExpansion(_ExpansionCalculator):
+    """Density expansion coefficients c[i; a, lm, n], the calculator the family builds on.
+
+    The neighbour density of species ``a`` around centre ``i`` (Gaussians of width
+    ``density_width``, a shifted-cosine cutoff of width ``smoothing_width``, the centre itself
+    weighted by ``center_weight``) projected on ``n_max`` orthonormal GTO radial functions and real
+    spherical harmonics Y_lm up to ``l_max``. Rows have shape (n_species, (l_max+1)², n_max), lm
+    ordered l², then m = −l … l; per structure: the mean over the structure's atoms.
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> c = SphericalExpansion(cutoff=4.0, n_max=4, l_max=3).compute(molecule("H2O"), backend="numpy")
+    >>> c.shape  # 3 atoms, 2 species, 16 (l, m), 4 radial functions
+    (3, 2, 16, 4)
+    """
+
+    _numba_kernel = _numba.expansion_kernel
+
+    def row_shape(self, n_species: int) -> tuple[int, ...]:
+        return (n_species, (self.l_max + 1) ** 2, self.n_max)
+
+    def n_features(self, n_species: int) -> int:
+        return n_species * (self.l_max + 1) ** 2 * self.n_max
+
+    def _contract(self, coefficients, xp):
+        return coefficients
+
+
+class SoapPowerSpectrum(_ExpansionCalculator):
     """SOAP power spectrum, identical to featomic 0.6's ``SoapPowerSpectrum``.
 
     Gaussian atom densities of width ``density_width``, a shifted-cosine cutoff of width
@@ -319,18 +439,13 @@ class SoapPowerSpectrum(_SoapCalculator):
             for za, zb, l, n1, n2 in self.feature_labels(species).tolist()
         ]
 
-    def _spline_l_max(self) -> int:
-        return self.l_max
+    _numba_kernel = _numba.power_spectrum_kernel
 
     def _contract(self, coefficients, xp):
         return _spherical.power_spectrum(coefficients, self.l_max, xp=xp)
 
-    def _numba_kernel(self):
-        from ._numba import _power_spectrum_kernel
 
-        return _power_spectrum_kernel
-
-class SoapRadialSpectrum(_SoapCalculator):
+class SoapRadialSpectrum(_ExpansionCalculator):
     """SOAP radial spectrum (the two-body part), identical to featomic 0.6's ``SoapRadialSpectrum``.
 
     r[i; a, n] = c[i; a, n, l=0]: one block of ``n_max`` columns per neighbour species. ``l_max``
@@ -358,10 +473,7 @@ class SoapRadialSpectrum(_SoapCalculator):
     def _spline_l_max(self) -> int:
         return 0
 
+    _numba_kernel = _numba.radial_spectrum_kernel
+
     def _contract(self, coefficients, xp):
         return _spherical.radial_spectrum(coefficients, xp=xp)
-
-    def _numba_kernel(self):
-        from ._numba import _radial_spectrum_kernel
-
-        return _radial_spectrum_kernel

@@ -96,9 +96,9 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
             limits = budget.current()
             budget.check_matrix_bytes(limits, len(map_rows(dataset, per)), soap.n_features(len(species)))
             budget.check_pairs(limits, dataset.structures, hypers["cutoff"])
-            features = _compute_soap(soap, dataset, per, backend, progress)
-            if per == "atom":
-                features = features[atom_row_positions(dataset, map_rows(dataset, "atom"))]
+            # per atom: only the environments on the map are computed (a chemiscope file may list a few)
+            rows = atom_row_positions(dataset, map_rows(dataset, "atom")) if per == "atom" else None
+            features = _compute_soap(soap, dataset, per, backend, progress, rows)
             names = soap.feature_names(species)
         store.save_matrix(key, features)
         store.save_arrays(key, feature_names=np.array(names, dtype=str))
@@ -110,23 +110,24 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
 DASK_MIN_ATOMS = 200_000
 
 
-def _compute_soap(soap, dataset, per: str, backend: str, progress):
-    """SOAP of every structure: here, or fanned out over a Dask cluster for a large upload
-    (``EXPLORER_DASK_SCHEDULER``, from ``EXPLORER_DASK_MIN_ATOMS`` atoms; the result is the same
-    row for row)."""
+def _compute_soap(soap, dataset, per: str, backend: str, progress, rows=None):
+    """SOAP of the map's rows (``rows``: atom positions, or None: every row): here, or fanned out
+    over a Dask cluster for a large upload (``EXPLORER_DASK_SCHEDULER``, from
+    ``EXPLORER_DASK_MIN_ATOMS`` atoms; the result is the same row for row)."""
     scheduler = os.environ.get("EXPLORER_DASK_SCHEDULER", "").strip()
     try:
         min_atoms = int(os.environ.get("EXPLORER_DASK_MIN_ATOMS", "") or DASK_MIN_ATOMS)
     except ValueError:
         min_atoms = DASK_MIN_ATOMS
     if not scheduler or dataset.n_atoms < min_atoms:
-        return soap.compute(dataset.structures, per=per, backend=backend, progress=progress)
+        return soap.compute(dataset.structures, per=per, backend=backend, progress=progress, selected_samples=rows)
     from dask.distributed import Client
 
     from compute.distributed import featurize_distributed
 
     with Client(scheduler, timeout=30) as client:
-        return featurize_distributed(client, soap, dataset.structures, per=per, backend=backend, progress=progress)
+        features = featurize_distributed(client, soap, dataset.structures, per=per, backend=backend, progress=progress)
+    return features if rows is None else features[rows]
 
 
 def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[str]]:
