@@ -6,9 +6,11 @@ thing whatever the method: ``0 .. n_clusters - 1`` numbered by decreasing cluste
 first appearance), ``-1`` for noise. The numbering is therefore stable between runs and between
 backends, which keeps a map's colours stable in the app.
 
-k-means runs scikit-learn's implementation on the CPU, or a small Lloyd's iteration with greedy
-k-means++ seeding written once with ``xp`` when given CuPy arrays or ``backend="cupy"``
-(``backend="numpy"`` runs that same array code with NumPy: the readable reference).
+k-means follows ``backend`` (:mod:`compute._dispatch`): ``"numba"`` (the CPU's fast path, and
+``"auto"`` without a GPU) runs scikit-learn's compiled implementation; ``"cupy"`` (and ``"auto"``
+with CuPy input or a usable GPU) a small Lloyd's iteration with greedy k-means++ seeding written
+once with ``xp``; ``"numpy"`` runs that same array code with NumPy (the readable reference).
+The other methods run scikit-learn on the host whatever the backend.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._dispatch import backend_namespace, get_namespace, is_cupy_array, resolve_backend, to_numpy
+from . import _dispatch
+from ._dispatch import get_namespace, is_cupy_array, to_numpy
+from ._validation import check_X
 
 __all__ = ["ClusterResult", "cluster", "kmeans", "METHODS"]
 
@@ -112,21 +116,6 @@ def _check_params(method, params):
         )
 
 
-def _check_X(X):
-    if not is_cupy_array(X):
-        X = np.asarray(X)
-        if not np.issubdtype(X.dtype, np.number):
-            raise ValueError(f"X must be a numeric array, got dtype {X.dtype}")
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2D array (samples x features or map coordinates), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError("X has no samples")
-    xp = get_namespace(X)
-    if not bool(xp.all(xp.isfinite(X))):
-        raise ValueError("X contains NaN or infinite values: drop those samples (or fill them) before clustering")
-    return X
-
-
 # --------------------------------------------------------------------------------------------
 # the front
 # --------------------------------------------------------------------------------------------
@@ -164,10 +153,11 @@ def cluster(X, method="kmeans", random_state=0, backend="auto", **params) -> Clu
     method : {"kmeans", "dbscan", "hdbscan", "gmm", "agglomerative"}
     random_state : int, default=0
         Seed of k-means and gmm (the other methods are deterministic).
-    backend : {"auto", "sklearn", "numpy", "cupy"}, default="auto"
-        k-means only: "auto" runs the xp k-means on CuPy input and scikit-learn otherwise;
-        "cupy" moves NumPy input to the GPU (labels come back as NumPy); "numpy" runs the xp
-        k-means with NumPy; "sklearn" (or "numba") always uses scikit-learn.
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        Where k-means runs (:func:`compute._dispatch.resolve`): "numba" is scikit-learn's
+        compiled k-means on the CPU; "cupy" the xp k-means on the GPU (NumPy input gives NumPy
+        labels back); "numpy" the xp k-means with NumPy; "auto" the GPU for CuPy input or when
+        one is usable, else "numba". Other methods run scikit-learn on the host.
     **params
         Parameters of the scikit-learn estimator: ``n_clusters`` (kmeans, agglomerative, and gmm
         where it is ``n_components``), ``eps`` and ``min_samples`` (dbscan),
@@ -194,34 +184,28 @@ def cluster(X, method="kmeans", random_state=0, backend="auto", **params) -> Clu
         raise ValueError(f"unknown clustering method {method!r}: expected one of " + ", ".join(map(repr, METHODS)))
     if random_state is not None and not isinstance(random_state, numbers.Integral):
         raise ValueError(f"random_state must be an integer or None, got {random_state!r}")
-    if backend not in ("auto", "sklearn", "numpy", "numba", "cupy"):
-        raise ValueError(
-            f"unknown backend {backend!r}: expected one of 'auto', 'sklearn', 'numpy', 'numba', 'cupy'"
-        )
+    be = _dispatch.resolve(backend, X)
     _check_params(method, params)
-    X = _check_X(X)
     on_gpu = is_cupy_array(X)
+    X = check_X(X, hint=": drop those samples (or fill them) before clustering")
 
-    if method == "kmeans":
-        use_xp = backend in ("numpy", "cupy") or (backend == "auto" and on_gpu)
-        if use_xp:
-            if backend == "cupy":
-                resolve_backend("cupy")  # clear error when there is no GPU
-            xp = backend_namespace("cupy") if (backend == "cupy" or on_gpu) else np
-            data = xp.asarray(X, dtype=xp.float64)
-            unknown = set(params) - {"n_clusters", "n_init", "max_iter", "tol", "init"}
-            if unknown:
-                raise ValueError(
-                    f"parameter(s) {', '.join(map(repr, sorted(unknown)))} are not supported by the xp k-means "
-                    "(backend 'numpy'/'cupy'): use n_clusters, n_init, max_iter, tol"
-                )
-            if params.get("init", "k-means++") != "k-means++":
-                raise ValueError("the xp k-means only supports init='k-means++'")
-            params = {k: v for k, v in params.items() if k != "init"}
-            labels, centers, inertia = kmeans(data, random_state=random_state, **params)
-            if not on_gpu:
-                labels, centers = to_numpy(labels), to_numpy(centers)
-            return _result(labels, None, centers, inertia)
+    if method == "kmeans" and be.name != "numba":
+        unknown = set(params) - {"n_clusters", "n_init", "max_iter", "tol", "init"}
+        if unknown:
+            raise ValueError(
+                f"parameter(s) {', '.join(map(repr, sorted(unknown)))} are not supported by the xp k-means "
+                "(backend 'numpy'/'cupy'): use n_clusters, n_init, max_iter, tol"
+            )
+        if params.get("init", "k-means++") != "k-means++":
+            raise ValueError("the xp k-means only supports init='k-means++'")
+        params = {k: v for k, v in params.items() if k != "init"}
+        data = be.asarray(X) if be.on_gpu else be.to_host(X)
+        labels, centers, inertia = kmeans(data, random_state=random_state, **params)
+        if not on_gpu:
+            labels, centers = to_numpy(labels), to_numpy(centers)
+        elif not be.on_gpu:  # CuPy in, computed on the host: CuPy out
+            labels, centers = get_namespace(X).asarray(labels), get_namespace(X).asarray(centers)
+        return _result(labels, None, centers, inertia)
 
     X_host = to_numpy(X) if on_gpu else X
     est = _estimator(method, random_state, params)
@@ -366,6 +350,7 @@ def kmeans(X, n_clusters=8, n_init="auto", max_iter=300, tol=1e-4, random_state=
     >>> bool(labels[0] == labels[1] != labels[2] == labels[3]), round(inertia, 3)
     (True, 0.01)
     """
+    X = check_X(X)
     xp = get_namespace(X)
     n = X.shape[0]
     if not isinstance(n_clusters, numbers.Integral) or not 1 <= n_clusters <= n:

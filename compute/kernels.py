@@ -9,6 +9,9 @@ multithreaded OpenBLAS GEMM that numpy calls for these GEMM-shaped products (mea
 parallel Numba RBF kernel took 0.70 s against 0.04 s for ``X @ Y.T`` + an element-wise ``exp``
 at 2,000 x 2,000 x 200 on 2 cores). ``backend="numba"`` therefore runs the numpy path.
 
+The kernel functions compute where their inputs live; :func:`pairwise_kernel` takes a ``backend``
+(see :mod:`compute._dispatch`) and returns its result in the array type that came in.
+
 Nyström helpers (:func:`nystrom_projector`, :func:`nystrom_features`) turn a kernel between all
 samples and ``M`` active samples into explicit features ``Φ`` with
 ``Φ Φᵀ ≈ K_nm K_mm⁻¹ K_mn``, at cost O(N M²) and without ever forming an N x N matrix.
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._dispatch import backend_namespace, get_namespace, is_cupy_array, resolve_backend, to_numpy
+from . import _dispatch
+from ._dispatch import get_namespace, is_cupy_array
+from ._validation import check_X
 
 __all__ = [
     "linear_kernel",
@@ -33,14 +38,14 @@ __all__ = [
 
 
 def _prepare(X, Y):
-    xp = get_namespace(X, Y) if Y is not None else get_namespace(X)
-    X = xp.asarray(X, dtype=xp.float64) if X.dtype.kind not in "f" else X
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2D array (n_samples, n_features), got shape {X.shape}")
+    """Validated ``xp, X, Y, same``: float arrays (float32 kept) on one device, CuPy if either is."""
+    device = _dispatch.resolve("cupy") if is_cupy_array(X) or is_cupy_array(Y) else None
+    X = check_X(X, backend=device, dtype=(np.float64, np.float32))
+    xp = get_namespace(X)
     if Y is None:
         return xp, X, X, True
-    Y = xp.asarray(Y, dtype=X.dtype) if Y.dtype != X.dtype else Y
-    if Y.ndim != 2 or Y.shape[1] != X.shape[1]:
+    Y = check_X(Y, name="Y", backend=device, dtype=X.dtype)
+    if Y.shape[1] != X.shape[1]:
         raise ValueError(f"X and Y must have the same number of features, got {X.shape} and {Y.shape}")
     return xp, X, Y, False
 
@@ -179,10 +184,11 @@ def pairwise_kernel(X, Y=None, kernel="rbf", backend="auto", filter_params=False
         numpy or cupy arrays. With ``kernel="precomputed"``, ``X`` is already the kernel and is
         returned unchanged.
     kernel : {"linear", "poly", "polynomial", "soap", "rbf", "precomputed"} or callable
-    backend : {"auto", "numpy", "numba", "cupy"}
-        Where to compute. ``"auto"`` keeps arrays where they are (cupy arrays stay on the GPU,
-        numpy arrays on the CPU). ``"cupy"`` moves numpy inputs to the GPU and returns numpy.
-        ``"numba"`` uses the numpy (BLAS) path, which is faster than a Numba loop for GEMMs.
+    backend : {"auto", "numpy", "numba", "cupy"} or Backend, default="auto"
+        Where to compute (:func:`compute._dispatch.resolve`): ``"auto"`` is the device of CuPy
+        inputs, else the GPU when one is usable, else the CPU; ``"cupy"`` moves NumPy inputs to
+        the GPU and returns NumPy; ``"numba"`` and ``"numpy"`` run the NumPy (BLAS) path, which
+        is faster than a Numba loop for GEMMs.
     filter_params : bool
         Drop parameters the kernel does not take (e.g. ``degree`` for "rbf") instead of raising.
     **params
@@ -191,7 +197,7 @@ def pairwise_kernel(X, Y=None, kernel="rbf", backend="auto", filter_params=False
     Returns
     -------
     K : array of shape (n_samples_X, n_samples_Y)
-        On the device of the inputs (numpy when numpy came in).
+        The array type of the inputs (NumPy when NumPy came in, CuPy when CuPy did).
 
     Examples
     --------
@@ -213,15 +219,15 @@ def pairwise_kernel(X, Y=None, kernel="rbf", backend="auto", filter_params=False
         unknown = set(params) - set(allowed)
         if unknown:
             raise ValueError(f"kernel {kernel!r} takes no parameter(s) {sorted(unknown)}; it takes {list(allowed)}")
-    on_gpu_in = is_cupy_array(X) or (Y is not None and is_cupy_array(Y))
-    resolved = "cupy" if on_gpu_in else (resolve_backend(backend) if backend != "auto" else "numpy")
-    if resolved == "cupy" and not on_gpu_in:
-        cp = backend_namespace("cupy")
-        K = KERNELS[kernel](cp.asarray(X), None if Y is None else cp.asarray(Y), **params)
-        return to_numpy(K)
-    X = np.asarray(X) if not on_gpu_in else X
-    Y = (np.asarray(Y) if not on_gpu_in else Y) if Y is not None else None
-    return KERNELS[kernel](X, Y, **params)
+    came_cupy = is_cupy_array(X) or is_cupy_array(Y)
+    be = _dispatch.resolve(backend, X, Y)
+    X = check_X(X, backend=be, dtype=(np.float64, np.float32))
+    Y = None if Y is None else check_X(Y, name="Y", backend=be, dtype=X.dtype)
+    K = KERNELS[kernel](X, Y, **params)
+    # the result comes back in the array type that came in, wherever it was computed
+    if came_cupy and not be.on_gpu:
+        return _dispatch.resolve("cupy").asarray(K)
+    return K if came_cupy or not be.on_gpu else be.to_host(K)
 
 
 def nystrom_projector(K_mm, rcond=1e-10):

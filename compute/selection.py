@@ -16,68 +16,98 @@ import numbers
 
 import numba
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.utils import check_array
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["fps_indices", "FPS", "CUR", "PCovFPS", "PCovCUR"]
+from . import _dispatch
+from ._dispatch import get_namespace
+from ._validation import check_n_features, check_X, check_y
+
+__all__ = ["fps_indices", "kernel_fps_indices", "FPS", "CUR", "PCovFPS", "PCovCUR"]
 
 _TOL = 1e-12
 
 
 def _check_n(n_to_select, n_total, what):
+    if n_to_select is None:  # scikit-matter's default: half of them
+        return max(n_total // 2, 1)
     if isinstance(n_to_select, numbers.Integral) and 0 < n_to_select <= n_total:
         return int(n_to_select)
     if isinstance(n_to_select, numbers.Real) and not isinstance(n_to_select, numbers.Integral) \
             and 0 < n_to_select <= 1:
-        return int(n_total * n_to_select)
+        return max(int(n_total * n_to_select), 1)
     raise ValueError(f"n_to_select must be an integer in [1, {n_total}] or a fraction in (0, 1] "
                      f"of the {n_total} {what}; got {n_to_select!r}")
 
 
-def _fps_from_gram_rows(norms, gram_row, n, initialize):
-    """Generic FPS: ``gram_row(i)`` returns the inner products of item ``i`` with all items."""
-    n_items = norms.shape[0]
-    initialize = list(initialize) if isinstance(initialize, (list, tuple, np.ndarray)) else [initialize]
-    for i in initialize:
+def _check_initialize(initialize, n_items, n):
+    """The first pick(s) as a list of distinct indices (at most ``n`` of them are used)."""
+    first = list(initialize) if isinstance(initialize, (list, tuple, np.ndarray)) else [initialize]
+    for i in first:
         if not isinstance(i, numbers.Integral) or not 0 <= i < n_items:
             raise ValueError(f"initialize must be index(es) in [0, {n_items}), got {i!r}")
+    if len(set(int(i) for i in first)) != len(first) or not first:
+        raise ValueError(f"initialize must be distinct indices, got {initialize!r}")
+    return [int(i) for i in first[:n]]
+
+
+# ----------------------------------------------------------------------------------------------
+# farthest point sampling: one algorithm, two code paths
+#
+# Every FPS here (on feature rows, on kernel rows, in the PCovR metric) is the same greedy loop
+# on squared distances d(i, j)^2 = g_ii + g_jj - 2 g_ij of a Gram matrix g: pick the item farthest
+# from the selected set, lower every item's distance to the set with the new pick's row of g.
+# ``_fps_gram`` runs it with array code (NumPy or CuPy) given a function returning a row of g;
+# ``_fps_rows_numba`` is the same loop on explicit feature rows, compiled, with pruning.
+# ----------------------------------------------------------------------------------------------
+
+
+def _fps_gram(xp, norms, gram_row, n, first):
+    """FPS from the squared norms ``g_ii`` and ``gram_row(i) = g[i]`` (NumPy or CuPy arrays).
+
+    Returns ``(selected, hausdorff, hausdorff_at_select)`` as NumPy arrays: the picks in order,
+    each item's squared distance to the selected set, and each pick's distance when picked.
+    """
+    n_items = norms.shape[0]
     selected = np.empty(n, dtype=np.int64)
-    hausdorff = np.full(n_items, np.inf)
-    dist_at_select = np.full(n, np.inf)
-    chosen = np.zeros(n_items, dtype=bool)
+    at_select = np.full(n, np.inf)
+    hausdorff = xp.full(n_items, xp.inf)
+    chosen = xp.zeros(n_items, dtype=bool)
     for step in range(n):
-        if step < len(initialize):
-            last = int(initialize[step])
-        else:
-            scores = np.where(chosen, -np.inf, hausdorff)
-            last = int(np.argmax(scores))
-        dist_at_select[step] = hausdorff[last]
+        if step < len(first):
+            last = first[step]
+        else:  # first maximum, as scikit-matter (np.argmax)
+            last = int(xp.argmax(xp.where(chosen, -xp.inf, hausdorff)))
+        at_select[step] = float(hausdorff[last])
         selected[step] = last
         chosen[last] = True
-        new = norms + norms[last] - 2.0 * gram_row(last)
-        np.minimum(hausdorff, new, out=hausdorff)
-    return selected, hausdorff, dist_at_select
+        xp.minimum(hausdorff, norms + norms[last] - 2.0 * gram_row(last), out=hausdorff)
+    return selected, _dispatch.to_numpy(hausdorff), at_select
 
 
 # fastmath without "ninf"/"nnan": the kernel starts distances at +inf and compares against them
 @numba.njit(cache=True, parallel=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
-def _fps_kernel(X, norms, n_select, first):
-    """FPS on the rows of X with triangle-inequality pruning.
+def _fps_rows_numba(X, norms, n_select, first):
+    """:func:`_fps_gram` on the rows of ``X`` (``g = X Xᵀ``), with triangle-inequality pruning.
 
     A point whose nearest selected centre ``c`` is at distance ``r`` cannot get closer to a new
-    centre ``s`` when ``|c - s| >= 2 r``; its row of ``X`` is then not read at all. Exact up to
-    round-off (a safety margin keeps pruning conservative).
+    centre ``s`` when ``|c - s| >= 2 r``; its row of ``X`` is then not read at all, and its
+    distance to the set is already exact. Exact up to round-off (a safety margin keeps pruning
+    conservative).
     """
     N, d = X.shape
     selected = np.empty(n_select, np.int64)
+    at_select = np.empty(n_select)
     hd = np.full(N, np.inf)
     assign = np.full(N, -1, np.int64)
     chosen = np.zeros(N, np.bool_)
     cdist = np.empty(n_select)
     margin = 1e-7 * np.sqrt(norms.max())
-    s = first
+    s = first[0]
     for step in range(n_select):
+        if step < first.shape[0]:
+            s = first[step]
+        at_select[step] = hd[s]
         selected[step] = s
         chosen[s] = True
         for c in range(step):
@@ -108,17 +138,28 @@ def _fps_kernel(X, norms, n_select, first):
                 s = i
         if s < 0:
             s = 0
-    return selected
+    return selected, hd, at_select
 
 
-def fps_indices(X, n, initialize=0):
+def _fps_rows(P, n, initialize, backend):
+    """FPS on the rows of the validated array ``P`` with a resolved backend."""
+    n = _check_n(n, P.shape[0], "samples")
+    first = _check_initialize(initialize, P.shape[0], n)
+    xp = get_namespace(P)
+    norms = xp.einsum("ij,ij->i", P, P)
+    if backend.name == "numba":
+        return _fps_rows_numba(np.ascontiguousarray(P), norms, n, np.asarray(first, dtype=np.int64))
+    return _fps_gram(xp, norms, lambda i: P @ P[i], n, first)
+
+
+def fps_indices(X, n, initialize=0, backend="auto"):
     """Indices of ``n`` rows of ``X`` picked by farthest point sampling (Euclidean).
 
     Same picks as ``skmatter.sample_selection.FPS(n_to_select=n, initialize=initialize)`` (up to
-    exact floating-point ties). A parallel Numba kernel with triangle-inequality pruning: at most
-    O(N d) per pick, and much less once the selected set covers the data (rows that cannot move
-    closer to the new pick are skipped). Memory O(N) beyond ``X``. Accepts numpy or cupy ``X``; returns a
-    numpy array of indices.
+    exact floating-point ties). ``backend`` (:mod:`compute._dispatch`): ``"numba"`` is a parallel
+    kernel with triangle-inequality pruning (at most O(N d) per pick, much less once the selected
+    set covers the data), ``"numpy"`` the plain array loop, ``"cupy"`` that loop on the GPU.
+    Memory O(N) beyond ``X``. Returns a NumPy array of indices.
 
     Examples
     --------
@@ -126,35 +167,15 @@ def fps_indices(X, n, initialize=0):
     >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [0.0, 3.0]])
     >>> fps_indices(X, 3).tolist()
     [0, 2, 3]
+    >>> fps_indices(X, 3, backend="numpy").tolist()
+    [0, 2, 3]
     """
-    if type(X).__module__.startswith("cupy"):
-        return _fps_cupy(X, n, initialize)
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    n = _check_n(n, X.shape[0], "samples")
-    if not isinstance(initialize, numbers.Integral) or not 0 <= initialize < X.shape[0]:
-        raise ValueError(f"initialize must be an index in [0, {X.shape[0]}), got {initialize!r}")
-    norms = np.einsum("ij,ij->i", X, X)
-    return _fps_kernel(X, norms, n, int(initialize))
+    be = _dispatch.resolve(backend, X)
+    X = check_X(X, backend=be)
+    return _fps_rows(X, n, initialize, be)[0]
 
 
-def _fps_cupy(X, n, initialize):
-    import cupy as cp
-
-    X = cp.asarray(X, dtype=cp.float64)
-    n = _check_n(n, X.shape[0], "samples")
-    norms = cp.einsum("ij,ij->i", X, X)
-    hausdorff = cp.full(X.shape[0], cp.inf)
-    selected = np.empty(n, dtype=np.int64)
-    last = int(initialize)
-    for step in range(n):
-        selected[step] = last
-        cp.minimum(hausdorff, norms + norms[last] - 2.0 * (X @ X[last]), out=hausdorff)
-        hausdorff[cp.asarray(selected[: step + 1])] = -cp.inf
-        last = int(cp.argmax(hausdorff))
-    return selected
-
-
-def kernel_fps_indices(K, n, initialize=0):
+def kernel_fps_indices(K, n, initialize=0, backend="auto"):
     """FPS with the distances a kernel induces: ``d² = K_ii + K_jj - 2 K_ij``.
 
     Examples
@@ -164,29 +185,57 @@ def kernel_fps_indices(K, n, initialize=0):
     >>> kernel_fps_indices(X @ X.T, 2).tolist()
     [0, 2]
     """
-    K = np.asarray(K, dtype=np.float64)
+    be = _dispatch.resolve(backend, K)
+    K = check_X(K, name="K", backend=be)
+    if K.shape[0] != K.shape[1]:
+        raise ValueError(f"K must be a square kernel matrix, got shape {K.shape}")
     n = _check_n(n, K.shape[0], "samples")
-    return _fps_from_gram_rows(np.ascontiguousarray(np.diag(K)), lambda i: K[i], n, initialize)[0]
+    xp = get_namespace(K)
+    # no compiled path: a row of K is read, not computed, so the array loop is as fast
+    return _fps_gram(xp, xp.ascontiguousarray(xp.diag(K)), lambda i: K[i], n,
+                     _check_initialize(initialize, K.shape[0], n))[0]
 
 
 # ----------------------------------------------------------------------------------------------
 # estimators
 # ----------------------------------------------------------------------------------------------
 
+_SAMPLE_AXIS_REASON = (
+    "a sample selector's transform returns the selected rows of the X it was fitted on, not one "
+    "row per input sample, so scikit-learn's transformer checks (same number of rows out as in, "
+    "invariance to subsets and row order) do not apply to axis='samples'"
+)
 
-class _Selector(BaseEstimator):
-    def _setup(self, X, y=None, need_y=False):
+
+class _Selector(TransformerMixin, BaseEstimator):
+    _supervised = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = self._supervised
+        return tags
+
+    def _expected_failed_checks(self):
+        """scikit-learn estimator checks this instance is known to fail, with the reason (for
+        ``parametrize_with_checks(..., expected_failed_checks=...)``): the transformer contract
+        assumes one output row per input row, which selecting samples cannot give."""
+        if self.axis != "samples":
+            return {}
+        return {name: _SAMPLE_AXIS_REASON for name in (
+            "check_transformer_general", "check_methods_subset_invariance",
+            "check_methods_sample_order_invariance")}
+
+    def _setup(self, X, y=None, backend=None):
+        """Validated ``X`` (and ``y`` as (n, n_targets) for supervised selectors), the axis and
+        the number of items to select."""
         if self.axis not in ("samples", "features"):
             raise ValueError(f"axis must be 'samples' or 'features', got {self.axis!r}")
-        X = check_array(X, dtype=np.float64, ensure_min_samples=2, ensure_min_features=2)
-        if need_y and y is None:
-            raise ValueError(f"{type(self).__name__} needs targets y")
-        if y is not None:
-            y = np.asarray(y, dtype=np.float64)
-            if y.shape[0] != X.shape[0]:
-                raise ValueError(f"y has {y.shape[0]} rows, X has {X.shape[0]}")
+        X = check_X(X, backend=backend or _dispatch.resolve("numpy"), min_samples=2, min_features=2)
+        if self._supervised:
+            y = check_y(y, X.shape[0], estimator=self, backend=backend or _dispatch.resolve("numpy"))
             y = y.reshape(X.shape[0], -1)
-        self.n_samples_in_, self.n_features_in_ = X.shape
+        check_n_features(self, X, reset=True)
+        self.n_samples_in_ = X.shape[0]
         ax = 0 if self.axis == "samples" else 1
         n = _check_n(self.n_to_select, X.shape[ax], self.axis)
         return X, y, ax, n
@@ -204,16 +253,18 @@ class _Selector(BaseEstimator):
         return self.selected_idx_ if indices else self.support_
 
     def transform(self, X):
-        """The selected rows (``axis="samples"``) or columns (``axis="features"``) of ``X``."""
+        """The selected rows (``axis="samples"``, of the ``X`` that was fitted) or columns
+        (``axis="features"``) of ``X``, in selection order, on the device of ``X``."""
         check_is_fitted(self, ["selected_idx_"])
+        X = check_X(X)
+        check_n_features(self, X, reset=False)
+        idx = get_namespace(X).asarray(self.selected_idx_)
         if self.axis == "samples":
-            return X[self.selected_idx_]
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the selector was fitted with {self.n_features_in_}")
-        return X[:, self.selected_idx_]
-
-    def fit_transform(self, X, y=None):
-        return self.fit(X, y).transform(X)
+            if X.shape[0] != self.n_samples_in_:
+                raise ValueError(f"X has {X.shape[0]} samples: a sample selector's transform takes the "
+                                 f"{self.n_samples_in_} samples it was fitted on")
+            return X[idx]
+        return X[:, idx]
 
 
 class FPS(_Selector):
@@ -221,10 +272,13 @@ class FPS(_Selector):
 
     Parameters
     ----------
-    n_to_select : int or float in (0, 1]
+    n_to_select : int, float in (0, 1] or None, default=None
+        Number (or fraction) of items to select; ``None`` selects half of them.
     initialize : int or list of int, default=0
         The first selected index (or indices).
     axis : {"samples", "features"}, default="samples"
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        Where the selection runs (:func:`fps_indices`).
 
     Attributes
     ----------
@@ -242,17 +296,18 @@ class FPS(_Selector):
     (100, 3)
     """
 
-    def __init__(self, n_to_select=None, initialize=0, axis="samples"):
+    def __init__(self, n_to_select=None, initialize=0, axis="samples", backend="auto"):
         self.n_to_select = n_to_select
         self.initialize = initialize
         self.axis = axis
+        self.backend = backend
 
     def fit(self, X, y=None):
-        """Select; returns self."""
-        X, _, ax, n = self._setup(X)
-        P = X if ax == 0 else np.ascontiguousarray(X.T)
-        norms = (P ** 2).sum(axis=1)
-        sel, haus, at = _fps_from_gram_rows(norms, lambda i: P[i] @ P.T, n, self.initialize)
+        """Select; returns self (``y`` is ignored)."""
+        be = _dispatch.resolve(self.backend, X)
+        X, _, ax, n = self._setup(X, backend=be)
+        P = X if ax == 0 else get_namespace(X).ascontiguousarray(X.T)
+        sel, haus, at = _fps_rows(P, n, self.initialize, be)
         self.hausdorff_ = haus
         self.hausdorff_at_select_ = at
         return self._finish(sel, P.shape[0])
@@ -260,13 +315,14 @@ class FPS(_Selector):
 
 def _pcovr_covariance(mixing, X, Y, rcond=_TOL):
     """Feature-space PCovR matrix ``a XᵀX + (1-a) C^{-1/2} XᵀY YᵀX C^{-1/2}`` (scikit-matter)."""
+    xp = get_namespace(X)
     XtX = X.T @ X
-    C = np.zeros_like(XtX)
+    C = xp.zeros_like(XtX)
     if mixing < 1:
-        lam, Q = np.linalg.eigh(XtX)
+        lam, Q = xp.linalg.eigh(XtX)
         keep = lam > rcond
         Q, lam = Q[:, keep], lam[keep]
-        iC = (Q / np.sqrt(lam)) @ Q.T
+        iC = (Q / xp.sqrt(lam)) @ Q.T
         CY = iC @ (X.T @ Y)
         C += (1 - mixing) * (CY @ CY.T)
     if mixing > 0:
@@ -283,10 +339,14 @@ class PCovFPS(_Selector):
 
     Parameters
     ----------
-    n_to_select : int or float
+    n_to_select : int, float or None, default=None
+        As in :class:`FPS`.
     mixing : float in [0, 1), default=0.5
     initialize : int, default=0
     axis : {"samples", "features"}, default="samples"
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        ``"cupy"`` builds the PCovR Gram matrix and runs the selection on the GPU; the CPU
+        backends run them with NumPy.
 
     Examples
     --------
@@ -297,20 +357,25 @@ class PCovFPS(_Selector):
     (5,)
     """
 
-    def __init__(self, n_to_select=None, mixing=0.5, initialize=0, axis="samples"):
+    _supervised = True
+
+    def __init__(self, n_to_select=None, mixing=0.5, initialize=0, axis="samples", backend="auto"):
         self.n_to_select = n_to_select
         self.mixing = mixing
         self.initialize = initialize
         self.axis = axis
+        self.backend = backend
 
     def fit(self, X, y):
         """Select; returns self."""
         if self.mixing == 1.0:
             raise ValueError("mixing=1 is plain FPS: use FPS")
-        X, y, ax, n = self._setup(X, y, need_y=True)
+        be = _dispatch.resolve(self.backend, X)
+        X, y, ax, n = self._setup(X, y, backend=be)
         D = _pcovr_kernel(self.mixing, X, y) if ax == 0 else _pcovr_covariance(self.mixing, X, y)
-        norms = np.ascontiguousarray(np.diag(D))
-        sel, haus, at = _fps_from_gram_rows(norms, lambda i: D[i], n, self.initialize)
+        xp = get_namespace(D)
+        first = _check_initialize(self.initialize, D.shape[0], n)
+        sel, haus, at = _fps_gram(xp, xp.ascontiguousarray(xp.diag(D)), lambda i: D[i], n, first)
         self.hausdorff_ = haus
         self.hausdorff_at_select_ = at
         return self._finish(sel, D.shape[0])
@@ -345,9 +410,12 @@ class CUR(_Selector):
     or right (features) singular vectors; after each pick the data are orthogonalised against it
     and the scores recomputed.
 
+    Runs on the CPU (SciPy's sparse SVD); CuPy input is copied to the host.
+
     Parameters
     ----------
-    n_to_select : int or float
+    n_to_select : int, float or None, default=None
+        As in :class:`FPS`.
     axis : {"samples", "features"}, default="samples"
     k : int, default=1
         Number of singular vectors in the score.
@@ -374,8 +442,8 @@ class CUR(_Selector):
         return yc
 
     def fit(self, X, y=None):
-        """Select; returns self."""
-        X, y, ax, n = self._setup(X, y, need_y=isinstance(self, PCovCUR))
+        """Select; returns self (``y`` is used by :class:`PCovCUR` only)."""
+        X, y, ax, n = self._setup(X, y)
         Xc = X.copy()
         yc = None if y is None else y.copy()
         pi = self._scores(Xc, yc, ax)
@@ -403,7 +471,8 @@ class PCovCUR(CUR):
 
     Parameters
     ----------
-    n_to_select : int or float
+    n_to_select : int, float or None, default=None
+        As in :class:`FPS`.
     mixing : float in [0, 1], default=0.5
     axis : {"samples", "features"}, default="samples"
     k : int, default=1
@@ -417,6 +486,8 @@ class PCovCUR(CUR):
     >>> PCovCUR(n_to_select=3, axis="features").fit(X, y).selected_idx_.shape
     (3,)
     """
+
+    _supervised = True
 
     def __init__(self, n_to_select=None, mixing=0.5, axis="samples", k=1, tolerance=_TOL):
         self.n_to_select = n_to_select
