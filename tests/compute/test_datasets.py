@@ -304,6 +304,57 @@ def test_detect_format():
     assert set(FORMATS) == {"extxyz", "cif", "vasp", "traj", "db", "chemiscope", "csv", "npz"}
 
 
+def test_each_format_registers_its_reader_and_writer():
+    from compute import export
+    from compute.formats import chemiscope, csv, extxyz, npz, vasp
+
+    assert FORMATS["extxyz"].reader is extxyz.read_extxyz and FORMATS["extxyz"].writer is export.to_extxyz
+    assert FORMATS["csv"].writer is csv.to_csv is export.to_csv
+    assert FORMATS["npz"].writer is npz.to_npz and FORMATS["chemiscope"].writer is chemiscope.to_chemiscope
+    assert FORMATS["vasp"].reader is vasp.read_vasp and FORMATS["vasp"].writer is None
+
+
+def test_registering_an_extension_twice_fails_at_import(tmp_path, monkeypatch):
+    """A second format claiming an extension, alias or prefix is refused when its module is
+    imported, and the registry is left as it was."""
+    import importlib
+
+    from compute.formats import register
+
+    before = dict(FORMATS)
+    (tmp_path / "clashing_format.py").write_text(
+        "from compute.formats import register\n"
+        "register('cif2', 'another CIF reader', ('.cif',), reader=lambda data, name: None)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match="extension '.cif' is already registered by format 'cif'"):
+        importlib.import_module("clashing_format")
+    with pytest.raises(ValueError, match="'json' is already registered by format 'chemiscope'"):
+        register("json2", "JSON", (".jsonl",), reader=None, aliases=("json",))
+    with pytest.raises(ValueError, match="prefix 'POSCAR' is already registered by format 'vasp'"):
+        register("poscar2", "POSCAR", (".pos",), reader=None, prefixes=("POSCAR",))
+    with pytest.raises(ValueError, match="registered twice"):
+        register("npz", "NPZ", (".npz2",), reader=None)
+    with pytest.raises(ValueError, match="listed twice"):
+        register("new", "new", (".new", ".new"), reader=None)
+    assert FORMATS == before
+    assert detect_format("x.cif") == "cif" and detect_format("x.jsonl", "json") == "chemiscope"
+
+
+def test_atom_offsets():
+    ds = read_dataset(DATA / "trajectory.xyz")
+    offsets = ds.atom_offsets
+    counts = [len(a) for a in ds.structures]
+    assert offsets.dtype == np.int64 and offsets.tolist() == [0, *np.cumsum(counts).tolist()]
+    assert ds.atom_offsets is offsets  # computed once
+    assert ds.n_atoms == offsets[-1] == len(ds.atom_properties)
+    i = 7
+    rows = ds.atom_properties.iloc[offsets[i] : offsets[i + 1]]
+    assert (rows["structure"] == i).all() and rows["atom"].tolist() == list(range(counts[i]))
+    table = read_dataset(b"feature_a,feature_b\n1,2\n3,4\n5,6\n", name="t.csv")
+    assert table.atom_offsets.tolist() == [0, 0, 0, 0] and table.atom_offsets.dtype == np.int64
+
+
 def test_gzipped_xyz(tmp_path):
     path = tmp_path / "trajectory.xyz.gz"
     path.write_bytes(gzip.compress((DATA / "trajectory.xyz").read_bytes()))

@@ -178,6 +178,23 @@ def test_extxyz_refuses_features_tables_and_name_clashes(cgap):
         to_extxyz(cgap, [0, 1], extra_properties={"pc1": [1.0]})
 
 
+def test_extxyz_column_names_of_properties_and_extras_follow_one_rule():
+    """Dataset atom properties and per-atom extras get the same extended XYZ column names."""
+    from compute.formats.extxyz import column_name
+
+    doc = {
+        "structures": [{"size": 2, "names": ["H", "H"], "x": [0, 0], "y": [0, 0], "z": [0, 0.74]}],
+        "properties": {"q a": {"target": "atom", "values": [0.5, -0.5]}},
+    }
+    ds = read_dataset(json.dumps(doc).encode(), name="h2.json")
+    back = read_dataset(to_extxyz(ds, [1], per="atom", extra_properties={"pc 1": [2.0]}), name="x.xyz")
+    assert column_name("q a") == "q_a" and column_name("pc 1") == "pc_1"
+    assert back.atom_properties["q_a"].tolist() == [0.5, -0.5]
+    assert back.atom_properties["pc_1"].isna().tolist() == [True, False]
+    with pytest.raises(ValueError, match="'q:a'"):  # cleaned to the dataset's column q_a
+        to_extxyz(ds, [1], per="atom", extra_properties={"q:a": [2.0]})
+
+
 # --------------------------------------------------------------------------------------------
 # selections
 # --------------------------------------------------------------------------------------------
