@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from compute import clustering
+from compute import clustering, defaults
 from compute.datasets import DatasetError
 
 from .. import figures, messages, state
@@ -43,7 +43,7 @@ METHOD_PARAMS = {
     "dbscan": ("eps", "min_samples"),
     "hdbscan": ("min_cluster_size",),
 }
-DEFAULTS = {"n_clusters": 5, "eps": None, "min_samples": 5, "min_cluster_size": 10}
+DEFAULTS = defaults.CLUSTER_DEFAULTS
 #: (name, label, min, step) of each parameter input
 FIELDS = [
     ("n_clusters", "number of clusters", 1, 1),
@@ -51,12 +51,9 @@ FIELDS = [
     ("min_samples", "min samples", 1, 1),
     ("min_cluster_size", "min cluster size", 2, 1),
 ]
-#: agglomerative clustering holds O(n^2) distances: refuse beyond this many points
-AGGLOMERATIVE_MAX = 20_000
-#: most clusters a run may ask for (each is a trace and a bar)
-MAX_CLUSTERS = 200
-#: above this many dimensions Gaussian mixtures use diagonal covariances
-GMM_FULL_COVARIANCE_MAX_DIM = 64
+AGGLOMERATIVE_MAX = defaults.AGGLOMERATIVE_MAX
+MAX_CLUSTERS = defaults.MAX_CLUSTERS
+GMM_FULL_COVARIANCE_MAX_DIM = defaults.GMM_FULL_COVARIANCE_MAX_DIM
 #: controls on the left, the sizes figure on the right (wrapping under each other on narrow screens)
 PANEL_STYLE = {"display": "flex", "flexWrap": "wrap", "gap": "12px", "alignItems": "flex-start"}
 CONTROLS_STYLE = {"flex": "0 1 380px", "minWidth": "300px"}

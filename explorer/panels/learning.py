@@ -7,13 +7,15 @@ the server-side store under (features, target, model, selection); the figure is
 
 Decisions:
 
-* Models on SOAP features use the normalised polynomial SOAP kernel (``zeta=2``), the standard
-  of the field; on an uploaded features table (no SOAP) the kernel models use an RBF kernel.
-  Sparse KRR uses 500 active points chosen by FPS. Each model picks its regularisation by its own
-  internal cross-validation on each training set.
-* The user's model choice is kept. Above :data:`KRR_SLOW_ROWS` rows, full KRR (cubic in the
+* The models, kernels, active points and folds are the app's named defaults
+  (``compute.defaults``): "automatic", the default, is the model that gives the map's "predicted"
+  colour of the same property (kernel ridge; sparse above ``SPARSE_KRR_ABOVE`` rows), with the
+  normalised polynomial SOAP kernel (``zeta=2``) on SOAP features and an RBF kernel on an uploaded
+  features table. Each model picks its regularisation by its own internal cross-validation on
+  each training set.
+* The user's model choice is kept. Above ``KRR_SLOW_ROWS`` rows, full KRR (cubic in the
   training size) is slow: the panel says so before the run (``learning-note``) and in the status
-  message after it. Above :data:`KRR_MAX_ROWS` rows its kernel matrix no longer fits in memory
+  message after it. Above ``KRR_MAX_ROWS`` rows its kernel matrix no longer fits in memory
   comfortably, so full KRR is refused with a message pointing to sparse KRR.
 * Rows whose target is NaN are left out by ``compute.models.learning_curve`` itself.
 * Progress is reported per fit (each fold at each training-set size) by ``learning_curve``'s own
@@ -31,7 +33,7 @@ import numpy as np
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from compute import models
+from compute import defaults, models
 from compute.datasets import DatasetError
 
 from .. import figures, messages, state
@@ -41,13 +43,10 @@ from ..store import Store, UnknownIdError, make_key
 from .descriptors import load_features
 from .map import structure_groups, target_values
 
-MODELS = {"krr": "kernel ridge (KRR)", "sparse_krr": "sparse KRR (500 active points)", "ridge": "ridge (linear)"}
+MODELS = defaults.MODELS
 SELECTIONS = {"random": "random", "fps": "farthest point sampling (FPS)"}
-N_SPLITS = 5
-N_ACTIVE = 500
-#: above this many rows, full KRR is slow (a warning); above KRR_MAX_ROWS it is refused
-KRR_SLOW_ROWS = 5_000
-KRR_MAX_ROWS = 20_000
+N_SPLITS = defaults.N_SPLITS
+N_ACTIVE = defaults.N_ACTIVE
 #: controls on the left, the figure on the right (wrapping under each other on narrow screens)
 PANEL_STYLE = {"display": "flex", "flexWrap": "wrap", "gap": "12px", "alignItems": "flex-start"}
 CONTROLS_STYLE = {"flex": "0 1 380px", "minWidth": "300px"}
@@ -60,7 +59,7 @@ def layout() -> html.Div:
             html.Label(["property", dcc.Dropdown(id="learning-property", options=[], value=None, placeholder="(numeric property)")],
                        className="field"),
             html.Label(["model", dcc.Dropdown(id="learning-model", options=[{"label": v, "value": k} for k, v in MODELS.items()],
-                                              value="krr", clearable=False)], className="field"),
+                                              value="auto", clearable=False)], className="field"),
             html.Label(["training sets", dcc.RadioItems(id="learning-selection", options=[{"label": v, "value": k} for k, v in SELECTIONS.items()],
                                                         value="random", inline=True)], className="field"),
             html.Div(
@@ -86,24 +85,22 @@ def layout() -> html.Div:
 # -- logic -----------------------------------------------------------------------------------------
 
 
-def model_params(model: str, features_state: dict) -> dict:
-    """Parameters of ``model``: the SOAP kernel on SOAP features, RBF on a features table."""
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODELS.values())}")
-    if model == "ridge":
-        return {}
-    params = {"kernel": "soap", "zeta": 2} if features_state.get("hypers") else {"kernel": "rbf"}
-    if model == "sparse_krr":
-        params["n_active"] = N_ACTIVE
-    return params
+def model_params(model: str, features_state: dict, n_rows: int = 0) -> dict:
+    """Parameters of ``model`` (see ``compute.defaults.property_model``)."""
+    return resolve_model(model, features_state, n_rows)[1]
+
+
+def resolve_model(model: str, features_state: dict, n_rows: int) -> tuple[str, dict]:
+    """The model the run uses for ``n_rows`` rows with a target, and its parameters."""
+    return defaults.property_model(n_rows, bool(features_state.get("hypers")), model or "auto")
 
 
 def check_size(model: str, n_rows: int) -> str:
     """A warning for slow choices ("" when none); ValueError for impossible ones."""
-    if model == "krr" and n_rows > KRR_MAX_ROWS:
+    if model == "krr" and n_rows > defaults.KRR_MAX_ROWS:
         raise ValueError(f"full KRR on {n_rows:,} rows needs a {n_rows:,} x {n_rows:,} kernel: too large; "
                          "choose sparse KRR (or ridge)")
-    if model == "krr" and n_rows > KRR_SLOW_ROWS:
+    if model == "krr" and n_rows > defaults.KRR_SLOW_ROWS:
         return (f"full KRR on {n_rows:,} rows is slow (its cost grows as the cube of the training size): "
                 "sparse KRR gives nearly the same curve much faster")
     return ""
@@ -118,7 +115,8 @@ def run_learning_curve(store: Store, features_state: dict, target: str, model: s
     """The learning curve of ``target`` (a ``"structure:<name>"`` choice) on the features, cached.
 
     Returns the table of ``compute.models.learning_curve``: one row per training-set size with
-    ``train_size``, ``rmse_train``, ``rmse_test``, ``rmse_test_std``, ``mae_test``, ... . Raises
+    ``train_size``, ``rmse_train``, ``rmse_test``, ``rmse_test_std``, ``mae_test``, ...; its
+    ``attrs["model"]`` is the model used (what "auto" chose). Raises
     ValueError with a message for the user (non-numeric or all-NaN property, too few values,
     impossible model).
     """
@@ -128,12 +126,15 @@ def run_learning_curve(store: Store, features_state: dict, target: str, model: s
         raise ValueError("choose a numeric property first")
     if selection not in SELECTIONS:
         raise ValueError(f"unknown training-set selection {selection!r}: choose random or FPS")
-    params = model_params(model, features_state)
-    key = curve_key(features_state, target, model, selection)
-    if store.has_arrays(key):
-        return _load_table(store, key)
+    resolve_model(model, features_state, 0)  # an unknown model is refused before anything is read
     y = target_values(store, features_state["dataset"], features_state["per"], target)
     n_valid = int(np.isfinite(y).sum())
+    model, params = resolve_model(model, features_state, n_valid)
+    key = curve_key(features_state, target, model, selection)
+    if store.has_arrays(key):
+        table = _load_table(store, key)
+        table.attrs["model"] = model
+        return table
     if n_valid < 2 * N_SPLITS:
         raise ValueError(f"the property {target.partition(':')[2]!r} has {n_valid} finite values: "
                          f"a learning curve needs at least {2 * N_SPLITS}")
@@ -142,6 +143,7 @@ def run_learning_curve(store: Store, features_state: dict, target: str, model: s
     table = models.learning_curve(X, y, model=model, n_splits=N_SPLITS, selection=selection, random_state=0,
                                   progress=progress, groups=structure_groups(store, features_state), **params)
     store.save_arrays(key, columns=np.array(table.columns, dtype=str), **{f"col_{k}": table[c].to_numpy() for k, c in enumerate(table.columns)})
+    table.attrs["model"] = model  # the model "auto" chose, for the figure and the message
     return table
 
 
@@ -252,5 +254,6 @@ def on_run_learning_curve(set_progress, _clicks, features_state, target, model, 
         set_progress(("0", "1"))
         return no_update, no_update, messages.error(f"Learning curve not computed: {error}")
     set_progress(("1", "1"))
+    model = table.attrs.get("model", model)
     return (curve_figure(table, target, model), curve_table(table),
             summary_message(table, target, model, int(features_state.get("n_rows", 0))))

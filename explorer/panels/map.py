@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from compute import budget, maps, models
+from compute import budget, defaults, maps, models
 from compute.datasets import DatasetError
 
 from .. import figures, messages, state
@@ -20,10 +20,8 @@ from ..rows import ABS_ERROR, CLUSTER, ERROR, PREDICTED, Rows, default_color, fi
 from ..store import Store, UnknownIdError, make_key, model_lock
 from .descriptors import load_features
 
-N_COMPONENTS = 4
+N_COMPONENTS = defaults.MAP_COMPONENTS
 #: predictions use sparse kernel ridge (this many active rows) above this many rows with a target
-SPARSE_KRR_ABOVE = 4_000
-SPARSE_KRR_ACTIVE = 1_000
 METHOD_OPTIONS = [{"label": label, "value": value} for value, label in maps.METHODS.items()]
 
 
@@ -159,21 +157,18 @@ def structure_groups(store: Store, features_state: dict):
 
 
 def compute_predictions(store: Store, features_state: dict, target: str) -> dict:
-    """Out-of-fold predictions of ``target`` (kernel ridge; sparse above :data:`SPARSE_KRR_ABOVE`
-    rows with a target), cached."""
+    """Out-of-fold predictions of ``target`` by the app's model for it
+    (``compute.defaults.property_model``, as its learning curve), cached."""
     key = make_key("predictions", features_state["key"], target)
     if not store.has_arrays(key):
         X, _ = load_features(store, features_state)
         y = target_values(store, features_state["dataset"], features_state["per"], target)
         groups = structure_groups(store, features_state)
         fitted = int(np.isfinite(y).sum())
-        sparse = fitted > SPARSE_KRR_ABOVE
-        budget.check_matrix_bytes(budget.current(), X.shape[0], SPARSE_KRR_ACTIVE if sparse else fitted, what="the kernel matrix",
-                                  kind="kernel")
-        if sparse:
-            predicted = models.cross_val_predict(X, y, model="sparse_krr", n_active=SPARSE_KRR_ACTIVE, groups=groups)
-        else:
-            predicted = models.cross_val_predict(X, y, model="krr", groups=groups)
+        model, params = defaults.property_model(fitted, bool(features_state.get("hypers")))
+        budget.check_matrix_bytes(budget.current(), X.shape[0], defaults.kernel_columns(model, params, fitted),
+                                  what="the kernel matrix", kind="kernel")
+        predicted = models.cross_val_predict(X, y, model=model, n_splits=defaults.N_SPLITS, groups=groups, **params)
         store.save_arrays(key, predicted=predicted, target=y)
     return {"key": key, "target": target, "features": features_state["key"]}
 

@@ -139,3 +139,34 @@ def test_nan_targets_are_left_out(featurized, monkeypatch):
     n_valid = int(np.isfinite(y).sum())
     assert table["train_size"].iloc[-1] == n_valid - int(np.ceil(n_valid / 5))
     assert np.isfinite(table["rmse_test"]).all()
+
+
+def test_the_predicted_colour_and_the_automatic_learning_curve_use_one_model(featurized, monkeypatch):
+    """The map's "predicted" colour and the learning curve of the same property (model
+    "automatic", the panel's default) are fitted with the same model and parameters."""
+    from compute import defaults, models
+    from explorer.panels import map as map_panel
+
+    store, _, features_state = featurized
+    calls = []
+    real_predict, real_curve = models.cross_val_predict, models.learning_curve
+
+    def predict(X, y, model, **params):
+        calls.append(("map", model, {k: v for k, v in params.items() if k not in ("groups",)}))
+        return real_predict(X, y, model=model, **params)
+
+    def curve(X, y, model, **params):
+        calls.append(("curve", model, {k: v for k, v in params.items() if k in ("kernel", "zeta", "n_active", "n_splits")}))
+        return real_curve(X, y, model=model, **params)
+
+    monkeypatch.setattr(models, "cross_val_predict", predict)
+    monkeypatch.setattr(models, "learning_curve", curve)
+    monkeypatch.setattr(learning, "curve_key", lambda *args: "2" * 64)  # not the earlier tests' cached curves
+    monkeypatch.setattr(map_panel, "make_key", lambda *args: "3" * 64)
+    map_panel.compute_predictions(store, features_state, TARGET)
+    table = learning.run_learning_curve(store, features_state, TARGET, "auto", "random")
+    (_, map_model, map_params), (_, curve_model, curve_params) = calls
+    assert map_model == curve_model == table.attrs["model"] == "krr"  # 120 rows: full KRR
+    assert map_params == curve_params == {"kernel": "soap", "zeta": 2, "n_splits": defaults.N_SPLITS}
+    # above the threshold both become sparse with the same active set size
+    assert defaults.property_model(defaults.SPARSE_KRR_ABOVE + 1, True) == ("sparse_krr", {"kernel": "soap", "zeta": 2, "n_active": defaults.N_ACTIVE})
