@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     default_dataset = {"id": store.add_dataset_file(dataset_path), "name": Path(dataset_path).name}
     store.dataset(default_dataset["id"])  # parsed once here: a bad file given on the command line fails now
 
-    from . import panels  # noqa: F401  (registers the callbacks)
+    from . import panels
     from .panels import dataset, descriptors, map, view, viewer  # noqa: A004
 
     if settings.redis_url:  # a deployment with Celery workers (explorer/celery_jobs.py)
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         assets_folder=str(assets_dir()),
         background_callback_manager=jobs,
     )
+    panels.register(app)
     app.job_manager = jobs  # the serving entry points warm it up (cli.main, wsgi)
     app.server.config["MAX_CONTENT_LENGTH"] = settings.max_upload_request_bytes
     install_request_limits(app, settings.max_request_bytes, settings.max_upload_request_bytes)
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         install_loopback_only(app.server)
     install_session_cookie(app.server)
     install_security_headers(app)
+    _log_callback_requests(app.server)
 
     def layout():
         # a function: every page load starts from the view in its address (view_state), else from
@@ -184,3 +186,22 @@ def _tabs():
     tabs += [("Clusters", clusters.layout), ("Learning curves", learning.layout)]
     from .panels import export; tabs.append(("Select & export", export.layout))  # noqa: E702
     return tabs
+
+
+def _log_callback_requests(server) -> None:
+    """At EXPLORER_LOG_LEVEL=DEBUG, a line per callback request the page makes (not per poll of
+    a running job): which outputs, triggered by what, for which session. What a page asked for
+    and in which order is what explains a view that never came."""
+    import flask
+
+    @server.before_request
+    def _log_callback():
+        request = flask.request
+        if not log.isEnabledFor(logging.DEBUG) or not request.path.endswith("/_dash-update-component"):
+            return
+        if request.args.get("job"):
+            return  # a poll
+        body = request.get_json(silent=True) or {}
+        session = (current_session() or "")[:6]
+        log.debug("callback %s <- %s (session %s…)%s", str(body.get("output"))[:120], body.get("changedPropIds"), session,
+                  " cancelling an older job" if request.args.get("oldJob") else "")

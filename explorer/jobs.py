@@ -49,7 +49,7 @@ import time
 import traceback
 from pathlib import Path
 
-from dash import Input, Output, callback, no_update, set_props
+from dash import Input, Output, no_update, set_props
 from dash.background_callback.managers import BaseBackgroundCallbackManager
 from dash.exceptions import PreventUpdate
 
@@ -540,18 +540,20 @@ def failure_handler(what: str, *, outputs: int = 1):
     return handle
 
 
-def run_and_cancel(run_button: str, cancel_button: str, cancelled: str) -> dict:
+def run_and_cancel(callbacks, run_button: str, cancel_button: str, cancelled: str) -> dict:
     """The ``running`` and ``cancel`` arguments of a background callback started by
     ``run_button`` and stopped by ``cancel_button`` (each disabled while it cannot be used);
-    also says ``cancelled`` in the status line when the user cancels."""
+    also says ``cancelled`` in the status line when the user cancels (a callback added to the
+    panel's ``callbacks``, see ``explorer.panels._callbacks``)."""
 
-    @callback(
+    def on_cancel(_clicks):
+        return cancelled
+
+    callbacks.server(
         Output("status-message", "children", allow_duplicate=True),
         Input(cancel_button, "n_clicks"),
         prevent_initial_call=True,
-    )
-    def on_cancel(_clicks):
-        return cancelled
+    )(on_cancel)
 
     return {
         "running": [(Output(run_button, "disabled"), True, False), (Output(cancel_button, "disabled"), False, True)],

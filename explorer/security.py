@@ -220,10 +220,8 @@ def install_request_limits(app, max_request_bytes: int, max_upload_request_bytes
     inner = app.server.wsgi_app
 
     def outputs_taking_uploads() -> set[str]:
-        from dash._callback import GLOBAL_CALLBACK_MAP
-
         found = set()
-        for callback_map in (GLOBAL_CALLBACK_MAP, app.callback_map):
+        for callback_map in (app.callback_map,):
             for output, spec in callback_map.items():
                 names = {f"{item.get('id')}.{item.get('property')}" for item in spec.get("inputs", [])}
                 if names & set(upload_inputs):

@@ -12,8 +12,18 @@ learning        learning curves of kernel models, as a background job
 export          selection (lasso, cluster, FPS) and downloads
 ==============  ==========================================================================
 
-Callbacks are module-level (``dash.callback``) and registered when ``explorer.app`` imports this
-package. Each unpacks its inputs, calls one plain function of the same module (testable without a
+Callbacks are plain module-level functions, recorded by each module's ``callbacks``
+(``_callbacks.Callbacks``) and registered on an app by :func:`register` (``explorer.app`` calls
+it): nothing is registered at import. Each unpacks its inputs, calls one plain function of the same module (testable without a
 browser) that calls ``compute`` or ``explorer.figures``, and returns. Browser-side state is ids and
 settings only (``dcc.Store``); arrays live in the server-side ``explorer.store``.
 """
+
+def register(app) -> None:
+    """Register every panel's callbacks on ``app``."""
+    # imported here: a module importing one panel (view_state needs descriptors.FIELDS) does
+    # not import them all
+    from . import clusters, dataset, descriptors, export, learning, map, view, viewer  # noqa: A004
+
+    for panel in (dataset, descriptors, map, viewer, view, clusters, learning, export):
+        panel.register(app)

@@ -6,7 +6,7 @@ One background job (``on_run_clustering``) calls :func:`run_clustering`, which r
 of (what was clustered, method, parameters); the browser only receives the cluster state
 ``{"key", "method", "params", "n_clusters", "features", "map", "space"}`` in ``cluster-state``.
 The map panel colours by that state when ``color-by`` is ``map:cluster`` (``map.color_values``),
-and this job switches ``color-by`` to it after a run.
+and switches ``color-by`` to it when a run ends (the map panel owns its colour).
 
 Ids: ``cluster-method``, ``cluster-n-clusters``, ``cluster-eps``, ``cluster-min-samples``,
 ``cluster-min-cluster-size``, ``cluster-space`` (``"map"`` or ``"features"``), ``run-clustering``,
@@ -17,16 +17,20 @@ cluster), ``cluster-sizes-list``, ``cluster-choice`` and ``use-cluster-selection
 from __future__ import annotations
 
 import numpy as np
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from compute import clustering, defaults
 from compute.datasets import DatasetError
 
 from .. import figures, messages, state
 from ..jobs import failure_handler, run_and_cancel
-from ..rows import CLUSTER
 from ..store import Store, UnknownIdError, make_key
 from .descriptors import load_features
+
+from ._callbacks import Callbacks
+
+callbacks = Callbacks()
+register = callbacks.register  # explorer.panels.register(app) calls it
 
 METHODS = {
     "kmeans": "k-means",
@@ -54,10 +58,6 @@ FIELDS = [
 AGGLOMERATIVE_MAX = defaults.AGGLOMERATIVE_MAX
 MAX_CLUSTERS = defaults.MAX_CLUSTERS
 GMM_FULL_COVARIANCE_MAX_DIM = defaults.GMM_FULL_COVARIANCE_MAX_DIM
-#: controls on the left, the sizes figure on the right (wrapping under each other on narrow screens)
-PANEL_STYLE = {"display": "flex", "flexWrap": "wrap", "gap": "12px", "alignItems": "flex-start"}
-CONTROLS_STYLE = {"flex": "0 1 380px", "minWidth": "300px"}
-GRAPH_STYLE = {"flex": "1 1 420px", "minWidth": "320px"}
 SPACES = {"map": "on the map coordinates", "features": "on the features"}
 
 
@@ -101,12 +101,10 @@ def layout() -> html.Div:
             html.Div(id="cluster-sizes-list", className="cluster-sizes-list"),
         ],
         className="panel cluster-controls",
-        style=CONTROLS_STYLE,
     )
     graph = dcc.Graph(id="cluster-sizes-graph", figure=figures.empty_figure("No clusters yet: choose a method and run"),
                       config=figures.GRAPH_CONFIG, style={"height": "320px"})
-    return html.Div([controls, html.Div(graph, className="cluster-graph", style=GRAPH_STYLE)], className="tab-panel clusters-panel",
-                    style=PANEL_STYLE)
+    return html.Div([controls, html.Div(graph, className="cluster-graph side-graph")], className="tab-panel clusters-panel")
 
 
 # -- logic -----------------------------------------------------------------------------------------
@@ -270,7 +268,7 @@ def clicked_label(click_data) -> int | None:
 # -- callbacks -------------------------------------------------------------------------------------
 
 
-@callback(
+@callbacks.server(
     *[Output(f"{_id(name)}-field", "style") for name, *_ in FIELDS],
     Input("cluster-method", "value"),
 )
@@ -279,9 +277,8 @@ def on_method(method):
     return [None if name in wanted else {"display": "none"} for name, *_ in FIELDS]
 
 
-@callback(
+@callbacks.server(
     Output(state.CLUSTERS, "data"),
-    Output("color-by", "value", allow_duplicate=True),
     Output("status-message", "children", allow_duplicate=True),
     Input("run-clustering", "n_clicks"),
     State(state.MAP, "data"),
@@ -295,9 +292,9 @@ def on_method(method):
     background=True,
     interval=250,
     progress=[Output("cluster-progress", "value"), Output("cluster-progress", "max")],
-    **run_and_cancel("run-clustering", "cancel-clustering", "Clustering cancelled."),
+    **run_and_cancel(callbacks, "run-clustering", "cancel-clustering", "Clustering cancelled."),
     prevent_initial_call=True,
-    on_error=failure_handler("Clustering", outputs=3),
+    on_error=failure_handler("Clustering", outputs=2),
 )
 def on_run_clustering(set_progress, _clicks, map_state, features_state, method, n_clusters, eps, min_samples,
                       min_cluster_size, space):
@@ -310,12 +307,12 @@ def on_run_clustering(set_progress, _clicks, map_state, features_state, method, 
         )
     except (ValueError, DatasetError, UnknownIdError) as error:
         set_progress(("0", "1"))
-        return no_update, no_update, messages.error(f"Clustering not run: {error}")
+        return no_update, messages.error(f"Clustering not run: {error}")
     set_progress(("1", "1"))
-    return cluster_state, CLUSTER, describe(cluster_state)
+    return cluster_state, describe(cluster_state)
 
 
-@callback(
+@callbacks.server(
     Output("cluster-sizes-graph", "figure"),
     Output("cluster-sizes-list", "children"),
     Output("cluster-choice", "options"),
@@ -333,7 +330,7 @@ def on_cluster_state(cluster_state, features_state, chosen):
     return figure, listing, options, chosen if chosen in valid else (valid[0] if valid else None)
 
 
-@callback(
+@callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
     Output("status-message", "children", allow_duplicate=True),
     Input("use-cluster-selection", "n_clicks"),

@@ -14,7 +14,7 @@ import binascii
 import numpy as np
 import pandas as pd
 import dash_ag_grid as dag
-from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from compute.datasets import Dataset, DatasetError
 
@@ -22,6 +22,11 @@ from .. import messages, state
 from ..rows import map_rows, property_columns
 from ..security import current_session
 from ..store import Store, UnknownIdError
+
+from ._callbacks import Callbacks
+
+callbacks = Callbacks()
+register = callbacks.register  # explorer.panels.register(app) calls it
 
 #: most selected structures highlighted in the property table
 MAX_HIGHLIGHTED_ROWS = 1_000
@@ -161,7 +166,7 @@ def table_data(table: pd.DataFrame, max_rows: int = 20_000) -> tuple[list[dict],
 # -- callbacks -------------------------------------------------------------------------------------
 
 
-@callback(
+@callbacks.server(
     Output(state.DATASET, "data"),
     Output("status-message", "children"),
     Input("upload-dataset", "contents"),
@@ -205,7 +210,7 @@ def rows_of_structures(store: Store, features_state: dict, structures) -> list[i
     return np.flatnonzero(np.isin(map_structures, structures)).tolist()
 
 
-@callback(
+@callbacks.server(
     Output("dataset-summary", "children"),
     Output("property-table", "rowData"),
     Output("property-table", "columnDefs"),
@@ -247,7 +252,7 @@ def dataset_view(store: Store, dataset_state, features_state, selection, *, only
     return summary_children(dataset), data, columns, selected_rows
 
 
-@callback(
+@callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
     Output("status-message", "children", allow_duplicate=True),
     Input("select-table-rows", "n_clicks"),
@@ -272,7 +277,7 @@ def on_select_table_rows(_clicks, shown, features_state, dataset_state):
 
 # A file far above the limit never reaches the server (Flask answers 413 to the callback's
 # request), so the browser says so itself; files near the limit get the reader's message.
-clientside_callback(
+callbacks.clientside(
     """
     function(contents, filename, limit) {
         if (!contents || !limit) { return window.dash_clientside.no_update; }

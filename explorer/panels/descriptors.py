@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from compute import budget
 from compute.datasets import DatasetError
@@ -15,6 +15,11 @@ from .. import messages, state
 from ..jobs import failure_handler, run_and_cancel
 from ..rows import atom_row_positions, map_rows
 from ..store import Store, UnknownIdError, make_key
+
+from ._callbacks import Callbacks
+
+callbacks = Callbacks()
+register = callbacks.register  # explorer.panels.register(app) calls it
 
 DEFAULT_HYPERS = {"cutoff": 5.0, "n_max": 8, "l_max": 6, "density_width": 0.3}
 #: (id suffix, label, min, max, step) of each SOAP hyperparameter input
@@ -139,7 +144,7 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
 # -- callbacks -------------------------------------------------------------------------------------
 
 
-@callback(
+@callbacks.server(
     Output(state.FEATURES, "data"),
     Output("status-message", "children", allow_duplicate=True),
     Input(state.DATASET, "data"),
@@ -152,7 +157,7 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
     background=True,
     interval=250,
     progress=[Output("features-progress", "value"), Output("features-progress", "max")],
-    **run_and_cancel("compute-features", "cancel-features", "Computing SOAP cancelled: the previous descriptors and map stay."),
+    **run_and_cancel(callbacks, "compute-features", "cancel-features", "Computing SOAP cancelled: the previous descriptors and map stay."),
     prevent_initial_call="initial_duplicate",
     on_error=failure_handler("Computing SOAP", outputs=2),
 )

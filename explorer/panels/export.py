@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from compute import export
 from compute.datasets import DatasetError
@@ -33,6 +33,11 @@ from ..jobs import failure_handler, run_and_cancel
 from ..rows import CLUSTER, ERROR, PREDICTED, Rows, atom_table_positions, map_rows
 from ..store import Store, UnknownIdError
 from .descriptors import load_features
+
+from ._callbacks import Callbacks
+
+callbacks = Callbacks()
+register = callbacks.register  # explorer.panels.register(app) calls it
 
 #: (value, label, file suffix) of each export format; the first is the default
 FORMATS = [
@@ -359,7 +364,7 @@ def _download(data: bytes, filename: str) -> dict:
 
 
 # counted in the browser the moment the selection changes (assets/map_interaction.js)
-clientside_callback(
+callbacks.clientside(
     "function(selection, features) { return window.dash_clientside.explorer_map.selection_summary(selection, features, %s); }"
     % json.dumps(NOTHING_SELECTED_SENTENCE),
     Output("selection-summary", "children"),
@@ -368,7 +373,7 @@ clientside_callback(
 )
 
 
-@callback(
+@callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
     Input("clear-selection", "n_clicks"),
     prevent_initial_call=True,
@@ -377,7 +382,7 @@ def on_clear(_clicks):
     return {"rows": [], "source": None}
 
 
-@callback(
+@callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
     Output("export-context", "data"),
     Input(state.FEATURES, "data"),
@@ -398,7 +403,7 @@ def on_rows_changed(features_state, context, selection):
 
 
 # FPS runs parallel Numba code: a job, never in the web process (see explorer.jobs)
-@callback(
+@callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
     Output("status-message", "children", allow_duplicate=True),
     Input("select-fps", "n_clicks"),
@@ -406,7 +411,7 @@ def on_rows_changed(features_state, context, selection):
     State(state.FEATURES, "data"),
     background=True,
     interval=250,
-    **run_and_cancel("select-fps", "cancel-fps", "FPS selection cancelled: the selection stays as it was."),
+    **run_and_cancel(callbacks, "select-fps", "cancel-fps", "FPS selection cancelled: the selection stays as it was."),
     prevent_initial_call=True,
     on_error=failure_handler("FPS selection", outputs=2),
 )
@@ -418,7 +423,7 @@ def on_select_diverse(_clicks, n, features_state):
     return selection, f"Selected the {len(selection['rows']):,} most diverse {_kind(features_state, len(selection['rows']))} (FPS)."
 
 
-@callback(
+@callbacks.server(
     Output("export-download", "data"),
     Output("status-message", "children", allow_duplicate=True),
     Input("export-selection", "n_clicks"),
@@ -442,7 +447,7 @@ def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection,
     return _download(data, filename), f"Exported {n:,} {_kind(features_state, n)} to {filename}."
 
 
-@callback(
+@callbacks.server(
     Output("export-features-download", "data"),
     Output("status-message", "children", allow_duplicate=True),
     Input("export-features", "n_clicks"),
@@ -452,7 +457,7 @@ def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection,
     State(state.SELECTION, "data"),
     background=True,
     interval=250,
-    **run_and_cancel("export-features", "cancel-export-features", "Feature export cancelled: nothing was exported."),
+    **run_and_cancel(callbacks, "export-features", "cancel-export-features", "Feature export cancelled: nothing was exported."),
     prevent_initial_call=True,
     on_error=failure_handler("Selecting features", outputs=2),
 )

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from compute import defaults, models
 from compute.datasets import DatasetError
@@ -43,14 +43,15 @@ from ..store import Store, UnknownIdError, make_key
 from .descriptors import load_features
 from .map import structure_groups, target_values
 
+from ._callbacks import Callbacks
+
+callbacks = Callbacks()
+register = callbacks.register  # explorer.panels.register(app) calls it
+
 MODELS = defaults.MODELS
 SELECTIONS = {"random": "random", "fps": "farthest point sampling (FPS)"}
 N_SPLITS = defaults.N_SPLITS
 N_ACTIVE = defaults.N_ACTIVE
-#: controls on the left, the figure on the right (wrapping under each other on narrow screens)
-PANEL_STYLE = {"display": "flex", "flexWrap": "wrap", "gap": "12px", "alignItems": "flex-start"}
-CONTROLS_STYLE = {"flex": "0 1 380px", "minWidth": "300px"}
-GRAPH_STYLE = {"flex": "1 1 420px", "minWidth": "320px"}
 
 
 def layout() -> html.Div:
@@ -74,12 +75,10 @@ def layout() -> html.Div:
             html.Div(id="learning-curve-table", className="learning-table"),
         ],
         className="panel learning-controls",
-        style=CONTROLS_STYLE,
     )
     graph = dcc.Graph(id="learning-curve-graph", figure=figures.empty_figure("Choose a property and a model, then run"),
                       config={**figures.GRAPH_CONFIG, "toImageButtonOptions": {"format": "svg"}}, style={"height": "360px"})
-    return html.Div([controls, html.Div(graph, className="learning-graph", style=GRAPH_STYLE)], className="tab-panel learning-panel",
-                    style=PANEL_STYLE)
+    return html.Div([controls, html.Div(graph, className="learning-graph side-graph")], className="tab-panel learning-panel")
 
 
 # -- logic -----------------------------------------------------------------------------------------
@@ -195,7 +194,7 @@ def learning_options(store: Store, dataset_state: dict, features_state: dict):
 # -- callbacks -------------------------------------------------------------------------------------
 
 
-@callback(
+@callbacks.server(
     Output("learning-property", "options"),
     Output("learning-property", "value"),
     Input(state.FEATURES, "data"),
@@ -213,7 +212,7 @@ def on_learning_options(features_state, dataset_state, chosen):
     return options, chosen if chosen in valid else default
 
 
-@callback(
+@callbacks.server(
     Output("learning-note", "children"),
     Input("learning-model", "value"),
     Input(state.FEATURES, "data"),
@@ -227,7 +226,7 @@ def on_learning_note(model, features_state):
         return str(error)
 
 
-@callback(
+@callbacks.server(
     Output("learning-curve-graph", "figure"),
     Output("learning-curve-table", "children"),
     Output("status-message", "children", allow_duplicate=True),
@@ -239,7 +238,7 @@ def on_learning_note(model, features_state):
     background=True,
     interval=250,
     progress=[Output("learning-progress", "value"), Output("learning-progress", "max")],
-    **run_and_cancel("run-learning-curve", "cancel-learning-curve", "Learning curve cancelled."),
+    **run_and_cancel(callbacks, "run-learning-curve", "cancel-learning-curve", "Learning curve cancelled."),
     prevent_initial_call=True,
     on_error=failure_handler("Computing the learning curve", outputs=3),
 )

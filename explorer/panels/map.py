@@ -9,7 +9,7 @@ by predicted value or error). Moving the mixing slider re-fits only what depends
 from __future__ import annotations
 
 import numpy as np
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
 from compute import budget, defaults, maps, models
 from compute.datasets import DatasetError
@@ -19,6 +19,11 @@ from ..jobs import JobFailed, failure_handler
 from ..rows import ABS_ERROR, CLUSTER, ERROR, PREDICTED, Rows, default_color, first_numeric_property, map_rows, property_options, property_values, row_names
 from ..store import Store, UnknownIdError, make_key, model_lock
 from .descriptors import load_features
+
+from ._callbacks import Callbacks
+
+callbacks = Callbacks()
+register = callbacks.register  # explorer.panels.register(app) calls it
 
 N_COMPONENTS = defaults.MAP_COMPONENTS
 #: predictions use sparse kernel ridge (this many active rows) above this many rows with a target
@@ -279,7 +284,7 @@ def map_options(store: Store, dataset_state: dict, per: str):
 # -- callbacks -------------------------------------------------------------------------------------
 
 
-@callback(
+@callbacks.server(
     Output("color-by", "options"),
     Output("size-by", "options"),
     Output("target-property", "options"),
@@ -312,7 +317,17 @@ def on_options(features_state, dataset_state, color_by, target):
     )
 
 
-@callback(
+@callbacks.server(
+    Output("color-by", "value", allow_duplicate=True),
+    Input(state.CLUSTERS, "data"),
+    prevent_initial_call=True,
+)
+def on_new_clusters(cluster_state):
+    """A clustering run ends: the map shows its clusters."""
+    return CLUSTER if cluster_state else no_update
+
+
+@callbacks.server(
     Output(state.MAP, "data"),
     Output("status-message", "children", allow_duplicate=True),
     Input(state.FEATURES, "data"),
@@ -345,7 +360,7 @@ def mixing_control(method: str | None) -> tuple[bool, str]:
     return True, "Mixing applies to PCovR and kernel PCovR (choose one above)"
 
 
-@callback(
+@callbacks.server(
     Output("mixing-slider", "disabled"),
     Output("mixing-hint", "children"),
     Input("projection-method", "value"),
@@ -354,7 +369,7 @@ def on_method(method):
     return mixing_control(method)
 
 
-@callback(
+@callbacks.server(
     Output(state.MAP, "data", allow_duplicate=True),
     Output("status-message", "children", allow_duplicate=True),
     Input("mixing-slider", "value"),
@@ -373,7 +388,7 @@ def on_mixing(mixing, map_state, features_state):
         return no_update, messages.error(f"Mixing not applied: {error}")
 
 
-@callback(
+@callbacks.server(
     Output(state.PREDICTIONS, "data"),
     Input(state.FEATURES, "data"),
     Input("target-property", "value"),
@@ -398,7 +413,7 @@ def on_compute_predictions(features_state, target, color_by, prediction_state):
         raise JobFailed(str(error)) from None
 
 
-@callback(
+@callbacks.server(
     Output("map-graph", "figure"),
     Input(state.MAP, "data"),
     Input("color-by", "value"),
@@ -451,7 +466,7 @@ def parity_view(store: Store, features_state: dict | None, prediction_state: dic
     return figure, {"display": "block"}
 
 
-@callback(
+@callbacks.server(
     Output("parity-graph", "figure"),
     Output("parity-area", "style"),
     Input("color-by", "value"),
@@ -466,19 +481,19 @@ def on_parity(color_by, prediction_state, features_state):
 
 
 # the selection and the ring around the shown structure are drawn in the browser (no redraw)
-clientside_callback(
+callbacks.clientside(
     ClientsideFunction(namespace="explorer_map", function_name="show_selection"),
     Output("map-js-sink", "title"),
     Input(state.SELECTION, "data"),
 )
-clientside_callback(
+callbacks.clientside(
     ClientsideFunction(namespace="explorer_map", function_name="show_ring"),
     Output("map-js-sink", "lang"),
     Input("viewer-state", "data"),
 )
 
 
-clientside_callback(
+callbacks.clientside(
     """
     function(png, svg) {
         const trigger = (dash_clientside.callback_context.triggered[0] || {}).prop_id || "";

@@ -8,11 +8,16 @@ loaded view, which the browser then opens), ``save-settings``, ``settings-downlo
 
 from __future__ import annotations
 
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from .. import messages, state, view_state
 from .dataset import decode_upload
 from compute.datasets import DatasetError
+
+from ._callbacks import Callbacks
+
+callbacks = Callbacks()
+register = callbacks.register  # explorer.panels.register(app) calls it
 
 
 def layout() -> html.Div:
@@ -47,7 +52,7 @@ def current_view(dataset_state, viewer_state, values: dict) -> dict:
 _CONTROL_INPUTS = [Input(component, prop) for component, prop in view_state.CONTROLS.values()]
 
 
-@callback(
+@callbacks.server(
     Output("page-url", "search"),
     Input(state.DATASET, "data"),
     Input("viewer-state", "data"),
@@ -57,7 +62,7 @@ def on_view_changed(dataset_state, viewer_state, *values):
     return view_state.to_query(current_view(dataset_state, viewer_state, dict(zip(view_state.CONTROLS, values))))
 
 
-@callback(
+@callbacks.server(
     Output("settings-download", "data"),
     Input("save-settings", "n_clicks"),
     State(state.DATASET, "data"),
@@ -70,7 +75,7 @@ def on_save_settings(_clicks, dataset_state, viewer_state, *values):
     return dcc.send_bytes(view_state.to_json(view), "structure-explorer-view.json")
 
 
-@callback(
+@callbacks.server(
     Output("open-view", "data"),
     Output("status-message", "children", allow_duplicate=True),
     Input("load-settings", "contents"),
@@ -86,7 +91,7 @@ def on_load_settings(contents, filename):
     return "/" + view_state.to_query(view), f"Opening the view of {filename}…"
 
 
-clientside_callback(
+callbacks.clientside(
     "function(address) { if (address) { window.location.assign(address); } return window.dash_clientside.no_update; }",
     Output("open-view", "id"),
     Input("open-view", "data"),

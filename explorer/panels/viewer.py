@@ -16,13 +16,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
 from compute import budget
 
 from .. import figures, state
 from ..rows import Rows, map_rows, property_columns
 from ..store import Store, UnknownIdError
+
+from ._callbacks import Callbacks
+
+callbacks = Callbacks()
+register = callbacks.register  # explorer.panels.register(app) calls it
 
 
 #: the graph's style with and without a structure (hidden, it keeps its size: its scene stays ready)
@@ -169,7 +174,7 @@ def first_row_of_structure(rows: Rows, structure: int) -> int:
     return int(where[0])
 
 
-@callback(
+@callbacks.server(
     Output("viewer-state", "data"),
     Input("property-table", "cellClicked"),
     Input("viewer-step", "data"),
@@ -202,7 +207,7 @@ def on_show(cell, step, dataset_state, viewer_state, map_state):
 
 
 # a clicked map or parity point: its row, set in the browser (one server round trip less)
-clientside_callback(
+callbacks.clientside(
     ClientsideFunction(namespace="explorer_map", function_name="show_clicked"),
     Output("viewer-state", "data", allow_duplicate=True),
     Input("map-graph", "clickData"),
@@ -212,7 +217,7 @@ clientside_callback(
 )
 
 
-@callback(
+@callbacks.server(
     Output("structure-graph", "figure"),
     Output("structure-graph", "style"),
     Output("structure-details", "children"),
@@ -234,7 +239,7 @@ def on_view(viewer_state, atom_color_by, features_state):
     return view.outputs()
 
 
-@callback(
+@callbacks.server(
     Output("atom-color-by", "options"),
     Input(state.DATASET, "data"),
 )

@@ -25,9 +25,7 @@ def small_limits_app(tmp_path_factory):
 
 
 def _upload_output(app) -> str:
-    from dash._callback import GLOBAL_CALLBACK_MAP
-
-    for output, spec in {**GLOBAL_CALLBACK_MAP, **app.callback_map}.items():
+    for output, spec in app.callback_map.items():
         if any(f"{i['id']}.{i['property']}" == "upload-dataset.contents" for i in spec["inputs"]):
             return output
     raise AssertionError("no callback takes upload-dataset.contents")
