@@ -63,6 +63,20 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _best_of(runners: dict, repeats: int) -> dict:
+    """Best wall time of each runner over ``repeats`` interleaved rounds, after a warm-up call
+    (JIT compilation, spline tables, GPU context)."""
+    for run in runners.values():
+        run()
+    best = {name: float("inf") for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def run_throughput(backends, n_cells: int, repeats: int) -> dict:
     frames = copper_gold_cells(n_cells)
     n_atoms = sum(len(a) for a in frames)
@@ -78,15 +92,7 @@ def run_throughput(backends, n_cells: int, repeats: int) -> dict:
     if featomic_calculator is not None:
         runners["featomic"] = lambda: featomic_calculator.compute(frames)
 
-    for run in runners.values():  # warm-up: JIT compilation, spline tables, GPU context
-        run()
-    best = {name: float("inf") for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
-
+    best = _best_of(runners, repeats)
     print(f"{n_cells} Cu/Au fcc cells, {n_atoms} atoms, per-atom power spectrum, hypers {HYPERS}")
     print(f"cores: {os.cpu_count()}, numba threads: {_numba_threads()}, best of {repeats} rounds")
     reference = best.get("featomic")
@@ -143,14 +149,7 @@ def run_selected(n_atoms: int, n_selected: int, backend: str, molecules: Path, r
         labels = metatensor.Labels(["system", "atom"], np.stack([system, chosen - offsets[system]], axis=1).astype(np.int32))
         runners["featomic, all"] = lambda: featomic_calculator.compute(frames)
         runners["featomic, selected"] = lambda: featomic_calculator.compute(frames, selected_samples=labels)
-    for run in runners.values():
-        run()
-    best = {name: float("inf") for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
+    best = _best_of(runners, repeats)
     print(f"per-atom power spectrum of {n_selected} selected centres of {total} atoms ({len(frames)} molecules), "
           f"best of {repeats}")
     print(f"{'implementation':<28}{'seconds':>10}{'vs all':>10}")
