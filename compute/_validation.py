@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._dispatch import Backend, is_cupy_array
+from ._dispatch import Backend, cupy_module, is_cupy_array, resolve
 
-__all__ = ["check_X", "check_y", "check_n_features", "array_namespace"]
+__all__ = ["check_X", "check_y", "check_n_features", "backend_of", "to_device"]
 
 
-def array_namespace(a):
-    """``numpy`` or ``cupy``: the module of a validated array."""
-    if is_cupy_array(a):
-        from ._dispatch import cupy_module
+def backend_of(a) -> Backend:
+    """A :class:`~compute._dispatch.Backend` for the device ``a`` lives on: where a fitted
+    estimator's arrays are, hence where its ``transform``/``predict`` compute."""
+    return resolve("cupy") if is_cupy_array(a) else resolve("numpy")
 
-        return cupy_module()
-    return np
+
+def _namespace(a):
+    return cupy_module() if is_cupy_array(a) else np
 
 
 def _refuse_sparse(a, name):
@@ -48,7 +49,7 @@ def _as_array(a, name, dtype):
     """``a`` as a NumPy or CuPy array of a real floating dtype (no copy when it already is one)."""
     _refuse_sparse(a, name)
     if is_cupy_array(a):
-        xp = array_namespace(a)
+        xp = _namespace(a)
     else:
         xp = np
         a = np.asarray(a)  # lists, pandas objects, memory maps (a view, not a copy)
@@ -77,7 +78,7 @@ def _check_finite(xp, a, name, hint):
     raise ValueError(f"{name} contains NaN or infinite values{hint}")
 
 
-def _place(a, backend: Backend | None):
+def to_device(a, backend: Backend | None):
     """``a`` on the device of ``backend`` (unchanged when ``backend`` is None)."""
     if backend is None:
         return a
@@ -133,7 +134,7 @@ def check_X(X, *, name="X", backend: Backend | None = None, dtype=np.float64, mi
         )
     if finite:
         _check_finite(xp, X, name, hint)
-    return _place(X, backend)
+    return to_device(X, backend)
 
 
 def check_y(y, n_samples, *, name="y", estimator=None, backend: Backend | None = None, ensure_1d=False,
@@ -178,17 +179,22 @@ def check_y(y, n_samples, *, name="y", estimator=None, backend: Backend | None =
             raise ValueError(f"{name} contains infinite values{hint}")
     else:
         _check_finite(xp, y, name, hint)
-    return _place(y, backend)
+    return to_device(y, backend)
 
 
-def check_n_features(estimator, X, *, reset):
-    """Set (``reset=True``, in ``fit``) or check ``estimator.n_features_in_`` against ``X``."""
+def check_n_features(estimator, X, *, reset, columns=None):
+    """Set (``reset=True``, in ``fit``) or check ``estimator.n_features_in_`` against ``X``.
+
+    ``columns`` says what the columns are when they are not features (e.g. a precomputed
+    kernel's columns, one per training sample); it is added to the message.
+    """
     n = X.shape[1]
     if reset:
         estimator.n_features_in_ = n
         return
     expected = estimator.n_features_in_
     if n != expected:
+        what = f": {columns}" if columns else ""
         raise ValueError(
-            f"X has {n} features, but {type(estimator).__name__} is expecting {expected} features as input."
+            f"X has {n} features, but {type(estimator).__name__} is expecting {expected} features as input{what}."
         )

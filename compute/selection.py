@@ -202,8 +202,9 @@ def kernel_fps_indices(K, n, initialize=0, backend="auto"):
 
 _SAMPLE_AXIS_REASON = (
     "a sample selector's transform returns the selected rows of the X it was fitted on, not one "
-    "row per input sample, so scikit-learn's transformer checks (same number of rows out as in, "
-    "invariance to subsets and row order) do not apply to axis='samples'"
+    "row per input sample, so scikit-learn's transformer checks (as many rows out as in, "
+    "invariance to subsets and row order, transform of held-out data) do not apply to "
+    "axis='samples'"
 )
 
 
@@ -222,8 +223,9 @@ class _Selector(TransformerMixin, BaseEstimator):
         if self.axis != "samples":
             return {}
         return {name: _SAMPLE_AXIS_REASON for name in (
-            "check_transformer_general", "check_methods_subset_invariance",
-            "check_methods_sample_order_invariance")}
+            "check_transformer_general", "check_transformer_data_not_an_array",
+            "check_methods_subset_invariance", "check_methods_sample_order_invariance",
+            "check_fit_idempotent")}
 
     def _setup(self, X, y=None, backend=None):
         """Validated ``X`` (and ``y`` as (n, n_targets) for supervised selectors), the axis and
@@ -234,6 +236,8 @@ class _Selector(TransformerMixin, BaseEstimator):
         if self._supervised:
             y = check_y(y, X.shape[0], estimator=self, backend=backend or _dispatch.resolve("numpy"))
             y = y.reshape(X.shape[0], -1)
+        else:
+            y = None  # unsupervised selectors ignore y
         check_n_features(self, X, reset=True)
         self.n_samples_in_ = X.shape[0]
         ax = 0 if self.axis == "samples" else 1

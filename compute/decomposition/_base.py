@@ -15,50 +15,20 @@ from __future__ import annotations
 
 import numpy as np
 
-
-from .._dispatch import get_namespace, is_cupy_array, resolve_backend
+from .._dispatch import get_namespace, to_numpy
 
 # above this size, the top eigenpairs of an explicit matrix come from ARPACK (Lanczos) rather
 # than from a dense (subset) eigendecomposition
 _DENSE_MAX = 1500
 
 
-def as_namespace(X, backend):
-    """Return ``(xp, X_on_device, return_numpy)`` for the estimator's backend choice."""
-    if is_cupy_array(X):
-        return get_namespace(X), X, False
-    if backend not in ("auto", "numpy", "numba"):
-        resolved = resolve_backend(backend)
-        if resolved == "cupy":
-            import cupy
+def as_input_type(A, came_cupy):
+    """``A`` as the array type that came in: CuPy when the caller passed CuPy, else NumPy."""
+    if came_cupy:
+        from .._dispatch import cupy_module
 
-            return cupy, cupy.asarray(X), True
-    return np, X, False
-
-
-def check_2d(X, name="X", xp=np, dtype=None):
-    """Validate a 2D finite float array (on its own device)."""
-    if xp is np:
-        from sklearn.utils import check_array
-
-        return check_array(X, dtype=np.float64 if dtype is None else dtype, ensure_2d=True,
-                           input_name=name)
-    X = xp.asarray(X, dtype=xp.float64 if dtype is None else dtype)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2D, got shape {X.shape}")
-    if not bool(xp.isfinite(X).all()):
-        raise ValueError(f"{name} contains NaN or infinity")
-    return X
-
-
-def check_targets(y, n, xp):
-    """Targets as a 2D (n, n_targets) float array; remembers if 1D came in."""
-    y = xp.asarray(y, dtype=xp.float64)
-    if y.ndim not in (1, 2) or y.shape[0] != n:
-        raise ValueError(f"y must have shape ({n},) or ({n}, n_targets), got {y.shape}")
-    if not bool(xp.isfinite(y).all()):
-        raise ValueError("y contains NaN or infinity")
-    return y.reshape(n, -1), y.ndim == 1
+        return cupy_module().asarray(A)
+    return to_numpy(A)
 
 
 def check_mixing(mixing):
@@ -71,12 +41,6 @@ def check_n_components(k, limit):
     if not isinstance(k, (int, np.integer)) or not 1 <= k <= limit:
         raise ValueError(f"n_components must be an integer in [1, {limit}], got {k!r}")
     return int(k)
-
-
-def to_device(A, xp):
-    if xp is np:
-        return np.asarray(A) if not is_cupy_array(A) else A.get()
-    return xp.asarray(A)
 
 
 def flip_signs(V, xp):
@@ -160,10 +124,13 @@ class FeatureSpaceCache:
     """Mixing-independent ingredients of feature-space PCovR on centred features ``F``.
 
     ``C = Fᵀ F = Q Λ Qᵀ`` (eigenvalues ``<= tol`` dropped), ``G = Qᵀ Fᵀ Y``,
-    ridge weights ``W = Q (Λ + α)⁻¹ G`` and ``Z = Λ^{1/2} (Λ + α)⁻¹ G``.
+    ridge weights ``W = Q (Λ + α)⁻¹ G`` and ``Z = Λ^{1/2} (Λ + α)⁻¹ G``. With
+    ``keep_features=True`` it also holds ``F`` (the Nyström model re-projects its training rows
+    after a change of mixing); ``F`` is None otherwise.
     """
 
-    def __init__(self, F, Yc, regularization, tol, xp):
+    def __init__(self, F, Yc, regularization, tol, xp, keep_features=False):
+        self.F = F if keep_features else None
         C = F.T @ F
         lam, Q = xp.linalg.eigh(0.5 * (C + C.T))
         keep = lam > tol
@@ -212,11 +179,13 @@ class FeatureSpaceCache:
 class SampleSpaceCache:
     """Mixing-independent ingredients of sample-space PCovR on a centred Gram matrix ``K``.
 
-    ``W = (K + α I)⁻¹ Y`` (dual ridge / kernel ridge weights) and ``Ŷ = K W``.
+    ``W = (K + α I)⁻¹ Y`` (dual ridge / kernel ridge weights) and ``Ŷ = K W``. ``X`` (optional)
+    holds the centred features of a linear model, whose projectors are built from them.
     """
 
-    def __init__(self, K, Yc, regularization, xp, eigen_solver="auto"):
+    def __init__(self, K, Yc, regularization, xp, eigen_solver="auto", X=None):
         self.K = K
+        self.X = X
         self.eigen_solver = eigen_solver
         if Yc is not None:
             n = K.shape[0]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .. import _dispatch
 from .. import kernels as _kernels
+from .._validation import backend_of, check_n_features, check_X, check_y, to_device
 from ..selection import fps_indices, kernel_fps_indices
 from . import _base as B
 
@@ -14,7 +15,10 @@ _CHUNK = 4096  # rows of kernel computed at once in transform / Nystrom features
 
 
 class _KernelPCovBase(TransformerMixin, BaseEstimator):
-    _supervised = True
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.pairwise = self.kernel == "precomputed"
+        return tags
 
     # ------------------------------------------------------------ kernels
     def _params(self):
@@ -23,7 +27,9 @@ class _KernelPCovBase(TransformerMixin, BaseEstimator):
         return p
 
     def _kernel(self, X, Y=None):
-        return _kernels.pairwise_kernel(X, Y, kernel=self.kernel, filter_params=True, **self._params())
+        """Kernel between rows already on the model's device (computed there)."""
+        return _kernels.pairwise_kernel(X, Y, kernel=self.kernel, backend=backend_of(X), filter_params=True,
+                                        **self._params())
 
     def _kernel_diag(self, X, xp):
         """Diagonal ``k(x, x)`` of the kernel for the rows of ``X`` (not for "precomputed")."""
@@ -41,35 +47,36 @@ class _KernelPCovBase(TransformerMixin, BaseEstimator):
         return xp.stack([self._kernel(X[i:i + 1])[0, 0] for i in range(X.shape[0])])
 
     # ------------------------------------------------------------ fit
-    def _fit(self, X, y):
-        xp, X, self._return_numpy = B.as_namespace(X, self.backend)
-        X = B.check_2d(X, xp=xp)
+    def _fit(self, X, y, mixing, regularization):
+        """Fit at ``mixing`` (1 for kernel PCA) with kernel ridge ``regularization``."""
+        be = _dispatch.resolve(self.backend, X, y)
+        X = check_X(X, backend=be)
         n = X.shape[0]
-        mixing = B.check_mixing(self.mixing) if self._supervised else 1.0
         precomputed = self.kernel == "precomputed"
         if precomputed and X.shape[0] != X.shape[1]:
             raise ValueError(f"with kernel='precomputed', X must be the square training kernel; got {X.shape}")
-        self.n_features_in_ = X.shape[1]
-        self.n_samples_in_ = n
+        Yc = None
         if y is not None:
-            Y, self._y_1d = B.check_targets(B.to_device(y, xp), n, xp)
-            self.y_mean_ = Y.mean(axis=0) if self.center else xp.zeros(Y.shape[1])
+            y = check_y(y, n, estimator=self, backend=be)
+            self._y_1d = y.ndim == 1
+            Y = y.reshape(n, -1)
+            self.y_mean_ = Y.mean(axis=0) if self.center else be.xp.zeros(Y.shape[1])
             Yc = Y - self.y_mean_
-        else:
-            Yc = None
+        check_n_features(self, X, reset=True)
+        self.n_samples_in_ = n
         if self.n_active is None:
             k = B.check_n_components(self.n_components, n)
-            self._fit_full(X, Yc, xp, precomputed)
+            self._fit_full(X, Yc, be.xp, precomputed, regularization)
         else:
             M = int(self.n_active)
             if not 1 <= M <= n:
                 raise ValueError(f"n_active must be in [1, n_samples={n}], got {self.n_active!r}")
-            self._fit_nystrom(X, Yc, xp, precomputed, M)
+            self._fit_nystrom(X, Yc, be, precomputed, M, regularization)
             k = B.check_n_components(self.n_components, self._cache.lam.shape[0])
         self._solve(mixing, k)
         return self
 
-    def _fit_full(self, X, Yc, xp, precomputed):
+    def _fit_full(self, X, Yc, xp, precomputed, regularization):
         self.X_fit_ = None if precomputed else X
         K = X.copy() if precomputed else self._kernel(X)
         if self.center:
@@ -77,7 +84,7 @@ class _KernelPCovBase(TransformerMixin, BaseEstimator):
             self.K_fit_all_ = self.K_fit_rows_.mean()
             K -= self.K_fit_rows_[None, :]
             K -= K.mean(axis=1)[:, None]
-        self._cache = B.SampleSpaceCache(K, Yc, self.regularization, xp, self.eigen_solver)
+        self._cache = B.SampleSpaceCache(K, Yc, regularization, xp, self.eigen_solver)
         self._mode = "full"
 
     def _nystrom_rows(self, X, xp, centre=True):
@@ -91,24 +98,25 @@ class _KernelPCovBase(TransformerMixin, BaseEstimator):
             out -= self.phi_mean_[None, :]
         return out
 
-    def _fit_nystrom(self, X, Yc, xp, precomputed, M):
+    def _fit_nystrom(self, X, Yc, be, precomputed, M, regularization):
+        xp = be.xp
         if precomputed:
-            active = kernel_fps_indices(B.to_device(X, np), M)
-            K_mm = X[xp.asarray(active)][:, xp.asarray(active)]
+            active = xp.asarray(kernel_fps_indices(X, M, backend=be))
+            K_mm = X[active][:, active]
             self.X_active_ = None
         else:
-            active = fps_indices(X, M)
-            self.X_active_ = X[xp.asarray(active)]
+            active = xp.asarray(fps_indices(X, M, backend=be))
+            self.X_active_ = X[active]
             K_mm = self._kernel(self.X_active_)
-        self.active_idx_ = xp.asarray(active)
+        self.active_idx_ = active
         self.nystrom_projector_ = _kernels.nystrom_projector(K_mm, rcond=self.nystrom_rcond)
         self.phi_mean_ = xp.zeros(self.nystrom_projector_.shape[1])
         F = self._nystrom_rows(X, xp, centre=False)
         if self.center:
             self.phi_mean_ = F.mean(axis=0)
             F -= self.phi_mean_[None, :]
-        self._cache = B.FeatureSpaceCache(F, Yc, self.regularization, self.tol, xp)
-        self._cache.F = F
+        # F is kept: a change of mixing re-projects the training rows without recomputing kernels
+        self._cache = B.FeatureSpaceCache(F, Yc, regularization, self.tol, xp, keep_features=True)
         self._mode = "nystrom"
 
     def _solve(self, mixing, k):
@@ -144,20 +152,15 @@ class _KernelPCovBase(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ apply
     def _prepare(self, X):
-        xp = B.get_namespace(self.pkt_)
-        cc = B.is_cupy_array(X)
-        X = B.check_2d(B.to_device(X, xp), xp=xp)
-        if X.shape[1] != self.n_features_in_:
-            what = "training samples (kernel columns)" if self.kernel == "precomputed" else "features"
-            raise ValueError(f"X has {X.shape[1]} columns, expected {self.n_features_in_} {what}")
-        return xp, X, cc
-
-    def _out(self, A, came_cupy):
-        if came_cupy:
-            import cupy
-
-            return cupy.asarray(A)
-        return B.to_device(A, np)
+        """``xp``, validated ``X`` on the fitted model's device, and whether CuPy came in."""
+        cc = _dispatch.is_cupy_array(X)
+        be = backend_of(self.pkt_)
+        X = check_X(X, backend=be)
+        precomputed = self.kernel == "precomputed"
+        check_n_features(self, X, reset=False,
+                         columns="with kernel='precomputed', the kernel's columns, one per training sample"
+                         if precomputed else None)
+        return be.xp, X, cc
 
     def _centred_kernel_rows(self, Xb, xp):
         """Centred kernel between rows and the training set (full mode)."""
@@ -181,6 +184,9 @@ class _KernelPCovBase(TransformerMixin, BaseEstimator):
             out -= offset[None, :]
         return xp, out, cc
 
+    def _t_offset_or_none(self):
+        return self._t_offset if self._mode == "nystrom" and self.center else None
+
     def transform(self, X):
         """Latent coordinates ``T`` of new samples.
 
@@ -194,14 +200,20 @@ class _KernelPCovBase(TransformerMixin, BaseEstimator):
         T : array of shape (n_samples, n_components)
         """
         check_is_fitted(self, ["pkt_"])
-        off = self._t_offset if self._mode == "nystrom" and self.center else None
-        _, T, cc = self._apply(X, self.pkt_, off)
-        return self._out(T, cc)
+        _, T, cc = self._apply(X, self.pkt_, self._t_offset_or_none())
+        return B.as_input_type(T, cc)
 
     def fit_transform(self, X, y=None):
         """Fit and return the training set's latent coordinates (no second kernel evaluation)."""
         self.fit(X, y)
-        return self._out(self.embedding_, B.is_cupy_array(X))
+        return B.as_input_type(self.embedding_, _dispatch.is_cupy_array(X))
+
+
+_PRECOMPUTED_SCORE_REASON = (
+    "with kernel='precomputed' and the full model, score needs kernel_diag (k(x, x) of the scored "
+    "samples), which the (n_samples, n_train) kernel passed as X does not contain; scikit-learn's "
+    "checks call score(X, y) without it, and score refuses rather than guess"
+)
 
 
 class KernelPCovR(RegressorMixin, _KernelPCovBase):
@@ -227,7 +239,8 @@ class KernelPCovR(RegressorMixin, _KernelPCovBase):
     Mixing re-fit: :meth:`refit` (alias ``set_mixing``) reuses the centred kernel or Nyström
     features, the regression and (sparse mode) the eigendecomposition of ``ΦᵀΦ``; the sparse
     re-fit costs an eigenproblem of a diagonal plus low-rank ``M x M`` matrix and one
-    ``N x M x n_components`` product for ``embedding_``.
+    ``N x M x n_components`` product for ``embedding_``. It sets ``mixing_`` and leaves the
+    ``mixing`` parameter as it is.
 
     :meth:`score` is correct for held-out sets of any size (scikit-matter's mixes the
     held-out and training kernels and fails or is wrong unless the sizes are equal).
@@ -256,9 +269,13 @@ class KernelPCovR(RegressorMixin, _KernelPCovBase):
     nystrom_rcond : float, default=1e-10
         Relative cut-off on the eigenvalues of ``K_MM``.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        Where ``fit`` computes (:func:`compute._dispatch.resolve`; ``"numba"`` also picks the
+        compiled FPS of the active set). ``transform`` and ``predict`` compute where the fitted
+        model is and return the array type they are given.
 
     Attributes
     ----------
+    mixing_ : the mixing of the fitted model (``mixing``, or the last :meth:`refit`).
     pkt_ : (n_train or n_active, n_components) projector from kernel columns to T.
     pty_ : (n_components, n_targets) projector T -> y.
     pky_ : projector from kernel columns to y.
@@ -297,32 +314,53 @@ class KernelPCovR(RegressorMixin, _KernelPCovBase):
         self.nystrom_rcond = nystrom_rcond
         self.backend = backend
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        # score is the negative KPCovR loss (at most 0), not a coefficient of determination
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def _expected_failed_checks(self):
+        """scikit-learn estimator checks this instance is known to fail, with the reason (for
+        ``parametrize_with_checks(..., expected_failed_checks=...)``)."""
+        if self.kernel != "precomputed" or self.n_active is not None:
+            return {}
+        return {"check_fit_score_takes_y": _PRECOMPUTED_SCORE_REASON,
+                "check_pipeline_consistency": _PRECOMPUTED_SCORE_REASON}
+
     def fit(self, X, y):
         """Fit on ``X`` (features, or the training kernel if precomputed) and ``y``. Returns self."""
         if y is None:
-            raise ValueError("KernelPCovR needs targets y; use KernelPCA for an unsupervised map")
-        return self._fit(X, y)
+            check_y(y, 0, estimator=self, hint=" (use KernelPCA for an unsupervised map)")
+        self.mixing_ = B.check_mixing(self.mixing)
+        return self._fit(X, y, self.mixing_, self.regularization)
 
     def refit(self, mixing):
         """Re-fit at a new ``mixing`` reusing kernels, regression and eigen-ingredients.
+
+        The parameter ``mixing`` is left as it is; ``mixing_`` holds the new value.
 
         Returns
         -------
         self
         """
         check_is_fitted(self, ["pkt_"])
-        self.mixing = B.check_mixing(mixing)
-        self._solve(self.mixing, self.n_components_)
+        mixing = B.check_mixing(mixing)
+        self._solve(mixing, self.n_components_)
+        self.mixing_ = mixing
         return self
 
     set_mixing = refit
 
+    def _y_offset_or_none(self):
+        return self.phi_mean_ @ self.pxt_ @ self.pty_ if self._mode == "nystrom" and self.center else None
+
     def predict(self, X):
         """Predicted targets for new samples (kernel ridge through the latent space)."""
         check_is_fitted(self, ["pky_"])
-        off = self.phi_mean_ @ self.pxt_ @ self.pty_ if self._mode == "nystrom" and self.center else None
-        _, Yp, cc = self._apply(X, self.pky_, off)
-        Yp = self._out(Yp + self.y_mean_[None, :], cc)
+        _, Yp, cc = self._apply(X, self.pky_, self._y_offset_or_none())
+        Yp = B.as_input_type(Yp + self.y_mean_[None, :], cc)
         return Yp.ravel() if self._y_1d else Yp
 
     def score(self, X, y, kernel_diag=None):
@@ -346,11 +384,13 @@ class KernelPCovR(RegressorMixin, _KernelPCovBase):
             ``k(x, x)`` of the samples; needed (full mode) only when ``kernel="precomputed"``.
         """
         check_is_fitted(self, ["pky_"])
-        xp, Xd, cc = self._prepare(X)
-        Y, _ = B.check_targets(B.to_device(y, xp), Xd.shape[0], xp)
-        Yp = B.to_device(self.predict(X), xp).reshape(Y.shape)
+        xp, Xd, _ = self._prepare(X)
+        be = backend_of(Xd)
+        Y = check_y(y, Xd.shape[0], estimator=self, backend=be).reshape(Xd.shape[0], -1)
+        _, Yp, _ = self._apply(Xd, self.pky_, self._y_offset_or_none())
+        Yp = Yp + self.y_mean_[None, :]
         l_krr = float(xp.sum((Y - Yp) ** 2) / xp.sum((Y - self.y_mean_) ** 2))
-        T_V = B.to_device(self.transform(X), xp)
+        _, T_V, _ = self._apply(Xd, self.pkt_, self._t_offset_or_none())
         if self._mode == "nystrom":
             F = self._nystrom_rows(Xd, xp)
             l_kpca = float(xp.sum((F - T_V @ self.ptx_) ** 2) / xp.sum(F ** 2))
@@ -373,7 +413,9 @@ class KernelPCovR(RegressorMixin, _KernelPCovBase):
             if self.kernel == "precomputed":
                 raise ValueError("score with kernel='precomputed' needs kernel_diag=k(x, x) of the samples")
             kernel_diag = self._kernel_diag(Xd, xp)
-        diag = B.to_device(kernel_diag, xp)
+        diag = xp.asarray(to_device(kernel_diag, be), dtype=xp.float64).reshape(-1)
+        if diag.shape[0] != Xd.shape[0]:
+            raise ValueError(f"kernel_diag has {diag.shape[0]} values but X has {Xd.shape[0]} samples")
         if self.center:
             diag = diag - 2.0 * row_means + self.K_fit_all_
         tr_vv = float(xp.sum(diag))
@@ -395,10 +437,6 @@ class KernelPCA(_KernelPCovBase):
     (100, 2)
     """
 
-    _supervised = False
-    mixing = 1.0
-    regularization = 0.0
-
     def __init__(self, n_components=2, kernel="rbf", gamma=None, degree=2, coef0=0, center=True,
                  n_active=None, kernel_params=None, eigen_solver="auto", tol=1e-12,
                  nystrom_rcond=1e-10, backend="auto"):
@@ -417,4 +455,4 @@ class KernelPCA(_KernelPCovBase):
 
     def fit(self, X, y=None):
         """Fit on ``X`` (``y`` ignored). Returns self."""
-        return self._fit(X, None)
+        return self._fit(X, None, mixing=1.0, regularization=0.0)

@@ -2,45 +2,43 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .. import _dispatch
+from .._validation import backend_of, check_n_features, check_X, check_y
 from . import _base as B
 
 
 class _LinearPCovBase(TransformerMixin, BaseEstimator):
     """Fit/transform machinery shared by PCA and PCovR."""
 
-    _supervised = True
-
     # ---------------------------------------------------------------- fit
-    def _fit(self, X, y):
-        xp, X, self._return_numpy = B.as_namespace(X, self.backend)
-        X = B.check_2d(X, xp=xp)
+    def _fit(self, X, y, mixing, regularization):
+        """Fit at ``mixing`` (1 for PCA) with ridge ``regularization``; ``y`` None for PCA."""
+        be = _dispatch.resolve(self.backend, X, y)
+        X = check_X(X, backend=be)
         n, p = X.shape
-        mixing = B.check_mixing(self.mixing) if self._supervised else 1.0
         k = B.check_n_components(self.n_components, min(n, p))
         if self.space not in ("auto", "feature", "sample"):
             raise ValueError(f"space must be 'auto', 'feature' or 'sample', got {self.space!r}")
-        self.n_features_in_ = p
+        Yc = None
+        if y is not None:
+            y = check_y(y, n, estimator=self, backend=be)
+            self._y_1d = y.ndim == 1
+            Y = y.reshape(n, -1)
+            self.y_mean_ = Y.mean(axis=0)
+            Yc = Y - self.y_mean_
+        check_n_features(self, X, reset=True)
         self.n_samples_in_ = n
         self.mean_ = X.mean(axis=0)
         Xc = X - self.mean_
-        if y is not None:
-            Y, self._y_1d = B.check_targets(y, n, xp)
-            self.y_mean_ = Y.mean(axis=0)
-            Yc = Y - self.y_mean_
-        else:
-            Yc = None
         space = self.space if self.space != "auto" else ("feature" if n > p else "sample")
         self.space_ = space
         if space == "feature":
-            cache = B.FeatureSpaceCache(Xc, Yc, self.regularization, self.tol, xp)
+            self._cache = B.FeatureSpaceCache(Xc, Yc, regularization, self.tol, be.xp)
         else:
-            cache = B.SampleSpaceCache(Xc @ Xc.T, Yc, self.regularization, xp)
-            cache.Xc = Xc
-        self._cache = cache
+            self._cache = B.SampleSpaceCache(Xc @ Xc.T, Yc, regularization, be.xp, X=Xc)
         self._solve(mixing, k)
         return self
 
@@ -53,7 +51,7 @@ class _LinearPCovBase(TransformerMixin, BaseEstimator):
                 self.regression_coef_ = cache.W
         else:
             s, U, isqrt = cache.solve(mixing, k, self.tol)
-            Xc = cache.Xc
+            Xc = cache.X
             P = mixing * (Xc.T @ U)
             if cache.Yhat is not None and mixing < 1.0:
                 P += (1.0 - mixing) * ((Xc.T @ cache.W) @ (cache.Yhat.T @ U))
@@ -74,19 +72,19 @@ class _LinearPCovBase(TransformerMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- apply
     def _in(self, X):
-        xp = B.get_namespace(self.pxt_)
-        came_cupy = B.is_cupy_array(X)
-        X = B.check_2d(B.to_device(X, xp), xp=xp)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with {self.n_features_in_}")
-        return xp, X, came_cupy
+        """Validated ``X`` on the device of the fitted model, and whether CuPy came in."""
+        came_cupy = _dispatch.is_cupy_array(X)
+        X = check_X(X, backend=backend_of(self.pxt_))
+        check_n_features(self, X, reset=False)
+        return X, came_cupy
 
-    def _out(self, A, came_cupy):
-        if came_cupy:
-            import cupy
-
-            return cupy.asarray(A)
-        return B.to_device(A, np)
+    def _latent(self, T):
+        """Validated latent coordinates ``T`` on the device of the fitted model."""
+        came_cupy = _dispatch.is_cupy_array(T)
+        T = check_X(T, name="T", backend=backend_of(self.pxt_))
+        if T.shape[1] != self.n_components_:
+            raise ValueError(f"T has {T.shape[1]} columns, but {type(self).__name__} has {self.n_components_} components")
+        return T, came_cupy
 
     def transform(self, X):
         """Project ``X`` on the latent space: ``T = (X - mean_) @ pxt_``.
@@ -98,10 +96,11 @@ class _LinearPCovBase(TransformerMixin, BaseEstimator):
         Returns
         -------
         T : array of shape (n_samples, n_components)
+            NumPy, or CuPy when ``X`` is a CuPy array.
         """
         check_is_fitted(self, ["pxt_", "mean_"])
-        xp, X, cc = self._in(X)
-        return self._out((X - self.mean_) @ self.pxt_, cc)
+        X, cc = self._in(X)
+        return B.as_input_type((X - self.mean_) @ self.pxt_, cc)
 
     def inverse_transform(self, T):
         """Map latent coordinates back to feature space: ``X ≈ T @ ptx_ + mean_``.
@@ -115,10 +114,8 @@ class _LinearPCovBase(TransformerMixin, BaseEstimator):
         X : array of shape (n_samples, n_features)
         """
         check_is_fitted(self, ["ptx_", "mean_"])
-        xp = B.get_namespace(self.ptx_)
-        cc = B.is_cupy_array(T)
-        T = B.to_device(T, xp)
-        return self._out(T @ self.ptx_ + self.mean_, cc)
+        T, cc = self._latent(T)
+        return B.as_input_type(T @ self.ptx_ + self.mean_, cc)
 
 
 class PCA(_LinearPCovBase):
@@ -136,8 +133,10 @@ class PCA(_LinearPCovBase):
     tol : float, default=1e-12
         Eigenvalues of the covariance below ``tol`` are treated as zero.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
-        ``"auto"`` computes where the data are; ``"cupy"`` moves numpy input to the GPU (and
-        returns numpy).
+        Where ``fit`` computes (:func:`compute._dispatch.resolve`): ``"auto"`` is the device of
+        CuPy input, else the GPU when one is usable, else the CPU; ``"cupy"`` moves NumPy input
+        to the GPU. ``transform`` computes where the fitted model is and returns the array type
+        it is given (NumPy for NumPy, CuPy for CuPy).
 
     Attributes
     ----------
@@ -155,20 +154,15 @@ class PCA(_LinearPCovBase):
     (20, 2)
     """
 
-    _supervised = False
-
     def __init__(self, n_components=2, space="auto", tol=1e-12, backend="auto"):
         self.n_components = n_components
         self.space = space
         self.tol = tol
         self.backend = backend
 
-    mixing = 1.0
-    regularization = 0.0
-
     def fit(self, X, y=None):
         """Fit on ``X`` (``y`` is ignored). Returns self."""
-        return self._fit(X, None)
+        return self._fit(X, None, mixing=1.0, regularization=0.0)
 
 
 class PCovR(RegressorMixin, _LinearPCovBase):
@@ -188,7 +182,8 @@ class PCovR(RegressorMixin, _LinearPCovBase):
 
     A re-fit at a new mixing reuses everything that does not depend on it
     (:meth:`refit`): in feature space it costs one eigenproblem of a diagonal plus low-rank
-    matrix of size ``n_features`` and no pass over the samples.
+    matrix of size ``n_features`` and no pass over the samples. The mixing in use is
+    ``mixing_``; the ``mixing`` parameter stays what was asked for (``fit`` starts from it).
 
     Parameters
     ----------
@@ -202,9 +197,11 @@ class PCovR(RegressorMixin, _LinearPCovBase):
     tol : float, default=1e-12
         Eigenvalues below ``tol`` are treated as zero.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        As in :class:`PCA`.
 
     Attributes
     ----------
+    mixing_ : the mixing of the fitted projection (``mixing``, or the last :meth:`refit`).
     mean_, y_mean_ : training means of X and y.
     pxt_ : (n_features, n_components) projector X -> T.
     ptx_ : (n_components, n_features) projector T -> X.
@@ -237,6 +234,13 @@ class PCovR(RegressorMixin, _LinearPCovBase):
         self.tol = tol
         self.backend = backend
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        # score is the negative PCovR loss (at most 0), not a coefficient of determination
+        tags.regressor_tags.poor_score = True
+        return tags
+
     def fit(self, X, y):
         """Fit the model with ``X`` (n_samples, n_features) and ``y`` (n_samples[, n_targets]).
 
@@ -245,19 +249,23 @@ class PCovR(RegressorMixin, _LinearPCovBase):
         self
         """
         if y is None:
-            raise ValueError("PCovR needs targets y; use PCA for an unsupervised projection")
-        return self._fit(X, y)
+            check_y(y, 0, estimator=self, hint=" (use PCA for an unsupervised projection)")
+        self.mixing_ = B.check_mixing(self.mixing)
+        return self._fit(X, y, self.mixing_, self.regularization)
 
     def refit(self, mixing):
         """Re-fit at a new ``mixing`` without recomputing mixing-independent quantities.
+
+        The parameter ``mixing`` is left as it is; ``mixing_`` holds the new value.
 
         Returns
         -------
         self
         """
         check_is_fitted(self, ["pxt_"])
-        self.mixing = B.check_mixing(mixing)
-        self._solve(self.mixing, self.n_components_)
+        mixing = B.check_mixing(mixing)
+        self._solve(mixing, self.n_components_)
+        self.mixing_ = mixing
         return self
 
     set_mixing = refit
@@ -268,13 +276,12 @@ class PCovR(RegressorMixin, _LinearPCovBase):
         if X is None and T is None:
             raise ValueError("either X or T must be given")
         if X is not None:
-            xp, X, cc = self._in(X)
+            X, cc = self._in(X)
             Yp = (X - self.mean_) @ self.pxy_ + self.y_mean_
         else:
-            cc = B.is_cupy_array(T)
-            T = B.to_device(T, B.get_namespace(self.pty_))
+            T, cc = self._latent(T)
             Yp = T @ self.pty_ + self.y_mean_
-        Yp = self._out(Yp, cc)
+        Yp = B.as_input_type(Yp, cc)
         return Yp.ravel() if self._y_1d else Yp
 
     def score(self, X, y):
@@ -284,8 +291,9 @@ class PCovR(RegressorMixin, _LinearPCovBase):
         ``Xc``, ``Yc`` centred by the training means, as scikit-matter's definition.
         """
         check_is_fitted(self, ["pxt_", "pty_"])
-        xp, X, _ = self._in(X)
-        Y, _ = B.check_targets(B.to_device(y, xp), X.shape[0], xp)
+        X, _ = self._in(X)
+        xp = self._cache.xp
+        Y = check_y(y, X.shape[0], estimator=self, backend=backend_of(X)).reshape(X.shape[0], -1)
         Xc = X - self.mean_
         Yc = Y - self.y_mean_
         T = Xc @ self.pxt_
