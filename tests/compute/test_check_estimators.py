@@ -7,7 +7,6 @@ scikit-learn's ``expected_failed_checks``, so a waiver lives next to the code it
 checks of the default instances are all expected to pass.
 """
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from compute.decomposition import PCA, KernelPCA, KernelPCovR, PCovR
@@ -53,15 +52,3 @@ def test_waivers_are_few_and_explained():
         *(f"{cls.__name__}()" for cls in (FPS, CUR, PCovFPS, PCovCUR)),  # axis="samples" is the default
     }
 
-
-@pytest.mark.parametrize("estimator", [PCovR(), KernelPCovR(), KernelPCovR(n_active=20)], ids=repr)
-def test_refit_keeps_the_mixing_parameter(estimator):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(40, 5))
-    y = X[:, 0] - X[:, 1]
-    model = estimator.set_params(mixing=0.3).fit(X, y)
-    assert model.mixing_ == 0.3
-    model.refit(0.8)
-    assert model.get_params()["mixing"] == 0.3 and model.mixing_ == 0.8

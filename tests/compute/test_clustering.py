@@ -161,3 +161,18 @@ def test_kmeans_on_cupy(map_coords, features):
     # other methods accept cupy input and give labels back on the device
     res = cluster(cp.asarray(map_coords), "hdbscan", min_cluster_size=20)
     assert isinstance(res.labels, cp.ndarray)
+
+
+def test_backend_names_mean_what_dispatch_says(map_coords):
+    """"numba" (and "auto" without a GPU) is scikit-learn's compiled k-means, "numpy" the xp
+    k-means; other spellings are refused by compute._dispatch.resolve."""
+    ref = skc.KMeans(n_clusters=4, random_state=0).fit(map_coords)
+    for backend in ("numba",) + (() if cupy_available() else ("auto",)):
+        result = cluster(map_coords, "kmeans", random_state=0, backend=backend, n_clusters=4)
+        assert result.inertia == pytest.approx(ref.inertia_)
+    xp_result = cluster(map_coords, "kmeans", random_state=0, backend="numpy", n_clusters=4)
+    assert xp_result.inertia == pytest.approx(kmeans(map_coords, n_clusters=4, random_state=0)[2])
+    with pytest.raises(ValueError, match="unknown backend 'sklearn'"):
+        cluster(map_coords, "kmeans", backend="sklearn")
+    with pytest.raises(ValueError, match="X contains NaN or infinite values: drop those samples"):
+        cluster(np.array([[0.0, np.inf], [1.0, 1.0]]), "dbscan")

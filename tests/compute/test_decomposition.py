@@ -85,6 +85,40 @@ def test_pcovr_refit_equals_fit(real, space):
         assert rel(model.predict(X), fresh.predict(X)) < 1e-9
 
 
+@pytest.mark.parametrize("estimator", [PCovR(), KernelPCovR(), KernelPCovR(n_active=20)], ids=repr)
+def test_refit_keeps_the_mixing_parameter(estimator):
+    """fit and refit never change a parameter: the mixing in use is the fitted ``mixing_``."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    y = X[:, 0] - X[:, 1]
+    model = estimator.set_params(mixing=0.3).fit(X, y)
+    assert model.mixing_ == 0.3
+    model.refit(0.8)
+    assert model.get_params()["mixing"] == 0.3 and model.mixing_ == 0.8
+    np.testing.assert_allclose(model.transform(X), clone(model).set_params(mixing=0.8).fit(X, y).transform(X),
+                               atol=1e-8)
+
+
+def test_backend_and_validation_errors():
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    y = X[:, 0]
+    for est in (PCA(), KernelPCA(), PCovR(), KernelPCovR()):
+        with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+            clone(est).set_params(backend="gpu").fit(X, y)
+        fitted = clone(est).fit(X, y)
+        with pytest.raises(ValueError, match="X has 3 features, but .* is expecting 4 features"):
+            fitted.transform(X[:, :3])
+    # "numpy" and "numba" are the same CPU computation
+    a = KernelPCovR(n_active=10, backend="numpy").fit(X, y)
+    b = KernelPCovR(n_active=10, backend="numba").fit(X, y)
+    np.testing.assert_array_equal(a.active_idx_, b.active_idx_)
+    np.testing.assert_allclose(a.transform(X), b.transform(X), atol=1e-10)
+    with pytest.raises(ValueError, match="PCovR needs targets y: it requires y to be passed"):
+        PCovR().fit(X, None)
+    with pytest.raises(ValueError, match="T has 3 columns"):
+        PCovR().fit(X, y).predict(T=np.zeros((2, 3)))
+
+
 @pytest.mark.parametrize("mixing", MIXINGS)
 def test_kpcovr_equals_skmatter(real, mixing):
     from sklearn.kernel_ridge import KernelRidge

@@ -78,3 +78,22 @@ def test_cupy_matches_numpy(data):
         host = kernels.pairwise_kernel(X, Y, kernel=name, backend="cupy")
         assert isinstance(host, np.ndarray)
         np.testing.assert_allclose(host, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_inputs_are_validated_with_named_arguments():
+    import scipy.sparse
+
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    with pytest.raises(ValueError, match="Y must be a 2D array"):
+        kernels.rbf_kernel(X, X[0])
+    with pytest.raises(ValueError, match="Complex data not supported: X"):
+        kernels.linear_kernel(X + 1j)
+    with pytest.raises(ValueError, match="Y contains NaN"):
+        kernels.soap_kernel(X, np.full((2, 3), np.nan))
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        kernels.pairwise_kernel(scipy.sparse.csr_matrix(X), kernel="linear")
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        kernels.pairwise_kernel(X, kernel="linear", backend="gpu")
+    # lists and integers are accepted as float arrays; float32 stays float32
+    assert kernels.linear_kernel([[1, 2], [3, 4]]).dtype == np.float64
+    assert kernels.rbf_kernel(X.astype(np.float32)).dtype == np.float32

@@ -285,6 +285,35 @@ def test_estimator_conventions():
             model.predict(np.zeros((2, 3)))
 
 
+def test_validation_and_backend(small):
+    X, y = small
+    for name in models.MODELS:
+        model = make_model(name).fit(X[:60], y[:60])
+        assert model.n_features_in_ == X.shape[1]
+        with pytest.raises(ValueError, match=f"X has 3 features, but {type(model).__name__} is expecting 40"):
+            model.predict(X[:5, :3])
+        with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+            make_model(name, backend="gpu").fit(X, y)
+        with pytest.raises(ValueError, match="requires y to be passed"):
+            make_model(name).fit(X, None)
+        with pytest.raises(ValueError, match="Complex data not supported"):
+            make_model(name).fit(X + 1j, y)
+        with pytest.raises(ValueError, match=r"0 sample\(s\)"):
+            make_model(name).fit(X[:0], y[:0])
+        # "numpy" and "numba" are the same CPU computation
+        a = make_model(name, backend="numpy").fit(X[:60], y[:60]).predict(X[60:80])
+        b = make_model(name, backend="numba").fit(X[:60], y[:60]).predict(X[60:80])
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    # a precomputed kernel's columns are named as such
+    K = soap_kernel(X[:30])
+    krr = KernelRidgeModel(kernel="precomputed", alpha=1e-3).fit(K, y[:30])
+    with pytest.raises(ValueError, match="one per training sample"):
+        krr.predict(K[:, :10])
+    # the cross-validation helpers pass the model's backend down, resolved once
+    np.testing.assert_allclose(cross_val_predict(X, y, model="ridge", backend="numpy"),
+                               cross_val_predict(X, y, model="ridge"), rtol=1e-10)
+
+
 # -- GPU ---------------------------------------------------------------------------------------
 
 

@@ -55,3 +55,38 @@ def test_errors():
         selection.PCovCUR(n_to_select=2).fit(X)
     with pytest.raises(ValueError, match="plain FPS"):
         selection.PCovFPS(n_to_select=2, mixing=1.0).fit(X, X[:, 0])
+
+
+def test_one_fps_on_every_backend(real):
+    """The compiled (numba) and array (numpy) paths of the one FPS pick the same points, with the
+    same distances, from one or several initial points; kernel FPS is the same loop."""
+    X, _ = real
+    for init in (0, [4, 11]):
+        a = selection.FPS(n_to_select=60, initialize=init, backend="numba").fit(X)
+        b = selection.FPS(n_to_select=60, initialize=init, backend="numpy").fit(X)
+        np.testing.assert_array_equal(a.selected_idx_, b.selected_idx_)
+        np.testing.assert_allclose(a.hausdorff_at_select_, b.hausdorff_at_select_, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(a.hausdorff_, b.hausdorff_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(selection.fps_indices(X, 40, backend="numpy"),
+                                  selection.fps_indices(X, 40, backend="numba"))
+    np.testing.assert_array_equal(selection.kernel_fps_indices(X @ X.T, 40, backend="numba"),
+                                  selection.fps_indices(X, 40, backend="numpy"))
+
+
+def test_backend_and_input_errors():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(ValueError, match="unknown backend 'sklearn'"):
+        selection.fps_indices(X, 3, backend="sklearn")
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        selection.FPS(n_to_select=3, backend="gpu").fit(X)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        selection.FPS(n_to_select=3).fit(np.where(X > 1, np.nan, X))
+    with pytest.raises(ValueError, match="X has 2 features, but FPS is expecting 3"):
+        selection.FPS(n_to_select=2, axis="features").fit(X).transform(X[:, :2])
+    with pytest.raises(ValueError, match="a sample selector's transform takes the 10 samples"):
+        selection.FPS(n_to_select=2).fit(X).transform(X[:5])
+    with pytest.raises(ValueError, match="initialize"):
+        selection.fps_indices(X, 3, initialize=[1, 1])
+    with pytest.raises(ValueError, match="square"):
+        selection.kernel_fps_indices(X, 3)
+    assert selection.FPS().fit(X).n_selected_ == 5  # n_to_select=None: half, as scikit-matter
