@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from ase.data import chemical_symbols
 
 from compute.datasets import Dataset
 
@@ -20,6 +21,9 @@ PREDICTED = "map:predicted"
 ERROR = "map:error"
 ABS_ERROR = "map:abs-error"
 CLUSTER = "map:cluster"
+
+#: chemical symbol of each atomic number, to look symbols up for many atoms at once
+_SYMBOLS = np.array(chemical_symbols, dtype=object)
 
 
 @dataclass(frozen=True)
@@ -40,17 +44,44 @@ def map_rows(dataset: Dataset, per: str) -> Rows:
         if dataset.environments is not None and len(dataset.environments):
             env = dataset.environments
             return Rows("atom", env["structure"].to_numpy(np.int64), env["center"].to_numpy(np.int64))
-        counts = np.array([len(a) for a in dataset.structures])
-        return Rows("atom", np.repeat(np.arange(len(counts)), counts), np.concatenate([np.arange(n) for n in counts]))
+        counts, offsets, _ = _atom_index(dataset)
+        structure = np.repeat(np.arange(len(counts)), counts)
+        # every atom of every structure: the atom's flat position less its structure's first
+        return Rows("atom", structure, np.arange(offsets[-1], dtype=np.int64) - offsets[structure])
     n = dataset.n_structures
     return Rows("structure", np.arange(n), None)
 
 
+def _atom_index(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(counts, offsets, numbers): the atoms of each structure, where each structure starts in the
+    flat (structure, atom) order (``offsets[-1]`` atoms in all), and every atom's atomic number
+    in that order.
+
+    One pass over the structures, kept on the (cached, never modified) dataset object: every
+    redraw of a per-atom map needs them; the number of structures guards against a stale copy.
+    """
+    structures = dataset.structures
+    cached = dataset.__dict__.get("_atom_index")
+    if cached is not None and len(cached[0]) == len(structures):
+        return cached
+    counts = np.fromiter((len(a) for a in structures), dtype=np.int64, count=len(structures))
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    numbers = np.concatenate([np.asarray(a.numbers, dtype=np.int64) for a in structures]) if len(structures) else np.zeros(0, np.int64)
+    dataset.__dict__["_atom_index"] = (counts, offsets, numbers)
+    return counts, offsets, numbers
+
+
 def atom_row_positions(dataset: Dataset, rows: Rows) -> np.ndarray:
     """Position of each environment in the flat (structure, atom) order of per-atom features."""
-    counts = np.array([len(a) for a in dataset.structures])
-    offsets = np.concatenate([[0], np.cumsum(counts)])
+    _, offsets, _ = _atom_index(dataset)
     return offsets[rows.structure] + rows.atom
+
+
+def _centre_symbols(dataset: Dataset, rows: Rows) -> np.ndarray:
+    """Chemical symbol (``str``, in an object array) of each environment's centre atom."""
+    _, _, numbers = _atom_index(dataset)
+    return _SYMBOLS[numbers[atom_row_positions(dataset, rows)]]
 
 
 def atom_table_positions(dataset: Dataset, rows: Rows) -> np.ndarray:
@@ -152,7 +183,7 @@ def property_values(dataset: Dataset, rows: Rows, choice: str) -> np.ndarray:
     """
     source, _, name = choice.partition(":")
     if choice == ELEMENT and rows.atom is not None:
-        return np.array([dataset.structures[s].get_chemical_symbols()[a] for s, a in zip(rows.structure, rows.atom)], dtype=object)
+        return _centre_symbols(dataset, rows)
     if name.startswith("|") and name.endswith("|") and len(name) > 2:  # the length of a 3-vector
         parts = [property_values(dataset, rows, f"{source}:{name[1:-1]}[{k}]") for k in (1, 2, 3)]
         return np.sqrt(sum(p.astype(np.float64) ** 2 for p in parts))
@@ -192,12 +223,17 @@ def _row_names(dataset: Dataset, rows: Rows) -> np.ndarray:
             base = table[candidate].astype("string").fillna("").to_numpy(dtype=object)[rows.structure if dataset.structures is not None else slice(None)]
             break
     else:
-        if dataset.structures is not None:
-            formulas = np.array([a.get_chemical_formula() for a in dataset.structures], dtype=object)
-            base = np.array([f"#{s} {formulas[s]}" for s in rows.structure], dtype=object)
+        if dataset.structures is not None:  # one name per structure, then one per row
+            structure_names = np.array([f"#{s} {a.get_chemical_formula()}" for s, a in enumerate(dataset.structures)], dtype=object)
+            base = structure_names[rows.structure]
         else:
-            base = np.array([f"#{k}" for k in range(len(rows))], dtype=object)
+            base = _numbered("#", np.arange(len(rows)))
     if rows.atom is not None:
-        symbols = [dataset.structures[s].get_chemical_symbols()[a] for s, a in zip(rows.structure, rows.atom)] if len(rows) < 200_000 else ["atom"] * len(rows)
-        return np.array([f"{b} · {sym}{a}" for b, sym, a in zip(base, symbols, rows.atom)], dtype=object)
+        symbols = _centre_symbols(dataset, rows) if len(rows) < 200_000 else np.full(len(rows), "atom", dtype=object)
+        return base + " · " + symbols + _numbered("", rows.atom)  # object arrays: str + str per row
     return base
+
+
+def _numbered(prefix: str, numbers: np.ndarray) -> np.ndarray:
+    """``prefix`` followed by each number, as an object array of ``str``."""
+    return np.char.add(prefix, np.asarray(numbers).astype(str)).astype(object)
