@@ -7,7 +7,14 @@ PCovCUR with importance scores from the top singular vector, recomputed after ea
 the data are orthogonalised against the selected row or column. ``axis="samples"`` selects rows,
 ``axis="features"`` selects columns; ``transform`` returns the selected rows or columns.
 
-FPS is O(N d) per selected point (one matrix-vector product and an element-wise minimum).
+FPS is O(N d) per selected point (one matrix-vector product and an element-wise minimum). All FPS
+variants (on features, on a kernel, in the PCovR metric) run one loop, on the ``backend`` of
+:mod:`compute._dispatch`: array code for "numpy" and "cupy", a compiled loop with
+triangle-inequality pruning for "numba" on explicit feature rows. CUR and PCovCUR run on the CPU.
+
+The estimators are scikit-learn transformers (``TransformerMixin``; PCovFPS and PCovCUR require
+``y``) and pass ``sklearn.utils.estimator_checks``, except, for ``axis="samples"``, the checks
+that assume one output row per input row (see ``_Selector._expected_failed_checks``).
 """
 
 from __future__ import annotations
