@@ -119,6 +119,14 @@ class Dataset:
         Name of the format in :data:`FORMATS` the file was read as.
     skipped_properties : dict of str to str
         Properties left out of the tables, with the reason.
+    metadata : dict
+        What a file says about its data besides the tables, kept so that an export gives it back:
+        ``meta`` (name, description, authors, references), ``units`` and ``descriptions``
+        (property name -> text), and chemiscope's ``settings``, ``parameters``, ``shapes`` and
+        per-property ``parameters``; ``pbc_guessed`` lists structures whose periodicity was
+        inferred from the cell. ``values``: per-structure values that fit no table column (long
+        text, JSON-encoded lists) as ``{name: [value or None per structure]}``, written back by
+        :func:`compute.export.to_extxyz`. Empty for formats that carry none of it.
     """
 
     name: str
@@ -131,6 +139,7 @@ class Dataset:
     content_hash: str = ""
     format: str = ""
     skipped_properties: dict[str, str] = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
 
     @property
     def n_structures(self) -> int:
@@ -403,5 +412,6 @@ def read_dataset(source, format: str | None = None, *, name: str | None = None, 
         content_hash=content_hash,
         format=fmt,
         skipped_properties=parts.skipped,
+        metadata=parts.metadata,
     )
 

@@ -36,6 +36,8 @@ class Parts:
     feature_names: list[str] | None = None
     environments: pd.DataFrame | None = None
     skipped: dict[str, str] = field(default_factory=dict)
+    #: see :attr:`compute.datasets.Dataset.metadata`
+    metadata: dict = field(default_factory=dict)
 
 
 def _is_text(v) -> bool:

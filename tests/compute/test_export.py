@@ -354,10 +354,24 @@ def _chemiscope_normalised(doc: dict) -> dict:
         )
 
 
+def _strict(token):
+    raise AssertionError(f"bare {token} in a JSON file: JSON.parse and strict parsers refuse it")
+
+
+def _revive_nan(value):
+    """chemiscope's loaders read the string '***NaN***' as NaN (its JSON.parse reviver)."""
+    if isinstance(value, dict):
+        return {k: _revive_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_revive_nan(v) for v in value]
+    return np.nan if value == "***NaN***" else value
+
+
 def _loads(data: bytes) -> dict:
+    """Strict JSON (no bare NaN), read as chemiscope's loaders read it."""
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    return json.loads(data)
+    return _revive_nan(json.loads(data, parse_constant=_strict))
 
 
 def _same_json(a, b) -> bool:
