@@ -34,3 +34,15 @@ def current_settings() -> Settings:
 
 def current_store() -> Store:
     return Store(current_settings().data_dir)
+
+
+def triggered() -> set[str]:
+    """Ids of every component whose change fired the running callback.
+
+    Not ``dash.ctx.triggered_id``: that is only the *first* of them, and when the renderer
+    coalesces changes (a new map and the selection it clears arrive together) a callback that
+    looked at the first alone took a new map for "only the selection changed" and never drew it.
+    """
+    from dash import ctx
+
+    return {prop_id.rpartition(".")[0] for prop_id in ctx.triggered_prop_ids}

@@ -17,7 +17,7 @@ cluster), ``cluster-sizes-list``, ``cluster-choice`` and ``use-cluster-selection
 from __future__ import annotations
 
 import numpy as np
-from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from compute import clustering, defaults
 from compute.datasets import DatasetError
@@ -341,7 +341,7 @@ def on_cluster_state(cluster_state, features_state, chosen):
     prevent_initial_call=True,
 )
 def on_use_cluster(_clicks, click_data, chosen, cluster_state, map_state):
-    label = clicked_label(click_data) if ctx.triggered_id == "cluster-sizes-graph" else chosen
+    label = clicked_label(click_data) if "cluster-sizes-graph" in state.triggered() else chosen
     if not cluster_state:
         return no_update, messages.error("No clusters yet: run a clustering first")
     if map_state and map_state.get("features") != cluster_state.get("features"):

@@ -14,7 +14,7 @@ import binascii
 import numpy as np
 import pandas as pd
 import dash_ag_grid as dag
-from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from compute.datasets import Dataset, DatasetError
 
@@ -222,7 +222,7 @@ def rows_of_structures(store: Store, features_state: dict, structures) -> list[i
 )
 def on_dataset(dataset_state, only_selected, selection, features_state):
     only = "only" in (only_selected or [])
-    rows_too = ctx.triggered_id != state.SELECTION or only  # else the grid keeps its rows, sorting and filters
+    rows_too = state.triggered() != {state.SELECTION} or only  # else the grid keeps its rows, sorting and filters
     view = dataset_view(state.current_store(), dataset_state, features_state, selection, only=only, rows_too=rows_too)
     return view if rows_too else (no_update, no_update, no_update, view[3])
 

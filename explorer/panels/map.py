@@ -9,7 +9,7 @@ by predicted value or error). Moving the mixing slider re-fits only what depends
 from __future__ import annotations
 
 import numpy as np
-from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from compute import budget, defaults, maps, models
 from compute.datasets import DatasetError
@@ -434,7 +434,7 @@ def on_draw(map_state, color_by, color_log, size_by, dims, x, y, z, selection, p
             viewer_state):
     if not map_state or not dataset_state or map_state.get("dataset") != dataset_state.get("id"):
         return no_update
-    if ctx.triggered_id == state.SELECTION and int(dims or 2) == 2:
+    if state.triggered() == {state.SELECTION} and int(dims or 2) == 2:
         return no_update  # a 2D map shows a new selection without a redraw (map_interaction.js)
     shown_row = None
     if viewer_state and viewer_state.get("dataset") == map_state["dataset"] and viewer_state.get("per") == map_state["per"]:

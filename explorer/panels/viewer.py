@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
-from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from compute import budget
 
@@ -186,8 +186,8 @@ def first_row_of_structure(rows: Rows, structure: int) -> int:
 def on_show(cell, step, dataset_state, viewer_state, map_state):
     """What the viewer shows: a clicked table row, an arrow key's step; nothing after a new
     dataset. (A clicked map or parity point is handled in the browser: ``show_clicked``.)"""
-    trigger = ctx.triggered_id
-    if trigger == state.DATASET:
+    fired = state.triggered()
+    if state.DATASET in fired:  # a new dataset wins over a click or a step in the same round
         if viewer_state and dataset_state and viewer_state.get("dataset") == dataset_state.get("id"):
             return no_update
         return None
@@ -196,10 +196,10 @@ def on_show(cell, step, dataset_state, viewer_state, map_state):
     here = {"dataset": map_state["dataset"], "per": map_state["per"]}
     try:
         rows = map_rows(state.current_store().dataset(map_state["dataset"]), map_state["per"])
-        if trigger == "property-table":
+        if "property-table" in fired:
             structure = int((cell or {}).get("rowId"))
             return {"row": first_row_of_structure(rows, structure), **here}
-        if trigger == "viewer-step" and step:
+        if "viewer-step" in fired and step:
             return {"row": follow_steps(rows, step), **here}
     except (UnknownIdError, IndexError, TypeError, ValueError):
         return no_update

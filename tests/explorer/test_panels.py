@@ -546,3 +546,36 @@ def test_kernel_maps_and_predictions_refuse_a_kernel_over_its_budget(featurized_
     with pytest.raises(ValueError, match="EXPLORER_MAX_KERNEL_GB"):
         map_panel.compute_predictions(store, features_state, "structure:dft_formation_energy_per_atom_in_eV")
     assert map_panel.compute_map(store, features_state, "pca", None, 0.5)["method"] == "pca"
+
+
+def _in_callback(triggers: list[str], function, *args):
+    """Run ``function`` as Dash runs a callback fired by ``triggers`` ("id.prop" each)."""
+    import contextvars
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    def run():
+        context_value.set(AttributeDict(triggered_inputs=[{"prop_id": t, "value": None} for t in triggers]))
+        return function(*args)
+
+    return contextvars.copy_context().run(run)
+
+
+def test_a_new_map_that_arrives_with_a_cleared_selection_is_drawn(featurized_molecules, monkeypatch):
+    """The renderer may fire the map's drawing callback once for a new map *and* the selection
+    it clears (a new dataset): the map must be drawn. Only a selection alone skips the redraw (the
+    browser shows it). Before, the first trigger alone decided and such a map never appeared."""
+    from dash import no_update
+
+    from explorer import state
+    from explorer.panels import map as map_panel
+
+    store, dataset_state, features_state = featurized_molecules
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(store.root))
+    map_state = map_panel.compute_map(store, features_state, "pca", None, 0.5)
+    args = (map_state, None, [], None, 2, None, None, None, {"rows": []}, None, None, [], dataset_state, None)
+    both = _in_callback([f"{state.SELECTION}.data", f"{state.MAP}.data"], map_panel.on_draw, *args)
+    assert both is not no_update and len(both.data) >= 1
+    assert _in_callback([f"{state.SELECTION}.data"], map_panel.on_draw, *args) is no_update
+    assert _in_callback([f"{state.MAP}.data"], map_panel.on_draw, *args) is not no_update
