@@ -211,15 +211,35 @@ def _tables_from_frames(frames: list[ase.Atoms], exclude: frozenset = frozenset(
                 vals.append(v)
     skipped: dict[str, str] = {}
     s_table: dict = {}
+    kept: dict[str, list] = {}
     for k, (rows, vals) in per_structure.items():
         if k in exclude:
             skipped[k] = "JSON-encoded value in a string"
-            continue
-        add_columns(s_table, columns_from_values(k, np.asarray(rows), vals, n, skipped), k, skipped)
+        else:
+            add_columns(s_table, columns_from_values(k, np.asarray(rows), vals, n, skipped), k, skipped)
+        if k in skipped:
+            # no table column, but an export writes it back (long text, JSON-encoded lists)
+            column = [None] * n
+            for i, v in zip(rows, vals):
+                column[i] = _plain_value(v)
+            kept[k] = column
     a_table = index_columns(counts)
     for k, items in per_atom.items():
         add_columns(a_table, _atom_columns(k, items, counts, offsets, skipped), k, skipped)
-    return pd.DataFrame(s_table, index=pd.RangeIndex(n)), pd.DataFrame(a_table), skipped
+    return pd.DataFrame(s_table, index=pd.RangeIndex(n)), pd.DataFrame(a_table), skipped, kept
+
+
+def _plain_value(v):
+    """A JSON-serialisable copy of an ``info`` value (arrays as nested lists)."""
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {str(k): _plain_value(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain_value(x) for x in v]
+    return v
 
 
 def within_budget(name: str, check, *args, **kwargs) -> None:
@@ -267,8 +287,8 @@ def _plain(atoms: ase.Atoms) -> ase.Atoms:
 
 def structures_parts(frames: list[ase.Atoms], name: str, exclude=frozenset()) -> Parts:
     validate_frames(frames, name)
-    s_props, a_props, skipped = _tables_from_frames(frames, exclude)
-    return Parts([_plain(a) for a in frames], s_props, a_props, skipped=skipped)
+    s_props, a_props, skipped, kept = _tables_from_frames(frames, exclude)
+    return Parts([_plain(a) for a in frames], s_props, a_props, skipped=skipped, metadata={"values": kept} if kept else {})
 
 
 def decode_text(data: bytes) -> str:

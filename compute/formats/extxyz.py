@@ -156,8 +156,10 @@ def to_extxyz(dataset: Dataset, indices, *, per: str = "structure", extra_proper
     """The selected structures as an extended XYZ file, with their properties.
 
     Structure properties go to each frame's comment line (``info``); a value missing (NaN) in a
-    frame is left out of that frame; columns ``name[1]``, ``name[2]``, ... are written back as one
-    vector ``name``. Atom properties become per-atom columns (names with spaces or ``:`` get
+    frame is left out of that frame, and so is a per-atom array missing (all NaN) on a frame;
+    columns ``name[1]``, ``name[2]``, ... are written back as one vector ``name``. Values that fit
+    no table column (long text, JSON-encoded lists, kept in ``dataset.metadata["values"]``) are
+    written back too. Atom properties become per-atom columns (names with spaces or ``:`` get
     ``_`` instead, as the format needs; text columns with missing values or spaces are left out).
     :func:`compute.datasets.read_dataset` reads the file back with the same structures and
     properties: ``info`` values keep full precision, per-atom columns and positions have 8
@@ -230,6 +232,12 @@ def to_extxyz(dataset: Dataset, indices, *, per: str = "structure", extra_proper
     a_values = {c: a_table[c].to_numpy(dtype=object) if c not in a_numeric else a_table[c].to_numpy(dtype=float, na_value=np.nan) for c in a_cols}
     a_ints = {c for c in a_numeric if pd.api.types.is_integer_dtype(a_table[c])}
 
+    # values that fit no table column (long text, JSON lists) go back to the frames' info
+    kept = {k: v for k, v in ((dataset.metadata or {}).get("values") or {}).items() if k not in s_cols and k not in _RESERVED_INFO}
+    # per-atom mode: each frame says which structure of the dataset it is
+    source_key = "source_index"
+    while source_key in s_cols or source_key in kept or source_key in extra:
+        source_key = "source_" + source_key
     # per-atom mode: selected flags and extra columns over all atoms of the dataset
     selected = extra_atoms = None
     if per == "atom":
@@ -258,11 +266,16 @@ def to_extxyz(dataset: Dataset, indices, *, per: str = "structure", extra_proper
                 vec = np.array([s_values[c][i] for c in cols], dtype=float)
                 if not np.isnan(vec).all():
                     atoms.info[key] = vec
+        for key, column in kept.items():
+            if column[i] is not None and key not in atoms.info:
+                atoms.info[key] = column[i]
         if per == "structure":
             for k, v in extra.items():
                 value = _scalar(v[j])
                 if value is not None:
                     atoms.info[k] = value
+        else:
+            atoms.info[source_key] = int(i)
         lo, hi = int(offsets[i]), int(offsets[i + 1])
         used: set[str] = set()
         for key, cols in a_groups:
@@ -270,9 +283,14 @@ def to_extxyz(dataset: Dataset, indices, *, per: str = "structure", extra_proper
             if name in _RESERVED_ARRAYS or name in used:
                 continue
             if len(cols) > 1:
-                atoms.arrays[name] = np.stack([a_values[c][lo:hi] for c in cols], axis=1)
+                block = np.stack([a_values[c][lo:hi] for c in cols], axis=1)
+                if np.isnan(block).all():  # absent from this frame (present on others): left out
+                    continue
+                atoms.arrays[name] = block
             elif cols[0] in a_numeric:
                 block = a_values[cols[0]][lo:hi]
+                if cols[0] not in a_ints and np.isnan(block).all():
+                    continue
                 atoms.arrays[name] = block.astype(np.int64) if cols[0] in a_ints else block
             else:
                 block = a_values[cols[0]][lo:hi]

@@ -176,6 +176,60 @@ def _column_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_\-\[\]]+", "_", str(text)).strip("_") or "value"
 
 
+def map_description(map_state: dict | None, features_state: dict, component: int) -> str:
+    """What a map coordinate is, for a chemiscope property description: the method, its mixing
+    and target, and the descriptor with its hyperparameters."""
+    from compute import maps
+
+    if not map_state:
+        return "map coordinate"
+    method = maps.METHODS.get(map_state.get("method"), map_state.get("method") or "map")
+    text = f"component {component + 1} of {method}"
+    details = []
+    if map_state.get("method") in maps.SUPERVISED and map_state.get("mixing") is not None:
+        details.append(f"mixing {float(map_state['mixing']):g}")
+    if map_state.get("target"):
+        details.append(f"target {str(map_state['target']).partition(':')[2] or map_state['target']}")
+    if details:
+        text += f" ({', '.join(details)})"
+    hypers = features_state.get("hypers") or {}
+    per = "environment" if features_state.get("per") == "atom" else "structure"
+    if hypers:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(hypers.items()))
+        text += f" of SOAP features per {per} ({shown})"
+    else:
+        text += f" of the file's features per {per}"
+    return text
+
+
+def _view(map_state: dict | None, coords: dict, view: dict | None, color: str | None) -> dict:
+    """The app's view as :func:`compute.export.to_chemiscope`'s ``view``: axes (a component is
+    its exported column, a property its name), 2D or 3D, colour, log scale, size, palette."""
+    view = view or {}
+    names = list(coords)
+
+    def axis(value, default: int):
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return names[int(value)] if 0 <= int(value) < len(names) else None
+        if isinstance(value, str) and ":" in value and not value.startswith("map:"):
+            return value.partition(":")[2]
+        return names[default] if default < len(names) else None
+
+    dims = 3 if str(view.get("dims", 2)) == "3" else 2
+    x, y = axis(view.get("x", 0), 0), axis(view.get("y", 1), 1)
+    z = axis(view.get("z", 2), 2) if dims == 3 else ""
+    if x is None or y is None or x == y or (z and z in (x, y)):  # as the map falls back: first components
+        x, y, z = names[0], names[1], (names[2] if dims == 3 and len(names) > 2 else "")
+    out = {"x": x, "y": y, "z": z or "", "palette": "viridis"}  # the app's colour scale (figures.style)
+    if color:
+        out["color"] = color
+        out["log_color"] = "log" in (view.get("log") or [])
+    size = view.get("size")
+    if isinstance(size, str) and ":" in size and not size.startswith("map:"):
+        out["size"] = size.partition(":")[2]
+    return out
+
+
 def _map_columns(store: Store, map_state: dict | None, features_state: dict, selected: np.ndarray, taken: set[str]) -> dict[str, np.ndarray]:
     """Map coordinates of the selected rows, named by their axis titles (``PC1``, ...)."""
     if not map_state or map_state.get("features") != features_state["key"]:
@@ -224,7 +278,7 @@ def _property_names(dataset, per: str) -> set[str]:
 
 def export_selection(store: Store, dataset_state: dict, features_state: dict, map_state: dict | None, selection: dict | None,
                      fmt: str, color_by: str | None = None, prediction_state: dict | None = None,
-                     cluster_state: dict | None = None) -> tuple[bytes, str]:
+                     cluster_state: dict | None = None, view: dict | None = None) -> tuple[bytes, str]:
     """The selected rows as a file in format ``fmt``: ``(content, file name)``.
 
     ``extxyz``: the selected structures (per atom: the structures holding the selected centres,
@@ -276,7 +330,12 @@ def export_selection(store: Store, dataset_state: dict, features_state: dict, ma
             properties[model_names[CLUSTER]] = model[model_names[CLUSTER]].astype(str)
         color = _color_name(color_by, model_names, set(coords) | set(properties) | _property_names(dataset, per))
         environments = {"cutoff": float((features_state.get("hypers") or {}).get("cutoff", export.DEFAULT_CUTOFF))} if per == "atom" else None
-        data = export.to_chemiscope(dataset, indices, map_coordinates=coords, properties=properties, environments=environments, color=color)
+        described = {
+            name: {"values": values, "description": map_description(map_state, features_state, k) if name != "zero" else "zero (one-component map)"}
+            for k, (name, values) in enumerate(coords.items())
+        }
+        data = export.to_chemiscope(dataset, indices, map_coordinates=described, properties=properties, environments=environments,
+                                    color=color, view=_view(map_state, coords, view, color))
     return data, filename
 
 
@@ -435,12 +494,20 @@ def on_select_diverse(_clicks, n, features_state):
     State("color-by", "value"),
     State(state.PREDICTIONS, "data"),
     State(state.CLUSTERS, "data"),
+    State("map-dims", "value"),
+    State("map-x", "value"),
+    State("map-y", "value"),
+    State("map-z", "value"),
+    State("color-log", "value"),
+    State("size-by", "value"),
     prevent_initial_call=True,
 )
-def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection, color_by, prediction_state, cluster_state):
+def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection, color_by, prediction_state, cluster_state,
+              dims=2, x=0, y=1, z=2, log=None, size_by=None):
+    view = {"dims": dims, "x": x, "y": y, "z": z, "log": log, "size": size_by}
     try:
         data, filename = export_selection(state.current_store(), dataset_state, features_state, map_state, selection,
-                                          fmt or FORMATS[0][0], color_by, prediction_state, cluster_state)
+                                          fmt or FORMATS[0][0], color_by, prediction_state, cluster_state, view)
     except (ValueError, DatasetError, UnknownIdError) as error:
         return no_update, messages.error(f"Nothing exported: {error}")
     n = len((selection or {}).get("rows") or [])

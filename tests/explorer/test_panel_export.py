@@ -315,3 +315,37 @@ def test_interactive_selections_are_capped(tmp_path):
     with pytest.raises(ValueError, match="from 1 to 300"):
         export_panel.select_features(features, 301, "cur")
     assert len(export_panel.select_features(features, 301, "fps")) == 301
+
+
+# -- the app's view in the chemiscope file ------------------------------------------------------------
+
+
+def test_chemiscope_carries_the_apps_view(store, molecules):
+    """Axes, 3D, log colour and marker size of the app become chemiscope settings; each map
+    coordinate says what it is."""
+    color = "structure:dft_formation_energy_per_atom_in_eV"
+    view = {"dims": 3, "x": 1, "y": 0, "z": 2, "log": ["log"], "size": color}
+    doc = json.loads(_export(store, molecules, SELECTION, "chemiscope", color_by=color, view=view)[0])
+    settings = doc["settings"]["map"]
+    assert (settings["x"], settings["y"], settings["z"]) == ({"property": "PC2"}, {"property": "PC1"}, {"property": "PC3"})
+    assert settings["color"] == {"property": "dft_formation_energy_per_atom_in_eV", "scale": "log"}
+    assert settings["size"] == {"property": "dft_formation_energy_per_atom_in_eV"}
+    assert settings["palette"] == "viridis"
+    description = doc["properties"]["PC1"]["description"]
+    assert description.startswith("component 1 of ") and "cutoff=4.0" in description and "n_max=4" in description
+    # 2D: no z axis; a property on an axis
+    doc = json.loads(_export(store, molecules, SELECTION, "chemiscope",
+                             view={"dims": 2, "x": color, "y": 0})[0])
+    assert doc["settings"]["map"]["x"] == {"property": "dft_formation_energy_per_atom_in_eV"}
+    assert doc["settings"]["map"]["z"] == {"property": ""}
+
+
+def test_per_atom_chemiscope_coloured_by_a_structure_property(store, environments):
+    """chemiscope colours environments by atom properties only: the structure property is written
+    per environment too, and a periodic per-atom file asks for a 3x3x3 supercell."""
+    selection = [0, 5, 400, 1361, 900]
+    doc = json.loads(_export(store, environments, selection, "chemiscope", color_by="structure:ENERGY")[0])
+    color = doc["settings"]["map"]["color"]["property"]
+    assert doc["properties"][color]["target"] == "atom" and len(doc["properties"][color]["values"]) == len(selection)
+    assert doc["properties"]["ENERGY"]["target"] == "structure"
+    assert doc["settings"]["structure"][0]["supercell"] == [3, 3, 3]
