@@ -1,0 +1,194 @@
+"""Exports of every real dataset (/work/shared/data, described in its README; small subsets of the
+big files) loaded back by the other tools: extended XYZ by ASE (exact values), chemiscope JSON by
+a strict JSON parser and ``chemiscope.create_input``; and the defects of issue 10, one test each."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+
+from compute.datasets import read_dataset
+from compute.export import to_chemiscope, to_extxyz
+
+DATA = Path("/work/shared/data")
+if not DATA.is_dir():  # the copies in the repository
+    DATA = Path(__file__).resolve().parents[1] / "data"
+FILES = sorted(p.name for p in DATA.iterdir() if p.suffix in (".xyz", ".json"))
+#: frames kept of the big files (CI limits)
+SUBSET = 40
+
+
+def _dataset(filename: str):
+    path = DATA / filename
+    if filename == "small_molecules-1000.xyz":
+        frames = ase.io.read(path, index=f":{SUBSET}")
+        buffer = io.StringIO()
+        ase.io.write(buffer, frames, format="extxyz")
+        return read_dataset(buffer.getvalue().encode(), name=filename)
+    return read_dataset(path)
+
+
+def _strict(token):
+    raise AssertionError(f"bare {token}: not JSON")
+
+
+def _chemiscope_loads(data: bytes) -> dict:
+    """Strict JSON, then chemiscope's reviver (its loaders read '***NaN***' as NaN)."""
+    return json.loads(data, parse_constant=_strict,
+                      object_hook=lambda d: {k: ([np.nan if x == "***NaN***" else x for x in v] if isinstance(v, list) else v)
+                                             for k, v in d.items()})
+
+
+def _create_input(doc: dict) -> dict:
+    chemiscope = pytest.importorskip("chemiscope")
+    environments = [(e["structure"], e["center"], e["cutoff"]) for e in doc["environments"]] if "environments" in doc else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return chemiscope.create_input(structures=doc["structures"], metadata=doc["meta"], properties=doc["properties"],
+                                       environments=environments, settings=doc["settings"],
+                                       shapes=doc.get("shapes"))
+
+
+def _coords(n: int, one_component: bool = False) -> dict:
+    first = np.linspace(-1, 1, n)
+    second = np.zeros(n) if one_component else np.cos(np.arange(n))
+    second[:: 3] = np.nan if n > 2 else second[:: 3]  # missing values
+    return {"PC1": first, "PC2": second}
+
+
+@pytest.mark.parametrize("filename", FILES)
+def test_every_file_exports_to_ase_and_chemiscope(filename):
+    ds = _dataset(filename)
+    n = ds.n_structures
+    rows = np.arange(n)[::-1][: max(1, n // 2)]
+    extra = {"cluster": np.array([f"c {k % 2}" for k in range(len(rows))]), "score": np.where(np.arange(len(rows)) % 2, 1.0, np.nan)}
+
+    # extended XYZ per structure: ASE reads exactly what the dataset holds
+    frames = ase.io.read(io.StringIO(to_extxyz(ds, rows, extra_properties=extra).decode()), index=":", format="extxyz")
+    assert len(frames) == len(rows)
+    for atoms, i in zip(frames, rows):
+        np.testing.assert_allclose(atoms.positions, ds.structures[i].positions, atol=1e-7)
+        for key, value in atoms.arrays.items():
+            if value.dtype.kind == "f":
+                assert not np.isnan(value).all(), f"{key} written as NaN on frame {i}"
+        for c in ds.structure_properties.columns:
+            v = ds.structure_properties[c].iloc[i]
+            if isinstance(v, float) and np.isfinite(v) and "[" not in str(c):
+                got = atoms.info.get(c, atoms.calc.results.get(c) if atoms.calc else None)
+                assert got == pytest.approx(v, rel=1e-12), c
+        for key, column in (ds.metadata.get("values") or {}).items():
+            if column[i] is not None:
+                got = atoms.info[key]
+                assert (np.asarray(got).tolist() if isinstance(got, np.ndarray) else got) == column[i], key
+
+    # extended XYZ per atom: the structures holding the selected atoms, with their source index
+    atom_rows = np.arange(0, ds.n_atoms, 7)
+    frames = ase.io.read(io.StringIO(to_extxyz(ds, atom_rows, per="atom").decode()), index=":", format="extxyz")
+    sources = sorted(set(ds.atom_properties["structure"].iloc[atom_rows].tolist()))
+    assert [a.info["source_index"] for a in frames] == sources
+    assert sum(int(a.arrays["selected"].sum()) for a in frames) == len(atom_rows)
+
+    # chemiscope per structure (one-component map with a zero axis, NaNs, strings) and per atom
+    for per_atom in (False, True):
+        sel = atom_rows if per_atom else rows
+        coords = _coords(len(sel), one_component=not per_atom)
+        data = to_chemiscope(ds, sel, map_coordinates=coords, properties={"cluster": extra["cluster"][: len(sel)]} if not per_atom else None,
+                             environments=3.0 if per_atom else None, color="PC1")
+        doc = _chemiscope_loads(data)
+        assert b"NaN" not in data.replace(b"\\u004eaN", b"")  # strict JSON: no bare NaN anywhere
+        normalised = _create_input(doc)
+        assert len(normalised["structures"]) == len(doc["structures"])
+        back = read_dataset(data, name="back.json")
+        np.testing.assert_allclose(
+            (back.atom_properties if per_atom else back.structure_properties)["PC2"].to_numpy()[
+                (back.atom_offsets[back.environments["structure"]] + back.environments["center"]).to_numpy() if per_atom else slice(None)],
+            coords["PC2"], equal_nan=True)
+        for a, i in zip(back.structures, sources if per_atom else rows):
+            np.testing.assert_array_equal(a.pbc, ds.structures[i].pbc)
+
+
+def test_chemiscope_round_trip_keeps_meta_units_settings_parameters_and_shapes():
+    doc = json.loads((DATA / "CSD-1000R.chemiscope.json").read_text())
+    doc["meta"].update(description="NMR shieldings", authors=["A. Author"], references=["a paper"])
+    doc["properties"]["ENERGY"]["units"] = "eV"
+    doc["properties"]["ENERGY"]["description"] = "DFT energy"
+    doc["settings"] = {"map": {"x": {"property": "PCA_1"}, "palette": "magma", "joinPoints": False},
+                       "structure": [{"bonds": False, "color": {"property": "CS_local"}}], "target": "atom"}
+    sizes = [s["size"] for s in doc["structures"]]
+    doc["shapes"] = {"dots": {"kind": "sphere", "parameters": {"global": {"radius": 0.2},
+                                                               "structure": [{"radius": 0.1 * (k + 1)} for k in range(len(sizes))]}}}
+    ds = read_dataset(json.dumps(doc).encode(), name="csd.json")
+    assert ds.metadata["meta"]["authors"] == ["A. Author"] and ds.metadata["units"]["ENERGY"] == "eV"
+    out = _chemiscope_loads(to_chemiscope(ds, [3, 1], map_coordinates={"a": [0.0, 1.0], "b": [1.0, 0.0]}))
+    assert out["meta"]["authors"] == ["A. Author"] and out["meta"]["references"] == ["a paper"]
+    assert out["properties"]["ENERGY"]["units"] == "eV" and out["properties"]["ENERGY"]["description"] == "DFT energy"
+    assert out["settings"]["map"]["palette"] == "magma"
+    assert out["shapes"]["dots"]["parameters"]["structure"] == [{"radius": 0.4}, {"radius": 0.2}]
+    # per-atom properties travel in per-structure mode, for every atom of the selected structures
+    assert out["properties"]["CS_local"]["target"] == "atom"
+    assert len(out["properties"]["CS_local"]["values"]) == sizes[3] + sizes[1]
+    _create_input(out)
+
+
+def test_structure_and_atom_property_of_the_same_name():
+    text = ("2\nenergy=1.0 pbc=\"F F F\" Properties=species:S:1:pos:R:3:q:R:1\nH 0 0 0 0.5\nH 0 0 0.7 0.25\n")
+    ds = read_dataset(text.encode(), name="clash.xyz")
+    ds.atom_properties = ds.atom_properties.rename(columns={"q": "energy"})  # as a chemiscope file or a DB can hold
+    assert "energy" in ds.structure_properties and "energy" in ds.atom_properties
+    doc = _chemiscope_loads(to_chemiscope(ds, [0, 1], map_coordinates={"a": [0.0, 1.0], "b": [1.0, 0.0]},
+                                          environments=2.0, color="energy"))
+    assert doc["properties"]["energy"]["target"] == "atom"
+    assert doc["properties"]["energy (structure)"]["values"] == [1.0]
+    _create_input(doc)
+
+
+def test_molecules_in_a_box_written_by_chemiscope_read_back_non_periodic():
+    chemiscope = pytest.importorskip("chemiscope")
+    frames = ase.io.read(DATA / "small_molecules-1000.xyz", index=":5")
+    assert not frames[0].pbc.any() and frames[0].cell.rank == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        doc = chemiscope.create_input(structures=frames, properties={"e": np.arange(5.0)})
+    assert "cell" in doc["structures"][0]  # chemiscope writes the box
+    back = read_dataset(json.dumps(doc).encode(), name="molecules.json")
+    assert back.periodic == "non-periodic"
+    crystals = read_dataset(DATA / "CSD-1000R.chemiscope.json")
+    assert crystals.periodic == "periodic"
+
+
+def test_properties_only_and_external_structures_files():
+    doc = {"meta": {"name": "table"}, "structures": [],
+           "properties": {"x": {"target": "structure", "values": [1.0, 2.0, 3.0]},
+                          "y": {"target": "structure", "values": [0.5, "***NaN***", 1.5]},
+                          "label": {"target": "structure", "values": ["a", "b", "c"]}}}
+    ds = read_dataset(json.dumps(doc).encode(), name="table.json")
+    assert ds.structures is None and ds.feature_names == ["x"]
+    assert np.isnan(ds.structure_properties["y"][1]) and ds.structure_properties["label"].tolist() == ["a", "b", "c"]
+    doc["structures"] = [{"size": 3, "data": "s-0.json"}, {"size": 2, "data": "s-1.json"}, {"size": 1, "data": "s-2.json"}]
+    doc["properties"]["q"] = {"target": "atom", "values": [0.0] * 6}
+    ds = read_dataset(json.dumps(doc).encode(), name="external.json")
+    assert ds.structures is None and ds.n_structures == 3
+    assert "external files" in ds.skipped_properties["structures"] and "q" in ds.skipped_properties
+
+
+def test_extxyz_partial_arrays_long_text_json_values():
+    qm9 = read_dataset(DATA / "explore_qm9.xyz")
+    assert "frequencies" in qm9.metadata["values"]
+    frames = ase.io.read(io.StringIO(to_extxyz(qm9, [0, 2]).decode()), index=":", format="extxyz")
+    original = ase.io.read(DATA / "explore_qm9.xyz", index=":")
+    np.testing.assert_allclose(frames[1].info["frequencies"], original[2].info["frequencies"])
+    alpha = read_dataset(DATA / "alpha-mu.xyz")
+    frames = ase.io.read(io.StringIO(to_extxyz(alpha, [0, 1]).decode()), index=":", format="extxyz")
+    assert frames[0].info["Comments"] == ase.io.read(DATA / "alpha-mu.xyz", index=0).info["Comments"]
+    text = ("1\nProperties=species:S:1:pos:R:3:initial_magmoms:R:1\nFe 0 0 0 2.0\n"
+            "2\nProperties=species:S:1:pos:R:3\nH 0 0 0\nH 0 0 0.7\n")
+    ds = read_dataset(text.encode(), name="magmoms.xyz")
+    frames = ase.io.read(io.StringIO(to_extxyz(ds, [0, 1]).decode()), index=":", format="extxyz")
+    assert frames[0].get_initial_magnetic_moments().tolist() == [2.0]
+    assert "initial_magmoms" not in frames[1].arrays
