@@ -1,8 +1,10 @@
 """``structure-explorer featurize INPUT -o OUT.npz``: SOAP features of a dataset file, in batch.
 
-The NPZ holds ``features`` (n_rows, n_features), ``feature_names``, the row index (``structure``,
-and ``atom`` in per-atom mode), the dataset's numeric and categorical properties for those rows,
-and ``hypers`` (a JSON string of the hyperparameters). It loads with ``numpy.load`` without
+The NPZ holds ``features`` (n_rows, n_features), ``feature_names``, ``feature_labels`` (integers
+per column, named by ``feature_label_names`` as featomic names them), the row index
+(``structure``, and ``atom`` and ``center_type`` in per-atom mode), the dataset's numeric and
+categorical properties for those rows, and ``hypers`` (a JSON string of every hyperparameter);
+the app's NPZ export has the same layout (:func:`compute.formats.npz.descriptor_arrays`). It loads with ``numpy.load`` without
 pickle, and ``compute.datasets.read_dataset`` reads it back as a features table.
 """
 
@@ -18,6 +20,7 @@ import pandas as pd
 
 from .datasets import DatasetError, read_dataset
 from .descriptors import SoapPowerSpectrum, SoapRadialSpectrum
+from .formats.npz import descriptor_arrays
 
 SPECTRA = {"power": SoapPowerSpectrum, "radial": SoapRadialSpectrum}
 
@@ -103,12 +106,16 @@ def featurize(input_path, output_path, *, per="structure", spectrum="power", spe
         atom_table = dataset.atom_properties.drop(columns=["structure", "atom"], errors="ignore")
         properties = _property_arrays(atom_table, np.arange(len(atom_table)))
     properties = {k: v for k, v in properties.items() if k not in ("features", "feature_names", "hypers", *index)}
-    record = dict(hypers, per=per, spectrum=spectrum, species=species, source=dataset.name, content_hash=dataset.content_hash)
+    described = descriptor_arrays(calculator, species, spectrum=spectrum, per=per, source=dataset.name,
+                                  content_hash=dataset.content_hash)
+    if per == "atom":  # featomic's sample labels: system, atom, and the centre's type
+        index["center_type"] = np.concatenate([atoms.numbers for atoms in dataset.structures]).astype(np.int64)
+    properties = {k: v for k, v in properties.items() if k not in described and k != "center_type"}
     np.savez(
         output_path,
         features=features,
         feature_names=np.array(calculator.feature_names(species), dtype=str),
-        hypers=np.array(json.dumps(record)),
+        **described,
         **index,
         **properties,
     )

@@ -12,6 +12,7 @@ and the archive's directory is checked against the size limit before anything is
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -23,7 +24,7 @@ from ._common import FEATURES_HELP, Parts, features_parts
 from ._registry import register
 from ._writing import is_numeric, selection
 
-__all__ = ["check_npz_members", "read_npz", "to_npz"]
+__all__ = ["check_npz_members", "descriptor_arrays", "read_npz", "to_npz"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,6 +101,29 @@ def read_npz(data: bytes, name: str) -> Parts:
 # --------------------------------------------------------------------------------------------
 # writing
 # --------------------------------------------------------------------------------------------
+
+
+#: featomic's names of the integer labels of each feature column (its keys moved to properties)
+LABEL_NAMES = {
+    "power": ("neighbor_1_type", "neighbor_2_type", "l", "n_1", "n_2"),
+    "radial": ("neighbor_type", "n"),
+}
+
+
+def descriptor_arrays(calculator, species, *, spectrum: str, per: str, source: str = "", content_hash: str = "") -> dict:
+    """What every features NPZ of SOAP features carries, the app's export and ``structure-explorer
+    featurize`` alike: ``feature_labels`` (int64, one row per column), ``feature_label_names``
+    (featomic's names of those integers) and ``hypers`` (a JSON string: every hyperparameter of
+    the calculator, ``per``, ``spectrum``, ``species``, ``source``, ``content_hash``)."""
+    species = [int(z) for z in species]
+    params = {k: getattr(calculator, k) for k in ("cutoff", "n_max", "l_max", "density_width", "smoothing_width", "center_weight")
+              if hasattr(calculator, k)}
+    record = dict(params, per=per, spectrum=spectrum, species=species, source=source, content_hash=content_hash)
+    return {
+        "feature_labels": np.asarray(calculator.feature_labels(species), dtype=np.int64),
+        "feature_label_names": np.array(LABEL_NAMES[spectrum], dtype=str),
+        "hypers": np.array(json.dumps(record, default=float)),
+    }
 
 
 def _npz_array(name: str, value) -> np.ndarray:

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
 from compute import export
@@ -315,10 +316,7 @@ def export_selection(store: Store, dataset_state: dict, features_state: dict, ma
     elif fmt == "npz":
         features, names = load_features(store, features_state)
         extra = {**coords, **model}
-        if per == "atom":
-            extra.update(structure=rows.structure[selected], atom=rows.atom[selected])
-        if features_state.get("hypers"):
-            extra["soap_hypers"] = json.dumps(features_state["hypers"], sort_keys=True)
+        extra.update(_npz_layout(dataset, rows, selected, features_state))
         data = export.to_npz(features, names, selected, extra=extra)
     else:
         if not coords:
@@ -337,6 +335,43 @@ def export_selection(store: Store, dataset_state: dict, features_state: dict, ma
         data = export.to_chemiscope(dataset, indices, map_coordinates=described, properties=properties, environments=environments,
                                     color=color, view=_view(map_state, coords, view, color))
     return data, filename
+
+
+def _npz_layout(dataset, rows: Rows, selected: np.ndarray, features_state: dict) -> dict:
+    """The layout ``structure-explorer featurize`` writes: row index (``structure``; per atom also
+    ``atom`` and ``center_type``), the rows' properties, and for SOAP features the integer
+    labels of each column and every hyperparameter (``hypers``; ``soap_hypers`` kept for older
+    readers)."""
+    from compute.descriptors import SoapPowerSpectrum
+    from compute.formats.npz import descriptor_arrays
+
+    out: dict = {"structure": rows.structure[selected]}
+    if rows.per == "atom":
+        out["atom"] = rows.atom[selected]
+        if dataset.structures is not None:
+            out["center_type"] = np.array([dataset.structures[int(s)].numbers[int(a)] for s, a in zip(out["structure"], out["atom"])],
+                                          dtype=np.int64)
+        table = dataset.atom_properties.drop(columns=["structure", "atom"], errors="ignore")
+        positions = writer_indices(dataset, rows, selected) if dataset.structures is not None else None
+        source = table.iloc[positions] if positions is not None else None
+    else:
+        source = dataset.structure_properties.iloc[selected]
+    if source is not None:
+        for c in source.columns:
+            name = str(c)
+            if name in out or name in ("features", "feature_names", "index", "hypers", "soap_hypers"):
+                continue
+            col = source[c]
+            out[name] = col.to_numpy(dtype=np.float64, na_value=np.nan) if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col) \
+                else np.array(col.astype("string").fillna("").tolist(), dtype=str)
+    hypers = features_state.get("hypers")
+    if hypers and dataset.structures is not None:
+        soap = SoapPowerSpectrum(**hypers)
+        species = soap.species_for(dataset.structures)
+        out.update(descriptor_arrays(soap, species, spectrum="power", per=rows.per, source=dataset.name,
+                                     content_hash=dataset.content_hash))
+        out["soap_hypers"] = json.dumps(hypers, sort_keys=True)
+    return out
 
 
 def _color_name(color_by: str | None, model_names: dict, available: set[str]) -> str | None:

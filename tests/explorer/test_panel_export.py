@@ -349,3 +349,23 @@ def test_per_atom_chemiscope_coloured_by_a_structure_property(store, environment
     assert doc["properties"][color]["target"] == "atom" and len(doc["properties"][color]["values"]) == len(selection)
     assert doc["properties"]["ENERGY"]["target"] == "structure"
     assert doc["settings"]["structure"][0]["supercell"] == [3, 3, 3]
+
+
+def test_npz_layout_is_the_one_of_featurize(store, environments, tmp_path):
+    """The app's NPZ and ``structure-explorer featurize`` write the same keys, labels and hypers."""
+    from compute.featurize import featurize
+
+    selection = [0, 5, 400]
+    with np.load(io.BytesIO(_export(store, environments, selection, "npz")[0]), allow_pickle=False) as npz:
+        app = {k: npz[k] for k in npz.files}
+    featurize(CSD, tmp_path / "f.npz", per="atom", progress=False, backend="numba", **HYPERS)
+    with np.load(tmp_path / "f.npz", allow_pickle=False) as npz:
+        cli = {k: npz[k] for k in npz.files}
+    assert set(cli) <= set(app)
+    assert sorted(json.loads(str(app["hypers"]))) == sorted(json.loads(str(cli["hypers"])))
+    np.testing.assert_array_equal(app["feature_labels"], cli["feature_labels"])
+    assert app["feature_label_names"].tolist() == ["neighbor_1_type", "neighbor_2_type", "l", "n_1", "n_2"]
+    rows = map_rows(store.dataset(environments["dataset"]["id"]), "atom")
+    np.testing.assert_array_equal(app["center_type"], cli["center_type"][selection])
+    assert app["structure"].tolist() == rows.structure[selection].tolist()
+    np.testing.assert_allclose(app["CS_local"], cli["CS_local"][selection], equal_nan=True)
