@@ -26,7 +26,7 @@ from . import state, view_state
 from .jobs import JobManager, job_timeout_from_env
 from .resources import assets_dir, default_dataset_path
 from .security import (current_session, install_loopback_only, install_request_limits, install_security_headers, install_session_cookie,
-                       install_token_check)
+                       install_token_check, install_trusted_proxies)
 from .settings import Settings
 from .store import Store
 
@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.job_manager = jobs  # the serving entry points warm it up (cli.main, wsgi)
     app.server.config["MAX_CONTENT_LENGTH"] = settings.max_upload_request_bytes
     install_request_limits(app, settings.max_request_bytes, settings.max_upload_request_bytes)
+    if settings.trusted_proxies:
+        install_trusted_proxies(app.server, settings.trusted_proxies)
     if settings.token:
         install_token_check(app.server, settings.token)
     else:

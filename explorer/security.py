@@ -89,8 +89,20 @@ def install_loopback_only(server) -> None:
     """
     import flask
 
+    trusts_proxies = bool(getattr(server, "explorer_trusted_proxies", 0))
+
     @server.before_request
     def _require_loopback():
+        # a reverse proxy on this machine makes every visitor look like loopback: without a proxy
+        # declared (EXPLORER_TRUSTED_PROXIES), a forwarded request is refused, not trusted
+        forwarded = flask.request.headers.get("Forwarded") or flask.request.headers.get("X-Forwarded-For")
+        if forwarded and not trusts_proxies:
+            return flask.Response(
+                "This request came through a proxy, and this structure-explorer has no access token: set "
+                "EXPLORER_TOKEN (and EXPLORER_TRUSTED_PROXIES to the number of proxies in front of it).\n",
+                status=403,
+                mimetype="text/plain",
+            )
         if not is_loopback_address(flask.request.remote_addr):
             return flask.Response(
                 "This structure-explorer has no access token, so it only answers requests from its own "
@@ -301,3 +313,13 @@ class _Prefixed:
             if not line:
                 return
             yield line
+
+
+def install_trusted_proxies(server, count: int) -> None:
+    """Take the client's address, scheme and host from the ``X-Forwarded-*`` headers set by the
+    ``count`` reverse proxies in front of the app (and from nothing else: without this, those
+    headers are ignored, and in no-token mode refused)."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    server.wsgi_app = ProxyFix(server.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    server.explorer_trusted_proxies = count

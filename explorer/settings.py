@@ -3,7 +3,8 @@
 Precedence: an argument given on the command line, then the environment variable, then the
 default. The variables are ``EXPLORER_DATASET``, ``EXPLORER_HOST``, ``EXPLORER_PORT``,
 ``EXPLORER_DATA_DIR``, ``EXPLORER_BACKEND``, ``EXPLORER_MAX_UPLOAD_MB``, ``EXPLORER_TOKEN``,
-``EXPLORER_MAX_STORE_GB``, ``EXPLORER_MAX_AGE_DAYS``, ``EXPLORER_MAX_REQUEST_MB`` and ``EXPLORER_REDIS_URL``. (The budgets of :mod:`compute.budget`
+``EXPLORER_MAX_STORE_GB``, ``EXPLORER_MAX_AGE_DAYS``, ``EXPLORER_MAX_REQUEST_MB``, ``EXPLORER_TRUSTED_PROXIES``
+and ``EXPLORER_REDIS_URL``. (The budgets of :mod:`compute.budget`
 have their own ``EXPLORER_*`` variables, read where they are checked.)
 """
 
@@ -55,6 +56,8 @@ class Settings:
     #: the body of any request other than a dataset upload (a callback's inputs and states: a
     #: selection of 10⁵ rows is ~1 MB); larger bodies are refused before they are read
     max_request_mb: float = 8
+    #: reverse proxies in front of the app whose X-Forwarded-* headers are believed (0: none)
+    trusted_proxies: int = 0
 
     def __post_init__(self) -> None:
         # normalise types so that settings built from strings (environment) and from code agree
@@ -82,6 +85,13 @@ class Settings:
             if not value > 0:
                 raise SettingsError(f"{name} must be positive, got {value}")
             object.__setattr__(self, name, value)
+        try:
+            proxies = int(self.trusted_proxies)
+        except (TypeError, ValueError):
+            raise SettingsError(f"trusted_proxies must be a whole number, got {self.trusted_proxies!r}") from None
+        if not 0 <= proxies <= 10:
+            raise SettingsError(f"trusted_proxies must be between 0 and 10, got {proxies}")
+        object.__setattr__(self, "trusted_proxies", proxies)
         if self.token is not None:
             token = str(self.token).strip()
             if len(token.encode()) < MIN_TOKEN_BYTES:

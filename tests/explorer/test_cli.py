@@ -352,3 +352,21 @@ def test_a_server_killed_mid_upload_restarts_on_the_same_folder(serve_app, tmp_p
     with urllib.request.urlopen(url + "_dash-layout", timeout=10) as response:
         assert response.status == 200 and b"small_molecules-1000" in response.read()
     assert not leftover.exists()
+
+
+def test_proxies_are_trusted_only_when_declared(sample_app, tmp_path):
+    """Behind a reverse proxy on this machine every visitor arrives from loopback: without a
+    declared proxy a forwarded request is refused (no token), with one the forwarded client
+    address decides."""
+    from explorer.app import create_app
+
+    client = sample_app.server.test_client()
+    response = client.get("/_dash-layout", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert response.status_code == 403 and b"EXPLORER_TRUSTED_PROXIES" in response.data
+    assert client.get("/_dash-layout", headers={"Forwarded": "for=203.0.113.9"}).status_code == 403
+
+    behind = create_app(Settings(data_dir=tmp_path, trusted_proxies=1)).server.test_client()
+    assert behind.get("/_dash-layout", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 403
+    assert behind.get("/_dash-layout", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 200
+    with pytest.raises(SettingsError, match="trusted_proxies"):
+        Settings(trusted_proxies="many")

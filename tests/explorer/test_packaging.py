@@ -84,6 +84,13 @@ def test_built_wheel_ships_assets_and_sample_datasets(tmp_path):
     )
     assert build.returncode == 0, build.stdout + build.stderr
     (wheel,) = wheels.glob("structure_explorer-*.whl")
+    # every package of the checkout is in the wheel (the packages list is explicit)
+    import zipfile
+
+    shipped = {Path(name).parent.as_posix() for name in zipfile.ZipFile(wheel).namelist() if name.endswith("/__init__.py")}
+    packages = {init.parent.relative_to(REPO_ROOT).as_posix() for top in ("compute", "explorer")
+                for init in (REPO_ROOT / top).rglob("__init__.py") if "__pycache__" not in init.parts}
+    assert packages <= shipped, f"packages missing from the wheel (pyproject's packages list): {sorted(packages - shipped)}"
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
