@@ -212,3 +212,46 @@ class SampleSpaceCache:
             Kt += (1.0 - mixing) * (self.Yhat @ self.Yhat.T)
         s, U = top_eigh(Kt, k, xp, self.eigen_solver)
         return s, U, inv_sqrt_or_zero(s, xp, tol)
+
+
+class MixingFit:
+    """``fit(X, y)`` and ``refit(mixing)`` of the supervised maps (PCovR, KernelPCovR).
+
+    A class sets ``_unsupervised`` (the estimator to suggest when ``y`` is missing) and
+    ``_refit_needs`` (a fitted attribute ``refit`` requires), and provides
+    ``_fit(X, y, mixing, regularization)`` and ``_solve(mixing, n_components)``.
+    """
+
+    _unsupervised = ""
+    _refit_needs = ""
+
+    def fit(self, X, y):
+        """Fit on ``X`` (features, or the training kernel if precomputed) and ``y``
+        ((n_samples,) or (n_samples, n_targets)). Returns self."""
+        from .._validation import check_y
+
+        if y is None:
+            check_y(y, 0, estimator=self, hint=f" (use {self._unsupervised} for an unsupervised map)")
+        self.mixing_ = check_mixing(self.mixing)
+        return self._fit(X, y, self.mixing_, self.regularization)
+
+    def refit(self, mixing):
+        """Re-fit at a new ``mixing`` reusing everything that does not depend on it.
+
+        The parameter ``mixing`` is left as it is; ``mixing_`` holds the new value.
+
+        Returns
+        -------
+        self
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, [self._refit_needs])
+        mixing = check_mixing(mixing)
+        self._solve(mixing, self.n_components_)
+        self.mixing_ = mixing
+        return self
+
+    def set_mixing(self, mixing):
+        """Alias of :meth:`refit`."""
+        return self.refit(mixing)

@@ -216,7 +216,7 @@ _PRECOMPUTED_SCORE_REASON = (
 )
 
 
-class KernelPCovR(RegressorMixin, _KernelPCovBase):
+class KernelPCovR(B.MixingFit, RegressorMixin, _KernelPCovBase):
     r"""Kernel principal covariates regression (Helfrecht et al. 2020), full or sparse (Nyström).
 
     Full (``n_active=None``): with the centred kernel ``K`` and kernel ridge weights
@@ -296,6 +296,9 @@ class KernelPCovR(RegressorMixin, _KernelPCovBase):
     (200, 2)
     """
 
+    _unsupervised = "KernelPCA"  # suggested when y is missing
+    _refit_needs = "pkt_"
+
     def __init__(self, mixing=0.5, n_components=2, kernel="rbf", gamma=None, degree=2, coef0=0,
                  regularization=1e-6, center=True, n_active=None, kernel_params=None,
                  eigen_solver="auto", tol=1e-12, nystrom_rcond=1e-10, backend="auto"):
@@ -328,30 +331,6 @@ class KernelPCovR(RegressorMixin, _KernelPCovBase):
             return {}
         return {"check_fit_score_takes_y": _PRECOMPUTED_SCORE_REASON,
                 "check_pipeline_consistency": _PRECOMPUTED_SCORE_REASON}
-
-    def fit(self, X, y):
-        """Fit on ``X`` (features, or the training kernel if precomputed) and ``y``. Returns self."""
-        if y is None:
-            check_y(y, 0, estimator=self, hint=" (use KernelPCA for an unsupervised map)")
-        self.mixing_ = B.check_mixing(self.mixing)
-        return self._fit(X, y, self.mixing_, self.regularization)
-
-    def refit(self, mixing):
-        """Re-fit at a new ``mixing`` reusing kernels, regression and eigen-ingredients.
-
-        The parameter ``mixing`` is left as it is; ``mixing_`` holds the new value.
-
-        Returns
-        -------
-        self
-        """
-        check_is_fitted(self, ["pkt_"])
-        mixing = B.check_mixing(mixing)
-        self._solve(mixing, self.n_components_)
-        self.mixing_ = mixing
-        return self
-
-    set_mixing = refit
 
     def _y_offset_or_none(self):
         return self.phi_mean_ @ self.pxt_ @ self.pty_ if self._mode == "nystrom" and self.center else None

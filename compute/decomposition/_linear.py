@@ -165,7 +165,7 @@ class PCA(_LinearPCovBase):
         return self._fit(X, None, mixing=1.0, regularization=0.0)
 
 
-class PCovR(RegressorMixin, _LinearPCovBase):
+class PCovR(B.MixingFit, RegressorMixin, _LinearPCovBase):
     r"""Principal covariates regression (de Jong & Kiers 1992), as in scikit-matter.
 
     Finds the latent projection ``T = X P_XT`` that minimises the mixed loss
@@ -225,6 +225,9 @@ class PCovR(RegressorMixin, _LinearPCovBase):
     (50, 2)
     """
 
+    _unsupervised = "PCA"  # suggested when y is missing
+    _refit_needs = "pxt_"
+
     def __init__(self, mixing=0.5, n_components=2, regularization=1e-6, space="auto", tol=1e-12,
                  backend="auto"):
         self.mixing = mixing
@@ -240,35 +243,6 @@ class PCovR(RegressorMixin, _LinearPCovBase):
         # score is the negative PCovR loss (at most 0), not a coefficient of determination
         tags.regressor_tags.poor_score = True
         return tags
-
-    def fit(self, X, y):
-        """Fit the model with ``X`` (n_samples, n_features) and ``y`` (n_samples[, n_targets]).
-
-        Returns
-        -------
-        self
-        """
-        if y is None:
-            check_y(y, 0, estimator=self, hint=" (use PCA for an unsupervised projection)")
-        self.mixing_ = B.check_mixing(self.mixing)
-        return self._fit(X, y, self.mixing_, self.regularization)
-
-    def refit(self, mixing):
-        """Re-fit at a new ``mixing`` without recomputing mixing-independent quantities.
-
-        The parameter ``mixing`` is left as it is; ``mixing_`` holds the new value.
-
-        Returns
-        -------
-        self
-        """
-        check_is_fitted(self, ["pxt_"])
-        mixing = B.check_mixing(mixing)
-        self._solve(mixing, self.n_components_)
-        self.mixing_ = mixing
-        return self
-
-    set_mixing = refit
 
     def predict(self, X=None, T=None):
         """Predict targets from ``X`` (``(X - mean_) @ pxy_ + y_mean_``) or from latent ``T``."""
