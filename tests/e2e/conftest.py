@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 
 def _shared_conftest():
@@ -134,7 +135,14 @@ class AppPage:
 
     # -- the map ----------------------------------------------------------------------------------
     def map_info(self) -> dict | None:
-        return self.page.evaluate(_MAP_INFO)
+        """The drawn map (None while there is none, or while the page navigates: loading a
+        settings file opens its view as a new page)."""
+        try:
+            return self.page.evaluate(_MAP_INFO)
+        except PlaywrightError as error:
+            if "context was destroyed" in str(error) or "navigat" in str(error):
+                return None
+            raise
 
     def wait_for_map(self, predicate, timeout_ms: int = JOB_TIMEOUT_MS, what: str = "the map") -> dict:
         """Poll the drawn map until ``predicate(info)`` holds; fail with the last state seen."""
