@@ -64,9 +64,8 @@ def _atom_index(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cached = dataset.__dict__.get("_atom_index")
     if cached is not None and len(cached[0]) == len(structures):
         return cached
-    counts = np.fromiter((len(a) for a in structures), dtype=np.int64, count=len(structures))
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
+    offsets = dataset.atom_offsets
+    counts = np.diff(offsets)
     numbers = np.concatenate([np.asarray(a.numbers, dtype=np.int64) for a in structures]) if len(structures) else np.zeros(0, np.int64)
     dataset.__dict__["_atom_index"] = (counts, offsets, numbers)
     return counts, offsets, numbers
