@@ -33,6 +33,8 @@ Summary:
                         for :func:`~compute.datasets.read_dataset`
 :func:`to_chemiscope`   a chemiscope input file (``.json`` or ``.json.gz``) with the map
                         coordinates as properties and settings pointing the map at them
+:func:`to_tensormap`    SOAP features of our NPZ layout as featomic's metatensor ``TensorMap``
+                        (needs metatensor; see :mod:`compute.formats.tensormap`)
 =====================  =======================================================================
 """
 
@@ -42,5 +44,6 @@ from .formats.chemiscope import DEFAULT_CUTOFF, to_chemiscope
 from .formats.csv import to_csv
 from .formats.extxyz import to_extxyz
 from .formats.npz import to_npz
+from .formats.tensormap import to_tensormap
 
-__all__ = ["DEFAULT_CUTOFF", "to_chemiscope", "to_csv", "to_extxyz", "to_npz"]
+__all__ = ["DEFAULT_CUTOFF", "to_chemiscope", "to_csv", "to_extxyz", "to_npz", "to_tensormap"]

@@ -16,6 +16,9 @@ module          reader                                writer
 ``csv``         CSV features table                    :func:`~.csv.to_csv`
 ``npz``         NPZ features table                    :func:`~.npz.to_npz`
 ==============  ====================================  ================================
+
+:mod:`.tensormap` is a writer only, not a registered format: :func:`~.tensormap.to_tensormap`
+turns SOAP features of the NPZ layout into featomic's metatensor ``TensorMap``.
 """
 
 from __future__ import annotations

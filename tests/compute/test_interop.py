@@ -192,3 +192,150 @@ def test_extxyz_partial_arrays_long_text_json_values():
     frames = ase.io.read(io.StringIO(to_extxyz(ds, [0, 1]).decode()), index=":", format="extxyz")
     assert frames[0].get_initial_magnetic_moments().tolist() == [2.0]
     assert "initial_magmoms" not in frames[1].arrays
+
+
+# --------------------------------------------------------------------------------------------
+# metatensor TensorMap from our NPZ layout, against featomic's own
+# --------------------------------------------------------------------------------------------
+
+#: small hyperparameters: the layout is what is tested, and featomic's blocks stay many
+TM_HYPERS = dict(cutoff=3.5, n_max=4, l_max=3, density_width=0.3, smoothing_width=0.5)
+#: files with 1 to 13 elements, periodic and not (methane dimers: 10 frames of 100)
+TM_FILES = ["explore_qm9.xyz", "explore_c-gap-20u.xyz", "explore_mc3d.xyz", "methane_dimer_sample.xyz", "showcase.xyz"]
+#: our SOAP (splined radial integrals) against featomic's, relative to each block's largest value
+SOAP_AGREEMENT = 2e-7
+
+
+def _featurized(tmp_path, filename, per, spectrum="power"):
+    """(structures, arrays of the NPZ written by ``structure-explorer featurize``, loaded without pickle)."""
+    from compute.featurize import featurize
+
+    source = DATA / filename
+    if filename == "methane_dimer_sample.xyz":
+        source = tmp_path / filename
+        ase.io.write(source, ase.io.read(DATA / filename, ":10"), format="extxyz")
+    out = tmp_path / f"features-{per}-{spectrum}.npz"
+    featurize(source, out, per=per, spectrum=spectrum, backend="numba", progress=False, **TM_HYPERS)
+    with np.load(out, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    return read_dataset(source).structures, arrays, out
+
+
+def _featomic(frames, spectrum="power"):
+    featomic = pytest.importorskip("featomic")
+    hypers = dict(
+        cutoff={"radius": TM_HYPERS["cutoff"], "smoothing": {"type": "ShiftedCosine", "width": TM_HYPERS["smoothing_width"]}},
+        density={"type": "Gaussian", "width": TM_HYPERS["density_width"], "center_atom_weight": 1.0},
+    )
+    radial = {"type": "Gto", "max_radial": TM_HYPERS["n_max"] - 1}
+    if spectrum == "radial":
+        return featomic.SoapRadialSpectrum(**hypers, basis={"radial": radial}).compute(frames)
+    return featomic.SoapPowerSpectrum(**hypers, basis={"type": "TensorProduct", "max_angular": TM_HYPERS["l_max"],
+                                                       "radial": radial}).compute(frames)
+
+
+def _assert_same_map(ours, reference, rtol):
+    """Same keys, and per block the same samples, components and properties (names, values, order);
+    values equal to ``rtol`` times the block's largest value."""
+    assert ours.keys.names == reference.keys.names
+    assert ours.keys.values.tolist() == reference.keys.values.tolist()
+    for key, expected in reference.items():
+        block = ours.block(key)
+        assert block.samples.names == expected.samples.names
+        assert block.samples.values.tolist() == expected.samples.values.tolist(), key
+        assert block.properties.names == expected.properties.names
+        assert block.properties.values.tolist() == expected.properties.values.tolist()
+        assert block.components == expected.components == []
+        scale = np.abs(expected.values).max()
+        np.testing.assert_allclose(block.values, expected.values, rtol=0, atol=rtol * scale, err_msg=str(key))
+
+
+@pytest.mark.parametrize("filename", TM_FILES)
+def test_tensormap_per_atom_and_per_structure_equal_featomic(tmp_path, filename):
+    """featurize's NPZ (per atom) -> TensorMap: featomic's keys, samples and properties exactly,
+    values to our SOAP's agreement with featomic; per structure, featomic's means over the atoms
+    of each block (``mean_over_samples(..., "atom")``)."""
+    metatensor = pytest.importorskip("metatensor")
+    from compute.export import to_tensormap
+
+    frames, arrays, path = _featurized(tmp_path, filename, "atom")
+    reference = _featomic(frames)
+    _assert_same_map(to_tensormap(arrays), reference, SOAP_AGREEMENT)
+    # the NPZ's bytes and path give the same map
+    assert metatensor.equal(to_tensormap(path.read_bytes()), to_tensormap(str(path)))
+    _assert_same_map(to_tensormap(path, per="structure"), metatensor.mean_over_samples(reference, sample_names=["atom"]),
+                     SOAP_AGREEMENT)
+
+
+@pytest.mark.parametrize("filename", ["explore_mc3d.xyz", "methane_dimer_sample.xyz"])
+def test_tensormap_conversion_is_exact_on_featomic_values(tmp_path, filename):
+    """featomic's own values written into our dense layout come back as featomic's TensorMap to
+    1e-8 relative (exactly, in fact): the conversion adds nothing to the descriptor's error."""
+    metatensor = pytest.importorskip("metatensor")
+    from compute.export import to_tensormap
+
+    frames, arrays, _ = _featurized(tmp_path, filename, "atom")
+    reference = _featomic(frames)
+    dense = np.zeros_like(arrays["features"])
+    row = {(s, a): r for r, (s, a) in enumerate(zip(arrays["structure"].tolist(), arrays["atom"].tolist()))}
+    labels = arrays["feature_labels"]
+    for key, block in reference.items():
+        _, a, b = key.values.tolist()
+        columns = np.flatnonzero((labels[:, 0] == a) & (labels[:, 1] == b))
+        assert labels[columns, 2:].tolist() == block.properties.values.tolist()
+        dense[np.ix_([row[tuple(s)] for s in block.samples.values.tolist()], columns)] = block.values
+    arrays["features"] = dense
+    ours = to_tensormap(arrays)
+    _assert_same_map(ours, reference, 0.0)
+    assert metatensor.equal(ours, reference)
+    means = metatensor.mean_over_samples(reference, sample_names=["atom"])
+    assert metatensor.allclose(to_tensormap(arrays, per="structure"), means, rtol=1e-8, atol=0)
+
+
+@pytest.mark.parametrize("filename", ["explore_qm9.xyz", "explore_c-gap-20u.xyz"])
+def test_tensormap_from_rows_per_structure(tmp_path, filename):
+    """Rows per structure are means over all atoms of every type: one block, equal to featomic's
+    map with every neighbour pair and the centre type moved out of the keys, averaged."""
+    metatensor = pytest.importorskip("metatensor")
+    from compute.export import to_tensormap
+
+    frames, arrays, path = _featurized(tmp_path, filename, "structure")
+    reference = _featomic(frames)
+    pairs = np.unique(arrays["feature_labels"][:, :2], axis=0).astype(np.int32)
+    reference = reference.keys_to_properties(metatensor.Labels(["neighbor_1_type", "neighbor_2_type"], pairs))
+    reference = metatensor.mean_over_samples(reference.keys_to_samples("center_type"), sample_names=["atom", "center_type"])
+    ours = to_tensormap(path)
+    _assert_same_map(ours, reference, SOAP_AGREEMENT)
+    assert ours.keys.names == ["_"]
+    with pytest.raises(ValueError, match="per structure"):
+        to_tensormap(path, per="atom")
+
+
+def test_tensormap_radial_spectrum_equals_featomic(tmp_path):
+    pytest.importorskip("metatensor")
+    from compute.export import to_tensormap
+
+    frames, arrays, _ = _featurized(tmp_path, "explore_mc3d.xyz", "atom", spectrum="radial")
+    _assert_same_map(to_tensormap(arrays), _featomic(frames, "radial"), SOAP_AGREEMENT)
+
+
+def test_tensormap_refuses_what_it_cannot_convert(tmp_path, monkeypatch):
+    import sys
+
+    pytest.importorskip("metatensor")
+    from compute.export import to_npz, to_tensormap
+
+    _, arrays, _ = _featurized(tmp_path, "explore_qm9.xyz", "atom")
+    # a selection of feature columns (the app's FPS/CUR export) is not a whole spectrum
+    columns = to_npz(arrays["features"][:, :7], arrays["feature_names"][:7].tolist(), np.arange(len(arrays["features"])),
+                     extra={"structure": arrays["structure"]})
+    with pytest.raises(ValueError, match="feature_labels"):
+        to_tensormap(columns)
+    with pytest.raises(ValueError, match="center_type"):
+        to_tensormap({k: v for k, v in arrays.items() if k != "center_type"})
+    bad = dict(arrays, feature_labels=arrays["feature_labels"][:-1])
+    with pytest.raises(ValueError, match="one row of 5 integers"):
+        to_tensormap(bad)
+    monkeypatch.setitem(sys.modules, "metatensor", None)
+    with pytest.raises(ImportError, match="pip install metatensor"):
+        to_tensormap(arrays)
