@@ -1,0 +1,136 @@
+r"""λ-SOAP: the equivariant power spectrum, built on :class:`SphericalExpansion`.
+
+For a centre i with density coefficients c[a, l m, n] (``SphericalExpansion``), each pair of
+angular channels l1 ≤ l2 and each λ with |l1 − l2| ≤ λ ≤ l1 + l2 gives
+
+    p^{λ}_{μ}[i; l1 l2, a1 n1, a2 n2] = Σ_{m1 m2} R^{λ μ}_{l1 m1, l2 m2} c[i; a1, l1 m1, n1] c[i; a2, l2 m2, n2]
+
+with R the real Clebsch–Gordan coupling (``_coupling.real_coupling``). It rotates like the real
+spherical harmonics of degree λ and has parity σ = (−1)^{l1 + l2 + λ} under inversion, so the
+blocks are keyed by (λ, σ). This is featomic 0.6's
+``clebsch_gordan.EquivariantPowerSpectrum(SphericalExpansion(...), neighbor_types=all species)``
+with ``neighbors_to_properties=True``: every (a1, n1, a2, n2) for l1 ≤ l2, all centre species
+in one array. The (λ=0, σ=+1) block is the SOAP power spectrum up to the per-l factor
+(−1)^l / √(2l+1) and the symmetrisation over a ≤ b.
+
+Per structure the rows are **sums** over the structure's atoms, not means: an equivariant
+feature is used to learn a tensor property (a dipole, a polarizability), and those are sums of
+atomic contributions.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .. import _dispatch
+from ..systems import structure_offsets
+from ._coupling import real_coupling
+from .soap import SphericalExpansion, _as_frames, _chemical_symbol
+
+
+class EquivariantPowerSpectrum:
+    """λ-SOAP features: ``compute`` returns ``{(λ, σ): ndarray (n_rows, 2λ+1, n_features)}``.
+
+    Hyperparameters are those of :class:`SphericalExpansion` (featomic 0.6 definitions).
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> eq = EquivariantPowerSpectrum(cutoff=4.0, n_max=2, l_max=1, density_width=0.35)
+    >>> blocks = eq.compute(molecule("H2O"), backend="numpy")
+    >>> sorted(blocks), blocks[(1, 1)].shape   # 3 atoms, μ = -1, 0, 1; (l1, l2) = (0, 1): 2·2·2·2
+    ([(0, 1), (1, -1), (1, 1), (2, 1)], (3, 3, 16))
+    """
+
+    def __init__(self, cutoff: float = 5.0, n_max: int = 8, l_max: int = 6, density_width: float = 0.3,
+                 smoothing_width: float = 0.5, center_weight: float = 1.0, species: Sequence[int] | None = None):
+        self.expansion = SphericalExpansion(cutoff=cutoff, n_max=n_max, l_max=l_max, density_width=density_width,
+                                            smoothing_width=smoothing_width, center_weight=center_weight, species=species)
+
+    def __getattr__(self, name):  # the hyperparameters are the expansion's
+        if name in ("cutoff", "n_max", "l_max", "density_width", "smoothing_width", "center_weight", "species"):
+            return getattr(self.__dict__["expansion"], name)
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return repr(self.expansion).replace("SphericalExpansion", type(self).__name__, 1)
+
+    def species_for(self, frames) -> np.ndarray:
+        return self.expansion.species_for(frames)
+
+    # -- layout -------------------------------------------------------------------------------------
+    def keys(self) -> list[tuple[int, int]]:
+        """Every (λ, σ) block, λ = 0 … 2 l_max."""
+        return [key for key in self._pairs_by_key() if self._pairs_by_key()[key]]
+
+    def _pairs_by_key(self) -> dict[tuple[int, int], list[tuple[int, int]]]:
+        """(λ, σ) -> the (l1, l2) pairs (l1 ≤ l2) that couple to it."""
+        out: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for lam in range(2 * self.l_max + 1):
+            for sigma in (1, -1):
+                out[(lam, sigma)] = [(l1, l2) for l1 in range(self.l_max + 1) for l2 in range(l1, self.l_max + 1)
+                                     if abs(l1 - l2) <= lam <= l1 + l2 and (-1) ** (l1 + l2 + lam) == sigma]
+        return {key: pairs for key, pairs in out.items() if pairs}
+
+    def feature_labels(self, key: tuple[int, int], species) -> np.ndarray:
+        """Integer labels (l1, l2, species_1, n1, species_2, n2) of a block's columns."""
+        species = np.array(sorted(int(z) for z in species))
+        labels = []
+        for l1, l2 in self._pairs_by_key()[tuple(key)]:
+            grid = np.stack(np.meshgrid(species, np.arange(self.n_max), species, np.arange(self.n_max), indexing="ij"), axis=-1)
+            grid = grid.reshape(-1, 4)
+            labels.append(np.column_stack([np.full(len(grid), l1), np.full(len(grid), l2), grid]))
+        return np.concatenate(labels)
+
+    def feature_names(self, key: tuple[int, int], species) -> list[str]:
+        """Readable names such as ``'l1=0 l2=1 C n1=0 H n2=3'``."""
+        return [f"l1={l1} l2={l2} {_chemical_symbol(z1)} n1={n1} {_chemical_symbol(z2)} n2={n2}"
+                for l1, l2, z1, n1, z2, n2 in self.feature_labels(key, species).tolist()]
+
+    # -- compute ------------------------------------------------------------------------------------
+    def compute(self, frames, per: str = "atom", backend: str = "auto", *, species: Sequence[int] | None = None,
+                selected_samples=None, selected_keys=None) -> dict[tuple[int, int], np.ndarray]:
+        """The (λ, σ) blocks of every atom (rows by (structure, atom)) or of every structure
+        (sums over its atoms); ``selected_samples`` as in :meth:`SphericalExpansion.compute`,
+        ``selected_keys`` a subset of :meth:`keys`."""
+        if per not in ("atom", "structure"):
+            raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
+        resolved = _dispatch.resolve(backend)
+        frames = _as_frames(frames)
+        species = self.species_for(frames) if species is None else np.array(sorted({int(z) for z in species}))
+        pairs_by_key = self._pairs_by_key()
+        keys = list(pairs_by_key) if selected_keys is None else [tuple(k) for k in selected_keys]
+        unknown = [k for k in keys if k not in pairs_by_key]
+        if unknown:
+            raise ValueError(f"selected_keys {unknown} are not blocks of l_max={self.l_max}: choose among {list(pairs_by_key)}")
+        if per == "structure" and selected_samples is not None:
+            chosen = np.asarray(selected_samples, dtype=np.int64)
+            frames = [frames[k] for k in chosen]
+            selected_samples = None
+        coefficients = self.expansion.compute(frames, per="atom", backend=resolved, species=species,
+                                              selected_samples=selected_samples, return_device_array=True)
+        xp = resolved.xp
+        n_rows = coefficients.shape[0]
+        blocks = {}
+        for key in keys:
+            lam = key[0]
+            parts = []
+            for l1, l2 in pairs_by_key[key]:
+                coupling = xp.asarray(real_coupling(l1, l2, lam))
+                c1 = coefficients[:, :, l1 * l1 : (l1 + 1) ** 2, :]
+                c2 = coefficients[:, :, l2 * l2 : (l2 + 1) ** 2, :]
+                # p[i, μ, a1, n1, a2, n2] = Σ R[μ, m1, m2] c1[i, a1, m1, n1] c2[i, a2, m2, n2]
+                half = xp.einsum("umv,ibvk->iumbk", coupling, c2)
+                product = xp.einsum("iamn,iumbk->iuanbk", c1, half)
+                parts.append(product.reshape(n_rows, 2 * lam + 1, -1))
+            blocks[key] = xp.concatenate(parts, axis=2)
+        if per == "structure":
+            offsets = structure_offsets(frames)
+            owner = xp.asarray(np.repeat(np.arange(len(frames)), np.diff(offsets)))
+            for key, block in blocks.items():
+                sums = xp.zeros((len(frames),) + block.shape[1:], dtype=block.dtype)
+                _dispatch.scatter_add(xp, sums, owner, block)
+                blocks[key] = sums
+        return {key: resolved.to_host(block) for key, block in blocks.items()}

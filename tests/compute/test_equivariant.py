@@ -1,0 +1,132 @@
+"""λ-SOAP (EquivariantPowerSpectrum) against featomic 0.6's clebsch_gordan.EquivariantPowerSpectrum,
+and its symmetry: blocks rotate like real spherical harmonics of degree λ, invert with sign σ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from ase.build import bulk
+from scipy.spatial.transform import Rotation
+
+from compute.descriptors import EquivariantPowerSpectrum
+from compute.descriptors._coupling import real_coupling
+from compute.descriptors._spherical import real_spherical_harmonics
+from compute.systems import structure_offsets
+
+featomic = pytest.importorskip("featomic")
+metatensor = pytest.importorskip("metatensor")
+clebsch_gordan = pytest.importorskip("featomic.clebsch_gordan")
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+HYPERS = dict(cutoff=4.0, n_max=3, l_max=3, density_width=0.35, smoothing_width=0.5)
+
+
+def _small_and_triclinic():
+    copper = bulk("Cu", "fcc", a=3.6)  # one atom, a cell much smaller than the cutoff
+    copper.rattle(0.05, seed=2)
+    silicon = bulk("Si", "diamond", a=5.4)
+    silicon.set_cell(silicon.cell @ np.array([[1, 0.2, 0], [0, 1, 0.1], [0, 0, 1]]), scale_atoms=True)
+    silicon.rattle(0.05, seed=3)
+    return [copper, silicon]
+
+
+DATASETS = {
+    "molecules (QM9)": lambda: ase.io.read(DATA / "explore_qm9.xyz", ":"),
+    "13 elements, periodic (MC3D)": lambda: ase.io.read(DATA / "explore_mc3d.xyz", ":3"),
+    "small and triclinic cells": _small_and_triclinic,
+}
+
+
+def featomic_blocks(frames, species, per):
+    """featomic's blocks as ours: {(λ, σ): (rows, 2λ+1, features)}, all centre types in one array."""
+    expansion = featomic.SphericalExpansion(
+        cutoff={"radius": HYPERS["cutoff"], "smoothing": {"type": "ShiftedCosine", "width": HYPERS["smoothing_width"]}},
+        density={"type": "Gaussian", "width": HYPERS["density_width"], "center_atom_weight": 1.0},
+        basis={"type": "TensorProduct", "max_angular": HYPERS["l_max"], "radial": {"type": "Gto", "max_radial": HYPERS["n_max"] - 1}},
+    )
+    tensor = clebsch_gordan.EquivariantPowerSpectrum(expansion, neighbor_types=list(species)).compute(frames, neighbors_to_properties=True)
+    offsets = structure_offsets(frames)
+    out = {}
+    for key, block in tensor.items():
+        lam, sigma, _ = key.values.tolist()
+        rows = out.setdefault((lam, sigma), np.zeros((int(offsets[-1]), 2 * lam + 1, block.values.shape[2])))
+        samples = block.samples.values
+        rows[offsets[samples[:, 0]] + samples[:, 1]] = block.values
+    if per == "structure":
+        owner = np.repeat(np.arange(len(frames)), np.diff(offsets))
+        out = {key: np.stack([rows[owner == k].sum(axis=0) for k in range(len(frames))]) for key, rows in out.items()}
+    return out
+
+
+def assert_gram_close(ours, reference, rtol=1e-6, floor=0.0):
+    """Gram matrices (summed over μ and features) equal to ``rtol`` of the largest entry; ``floor``
+    for blocks that vanish by symmetry (per-structure sums of a symmetric molecule's λ > 0)."""
+    gram = np.einsum("iuf,juf->ij", ours, ours)
+    gram_reference = np.einsum("iuf,juf->ij", reference, reference)
+    assert np.abs(gram - gram_reference).max() <= rtol * np.abs(gram_reference).max() + floor
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+@pytest.mark.parametrize("per", ["atom", "structure"])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_every_block_equals_featomic(dataset, per, backend):
+    frames = DATASETS[dataset]()
+    eq = EquivariantPowerSpectrum(**HYPERS)
+    species = eq.species_for(frames).tolist()
+    ours = eq.compute(frames, per=per, backend=backend)
+    reference = featomic_blocks(frames, species, per)
+    assert set(ours) == set(reference) == set(eq.keys())
+    assert any(sigma == -1 for _, sigma in ours)
+    scale = max(np.einsum("iuf,iuf->i", block, block).max() for block in reference.values())
+    for key in ours:
+        assert ours[key].shape == reference[key].shape, key
+        assert ours[key].shape[2] == len(eq.feature_names(key, species))
+        assert_gram_close(ours[key], reference[key], floor=1e-12 * scale)
+
+
+def _wigner(lam: int, rotation: np.ndarray) -> np.ndarray:
+    """D such that Y_λ(R r) = D Y_λ(r) in our real basis (fitted on many directions, exact)."""
+    points = np.random.default_rng(7).normal(size=(4 * (2 * lam + 1) + 10, 3))
+    points /= np.linalg.norm(points, axis=1)[:, None]
+    before = real_spherical_harmonics(points, lam)[:, lam * lam :]
+    after = real_spherical_harmonics(points @ rotation.T, lam)[:, lam * lam :]
+    return np.linalg.lstsq(before, after, rcond=None)[0].T
+
+
+def test_blocks_rotate_and_invert_as_their_key_says():
+    frames = ase.io.read(DATA / "explore_qm9.xyz", ":3")
+    eq = EquivariantPowerSpectrum(**HYPERS)
+    species = eq.species_for(frames)
+    before = eq.compute(frames, backend="numpy", species=species)
+    rotation = Rotation.random(random_state=3).as_matrix()
+    turned = [a.copy() for a in frames]
+    for atoms in turned:
+        atoms.positions = atoms.positions @ rotation.T
+    after = eq.compute(turned, backend="numpy", species=species)
+    inverted = [a.copy() for a in frames]
+    for atoms in inverted:
+        atoms.positions = -atoms.positions
+    mirrored = eq.compute(inverted, backend="numpy", species=species)
+    for (lam, sigma), block in before.items():
+        expected = np.einsum("uv,ivf->iuf", _wigner(lam, rotation), block)
+        scale = np.abs(block).max()
+        np.testing.assert_allclose(after[(lam, sigma)], expected, atol=1e-8 * scale)
+        # inversion: degree-λ harmonics give (−1)^λ, the key's parity σ on top
+        np.testing.assert_allclose(mirrored[(lam, sigma)], sigma * (-1) ** lam * block, atol=1e-8 * scale)
+
+
+def test_the_coupling_is_orthonormal_and_per_structure_rows_are_sums():
+    for l1, l2, lam in [(1, 1, 0), (2, 1, 2), (3, 3, 5), (2, 3, 1)]:
+        coupling = real_coupling(l1, l2, lam)
+        np.testing.assert_allclose(np.einsum("umv,wmv->uw", coupling, coupling), np.eye(2 * lam + 1), atol=1e-12)
+    frames = ase.io.read(DATA / "explore_qm9.xyz", ":4")
+    eq = EquivariantPowerSpectrum(**HYPERS)
+    atoms = eq.compute(frames, backend="numpy", selected_keys=[(1, 1)])
+    structures = eq.compute(frames, per="structure", backend="numpy", selected_keys=[(1, 1)])
+    offsets = structure_offsets(frames)
+    np.testing.assert_allclose(structures[(1, 1)][2], atoms[(1, 1)][offsets[2] : offsets[3]].sum(axis=0))
+    with pytest.raises(ValueError, match="not blocks"):
+        eq.compute(frames, selected_keys=[(9, 1)])
