@@ -7,7 +7,7 @@ integral, ``_spherical`` for the array code shared by numpy and cupy, ``_numba``
 kernels (one expansion routine, one contraction per descriptor).
 """
 
-from .equivariant import EquivariantPowerSpectrum
+from .equivariant import EquivariantPowerSpectrum, SoapBispectrum
 from .soap import SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion
 
-__all__ = ["SphericalExpansion", "SoapPowerSpectrum", "SoapRadialSpectrum", "EquivariantPowerSpectrum"]
+__all__ = ["SphericalExpansion", "SoapPowerSpectrum", "SoapRadialSpectrum", "EquivariantPowerSpectrum", "SoapBispectrum"]

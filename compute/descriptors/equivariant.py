@@ -134,3 +134,96 @@ class EquivariantPowerSpectrum:
                 _dispatch.scatter_add(xp, sums, owner, block)
                 blocks[key] = sums
         return {key: resolved.to_host(block) for key, block in blocks.items()}
+
+
+class SoapBispectrum:
+    r"""ν = 3 invariants (the SOAP bispectrum), built on :class:`SphericalExpansion`.
+
+    For l1 ≤ l2 ≤ l3 with l1 + l2 + l3 even and |l1 − l2| ≤ l3 ≤ min(l1 + l2, l_max):
+
+        b[i; l1 l2 l3, a1 n1, a2 n2, a3 n3] = Σ_{μ m3} R^{00}_{l3 μ, l3 m3}
+            (Σ_{m1 m2} R^{l3 μ}_{l1 m1, l2 m2} c[a1, l1 m1, n1] c[a2, l2 m2, n2]) c[a3, l3 m3, n3]
+
+    the (λ=0, σ=+1) block of featomic 0.6's ``clebsch_gordan.DensityCorrelations(n_correlations=2,
+    max_angular=l_max)`` on the spherical expansion with neighbour types as properties,
+    ``angular_cutoff=l_max`` (its ``skip_redundant`` keeps l1 ≤ l2 ≤ l3). Columns: the (l1, l2,
+    l3) triples, each with every (a1, n1, a2, n2, a3, n3). Per structure: the mean over its atoms,
+    as :class:`SoapPowerSpectrum` (an invariant, used like it).
+
+    The number of columns grows as (species · n_max)³: keep n_max small, or select columns.
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> b3 = SoapBispectrum(cutoff=4.0, n_max=2, l_max=1, density_width=0.35)
+    >>> b3.compute(molecule("H2O"), backend="numpy").shape  # (0 0 0), (0 1 1): 2 × (2·2)³
+    (3, 128)
+    """
+
+    def __init__(self, cutoff: float = 5.0, n_max: int = 4, l_max: int = 3, density_width: float = 0.3,
+                 smoothing_width: float = 0.5, center_weight: float = 1.0, species: Sequence[int] | None = None):
+        self.expansion = SphericalExpansion(cutoff=cutoff, n_max=n_max, l_max=l_max, density_width=density_width,
+                                            smoothing_width=smoothing_width, center_weight=center_weight, species=species)
+
+    def __getattr__(self, name):
+        if name in ("cutoff", "n_max", "l_max", "density_width", "smoothing_width", "center_weight", "species"):
+            return getattr(self.__dict__["expansion"], name)
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return repr(self.expansion).replace("SphericalExpansion", type(self).__name__, 1)
+
+    def species_for(self, frames) -> np.ndarray:
+        return self.expansion.species_for(frames)
+
+    def triples(self) -> list[tuple[int, int, int]]:
+        """The (l1, l2, l3) of the columns, in order."""
+        return [(l1, l2, l3) for l1 in range(self.l_max + 1) for l2 in range(l1, self.l_max + 1)
+                for l3 in range(l2, self.l_max + 1) if (l1 + l2 + l3) % 2 == 0 and abs(l1 - l2) <= l3 <= l1 + l2]
+
+    def n_features(self, n_species: int) -> int:
+        return len(self.triples()) * (n_species * self.n_max) ** 3
+
+    def feature_names(self, species) -> list[str]:
+        species = [_chemical_symbol(int(z)) for z in sorted(int(z) for z in species)]
+        channels = [(s, n) for s in species for n in range(self.n_max)]
+        return [f"l={l1},{l2},{l3} {s1} n1={n1} {s2} n2={n2} {s3} n3={n3}" for l1, l2, l3 in self.triples()
+                for s1, n1 in channels for s2, n2 in channels for s3, n3 in channels]
+
+    def compute(self, frames, per: str = "atom", backend: str = "auto", *, species: Sequence[int] | None = None,
+                selected_samples=None, rows_per_chunk: int = 256) -> np.ndarray:
+        """The invariants of every atom (rows by (structure, atom)) or structure (means);
+        ``selected_samples`` as in :meth:`SphericalExpansion.compute`."""
+        if per not in ("atom", "structure"):
+            raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
+        resolved = _dispatch.resolve(backend)
+        frames = _as_frames(frames)
+        species = self.species_for(frames) if species is None else np.array(sorted({int(z) for z in species}))
+        if per == "structure" and selected_samples is not None:
+            frames = [frames[k] for k in np.asarray(selected_samples, dtype=np.int64)]
+            selected_samples = None
+        coefficients = self.expansion.compute(frames, per="atom", backend=resolved, species=species,
+                                              selected_samples=selected_samples, return_device_array=True)
+        xp = resolved.xp
+        n_rows, n_species, _, n_max = coefficients.shape
+        channels = n_species * n_max
+        couplings = [(xp.asarray(real_coupling(l1, l2, l3)), xp.asarray(real_coupling(l3, l3, 0)[0])) for l1, l2, l3 in self.triples()]
+        out = xp.empty((n_rows, self.n_features(n_species)))
+        for start in range(0, n_rows, rows_per_chunk):  # (rows × (2l+1) × channels²) intermediates per chunk
+            c = coefficients[start : start + rows_per_chunk]
+            columns = []
+            for (l1, l2, l3), (coupling, invariant) in zip(self.triples(), couplings):
+                c1, c2, c3 = (c[:, :, l * l : (l + 1) ** 2, :] for l in (l1, l2, l3))
+                half = xp.einsum("umv,ibvk->iumbk", coupling, c2)
+                pair = xp.einsum("iamn,iumbk->iuanbk", c1, half)  # (c ⊗ c) coupled to degree l3
+                third = xp.einsum("ux,icxp->iucp", invariant, c3)  # R^{00} applied to the third density
+                columns.append(xp.einsum("iuanbk,iucp->ianbkcp", pair, third).reshape(len(c), channels ** 3))
+            out[start : start + len(c)] = xp.concatenate(columns, axis=1)
+        if per == "structure":
+            offsets = structure_offsets(frames)
+            counts = np.diff(offsets)
+            owner = xp.asarray(np.repeat(np.arange(len(frames)), counts))
+            sums = xp.zeros((len(frames), out.shape[1]))
+            _dispatch.scatter_add(xp, sums, owner, out)
+            out = sums / xp.asarray(counts, dtype=float)[:, None]
+        return resolved.to_host(out)

@@ -11,7 +11,7 @@ import pytest
 from ase.build import bulk
 from scipy.spatial.transform import Rotation
 
-from compute.descriptors import EquivariantPowerSpectrum
+from compute.descriptors import EquivariantPowerSpectrum, SoapBispectrum
 from compute.descriptors._coupling import real_coupling
 from compute.descriptors._spherical import real_spherical_harmonics
 from compute.systems import structure_offsets
@@ -130,3 +130,56 @@ def test_the_coupling_is_orthonormal_and_per_structure_rows_are_sums():
     np.testing.assert_allclose(structures[(1, 1)][2], atoms[(1, 1)][offsets[2] : offsets[3]].sum(axis=0))
     with pytest.raises(ValueError, match="not blocks"):
         eq.compute(frames, selected_keys=[(9, 1)])
+
+
+BISPECTRUM_HYPERS = dict(HYPERS, n_max=2)
+
+
+def featomic_bispectrum(frames, species, per):
+    """The (λ=0, σ=+1) block of featomic's DensityCorrelations(n_correlations=2) on the expansion
+    with neighbour types as properties, angular_cutoff=l_max; rows (structure, atom)."""
+    h = BISPECTRUM_HYPERS
+    expansion = featomic.SphericalExpansion(
+        cutoff={"radius": h["cutoff"], "smoothing": {"type": "ShiftedCosine", "width": h["smoothing_width"]}},
+        density={"type": "Gaussian", "width": h["density_width"], "center_atom_weight": 1.0},
+        basis={"type": "TensorProduct", "max_angular": h["l_max"], "radial": {"type": "Gto", "max_radial": h["n_max"] - 1}},
+    )
+    density = expansion.compute(frames).keys_to_properties(metatensor.Labels(["neighbor_type"], np.array(species)[:, None]))
+    invariant = metatensor.Labels(["o3_lambda", "o3_sigma"], np.array([[0, 1]]))
+    tensor = clebsch_gordan.DensityCorrelations(n_correlations=2, max_angular=h["l_max"]).compute(
+        density, angular_cutoff=h["l_max"], selected_keys=invariant)
+    block = tensor.keys_to_properties(["l_1", "l_2", "k_2", "l_3"]).keys_to_samples("center_type").block()
+    offsets = structure_offsets(frames)
+    rows = np.zeros((int(offsets[-1]), block.values.shape[-1]))
+    samples = block.samples.values
+    rows[offsets[samples[:, 0]] + samples[:, 1]] = block.values[:, 0, :]
+    if per == "structure":
+        rows = np.stack([rows[offsets[k] : offsets[k + 1]].mean(axis=0) for k in range(len(frames))])
+    return rows
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+@pytest.mark.parametrize("per", ["atom", "structure"])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_the_bispectrum_equals_featomics_density_correlations(dataset, per, backend):
+    frames = DATASETS[dataset]()
+    b3 = SoapBispectrum(**BISPECTRUM_HYPERS)
+    species = b3.species_for(frames).tolist()
+    ours = b3.compute(frames, per=per, backend=backend)
+    reference = featomic_bispectrum(frames, species, per)
+    assert ours.shape == reference.shape and ours.shape[1] == len(b3.feature_names(species))
+    gram, gram_reference = ours @ ours.T, reference @ reference.T
+    assert np.abs(gram - gram_reference).max() <= 1e-6 * np.abs(gram_reference).max()
+
+
+def test_bispectrum_rows_are_rotation_invariant_and_selectable():
+    frames = ase.io.read(DATA / "explore_qm9.xyz", ":3")
+    b3 = SoapBispectrum(**BISPECTRUM_HYPERS)
+    species = b3.species_for(frames)
+    before = b3.compute(frames, backend="numpy", species=species)
+    rotation = Rotation.random(random_state=5).as_matrix()
+    turned = [a.copy() for a in frames]
+    for atoms in turned:
+        atoms.positions = atoms.positions @ rotation.T
+    np.testing.assert_allclose(b3.compute(turned, backend="numpy", species=species), before, atol=1e-9 * np.abs(before).max())
+    np.testing.assert_allclose(b3.compute(frames, backend="numpy", species=species, selected_samples=[4, 0]), before[[4, 0]])
