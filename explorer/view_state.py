@@ -17,6 +17,7 @@ import math
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from compute import maps
+from compute.descriptors import DESCRIPTORS
 
 from .panels.descriptors import FIELDS
 
@@ -25,6 +26,7 @@ MAX_BYTES = 16_384
 
 #: URL field -> (component id, property) it sets on the page
 CONTROLS = {
+    "descriptor": ("descriptor-kind", "value"),
     "per": ("descriptor-per", "value"),
     "cutoff": ("soap-cutoff", "value"),
     "n_max": ("soap-n-max", "value"),
@@ -77,6 +79,9 @@ def clean(raw: dict) -> dict:
                 out[key] = value
         elif key == "per":
             if value in ("structure", "atom"):
+                out[key] = value
+        elif key == "descriptor":
+            if value in DESCRIPTORS:
                 out[key] = value
         elif key in _RANGES:
             low, high, step = _RANGES[key]

@@ -10,4 +10,21 @@ kernels (one expansion routine, one contraction per descriptor).
 from .equivariant import EquivariantPowerSpectrum, SoapBispectrum
 from .soap import SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion
 
-__all__ = ["SphericalExpansion", "SoapPowerSpectrum", "SoapRadialSpectrum", "EquivariantPowerSpectrum", "SoapBispectrum"]
+__all__ = ["SphericalExpansion", "SoapPowerSpectrum", "SoapRadialSpectrum", "EquivariantPowerSpectrum", "SoapBispectrum", "DESCRIPTORS",
+           "make_descriptor"]
+
+#: the invariant descriptors a map can be made of: name -> (label, class); every class takes the
+#: same hyperparameters (cutoff, n_max, l_max, density_width, smoothing_width, center_weight,
+#: species) and has species_for / n_features / feature_names / compute(frames, per, backend, ...)
+DESCRIPTORS = {
+    "soap": ("SOAP power spectrum (ν = 2)", SoapPowerSpectrum),
+    "radial": ("radial spectrum (ν = 1)", SoapRadialSpectrum),
+    "bispectrum": ("bispectrum (ν = 3)", SoapBispectrum),
+}
+
+
+def make_descriptor(name: str, **hypers):
+    """The descriptor called ``name`` in :data:`DESCRIPTORS` with these hyperparameters."""
+    if name not in DESCRIPTORS:
+        raise ValueError(f"unknown descriptor {name!r}: choose one of {', '.join(DESCRIPTORS)}")
+    return DESCRIPTORS[name][1](**hypers)

@@ -191,9 +191,9 @@ class SoapBispectrum:
                 for s1, n1 in channels for s2, n2 in channels for s3, n3 in channels]
 
     def compute(self, frames, per: str = "atom", backend: str = "auto", *, species: Sequence[int] | None = None,
-                selected_samples=None, rows_per_chunk: int = 256) -> np.ndarray:
+                selected_samples=None, dtype=np.float64, progress=None, rows_per_chunk: int = 256) -> np.ndarray:
         """The invariants of every atom (rows by (structure, atom)) or structure (means);
-        ``selected_samples`` as in :meth:`SphericalExpansion.compute`."""
+        ``selected_samples``, ``dtype`` and ``progress`` as in :meth:`SphericalExpansion.compute`."""
         if per not in ("atom", "structure"):
             raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
         resolved = _dispatch.resolve(backend)
@@ -203,7 +203,7 @@ class SoapBispectrum:
             frames = [frames[k] for k in np.asarray(selected_samples, dtype=np.int64)]
             selected_samples = None
         coefficients = self.expansion.compute(frames, per="atom", backend=resolved, species=species,
-                                              selected_samples=selected_samples, return_device_array=True)
+                                              selected_samples=selected_samples, return_device_array=True, progress=progress)
         xp = resolved.xp
         n_rows, n_species, _, n_max = coefficients.shape
         channels = n_species * n_max
@@ -226,4 +226,4 @@ class SoapBispectrum:
             sums = xp.zeros((len(frames), out.shape[1]))
             _dispatch.scatter_add(xp, sums, owner, out)
             out = sums / xp.asarray(counts, dtype=float)[:, None]
-        return resolved.to_host(out)
+        return resolved.to_host(out).astype(dtype, copy=False)

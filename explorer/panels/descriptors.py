@@ -1,4 +1,5 @@
-"""SOAP hyperparameters and the background job that computes (or finds cached) features."""
+"""The descriptor (SOAP power spectrum, radial spectrum, ν=3 bispectrum), its hyperparameters,
+and the background job that computes (or finds cached) features."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from compute import budget
 from compute.datasets import DatasetError
-from compute.descriptors import SoapPowerSpectrum
+from compute.descriptors import DESCRIPTORS, SoapPowerSpectrum, make_descriptor
 
 from .. import messages, state
 from ..jobs import failure_handler, run_and_cancel
@@ -41,6 +42,9 @@ def layout() -> html.Div:
     return html.Div(
         [
             html.H4("SOAP descriptors"),
+            html.Label(["descriptor", dcc.Dropdown(id="descriptor-kind", options=[{"label": label, "value": name}
+                                                                                  for name, (label, _) in DESCRIPTORS.items()],
+                                                   value="soap", clearable=False)], className="field"),
             html.Div(inputs, className="field-grid"),
             dcc.RadioItems(
                 id="descriptor-per",
@@ -82,20 +86,25 @@ def read_hypers(cutoff, n_max, l_max, density_width) -> dict:
     return hypers
 
 
-def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, backend: str = "auto", progress=None) -> dict:
-    """Features of the map rows of a dataset, cached under (dataset, hypers, per); returns the state.
+def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, backend: str = "auto", progress=None,
+                     descriptor: str = "soap") -> dict:
+    """Features of the map rows of a dataset, cached under (dataset, descriptor, hypers, per);
+    returns the state. ``descriptor``: a name of ``compute.descriptors.DESCRIPTORS``.
 
     A features table maps its own features (SOAP settings do not apply).
     """
+    if descriptor not in DESCRIPTORS:
+        raise ValueError(f"unknown descriptor {descriptor!r}: choose one of {', '.join(DESCRIPTORS)}")
     dataset = store.dataset(dataset_id)
     if dataset.structures is None:
-        per, hypers = "structure", {}
-    key = make_key("features", store.content_key(dataset_id), hypers, per)  # shared by every session with this file
+        per, hypers, descriptor = "structure", {}, "soap"
+    # shared by every session with this file (the power spectrum's key as it always was)
+    key = make_key("features", store.content_key(dataset_id), hypers, per, *([descriptor] if descriptor != "soap" else []))
     if not (store.has_matrix(key) and store.has_arrays(key)):
         if dataset.structures is None:
             features, names = dataset.features, list(dataset.feature_names or [f"feature {k}" for k in range(dataset.features.shape[1])])
         else:
-            soap = SoapPowerSpectrum(**hypers)
+            soap = make_descriptor(descriptor, **hypers)
             species = soap.species_for(dataset.structures)
             # refused before any memory is spent (BudgetError names the limit and its setting)
             limits = budget.current()
@@ -108,7 +117,7 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
         store.save_matrix(key, features)
         store.save_arrays(key, feature_names=np.array(names, dtype=str))
     n_rows = len(map_rows(dataset, per))
-    return {"key": key, "dataset": dataset_id, "per": per, "n_rows": n_rows, "hypers": hypers}
+    return {"key": key, "dataset": dataset_id, "per": per, "n_rows": n_rows, "hypers": hypers, "descriptor": descriptor}
 
 
 #: uploads with at least this many atoms go to the Dask cluster of EXPLORER_DASK_SCHEDULER, if set
@@ -154,6 +163,7 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
     State("soap-l-max", "value"),
     State("soap-density-width", "value"),
     State("descriptor-per", "value"),
+    State("descriptor-kind", "value"),
     background=True,
     interval=250,
     progress=[Output("features-progress", "value"), Output("features-progress", "max")],
@@ -161,7 +171,7 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
     prevent_initial_call="initial_duplicate",
     on_error=failure_handler("Computing SOAP", outputs=2),
 )
-def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_max, density_width, per):
+def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_max, density_width, per, descriptor):
     if not dataset_state:
         return no_update, no_update
     set_progress(("0", "1"))
@@ -169,7 +179,7 @@ def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_m
         hypers = read_hypers(cutoff, n_max, l_max, density_width)
         features_state = compute_features(
             state.current_store(), dataset_state["id"], hypers, per or "structure", state.current_settings().backend,
-            progress=lambda done, total: set_progress((str(done), str(total))),
+            progress=lambda done, total: set_progress((str(done), str(total))), descriptor=descriptor or "soap",
         )
     except (ValueError, DatasetError, UnknownIdError) as error:
         return no_update, messages.error(f"Descriptors not computed: {error}")

@@ -342,7 +342,7 @@ def _npz_layout(dataset, rows: Rows, selected: np.ndarray, features_state: dict)
     ``atom`` and ``center_type``), the rows' properties, and for SOAP features the integer
     labels of each column and every hyperparameter (``hypers``; ``soap_hypers`` kept for older
     readers)."""
-    from compute.descriptors import SoapPowerSpectrum
+    from compute.descriptors import make_descriptor
     from compute.formats.npz import descriptor_arrays
 
     out: dict = {"structure": rows.structure[selected]}
@@ -366,10 +366,16 @@ def _npz_layout(dataset, rows: Rows, selected: np.ndarray, features_state: dict)
                 else np.array(col.astype("string").fillna("").tolist(), dtype=str)
     hypers = features_state.get("hypers")
     if hypers and dataset.structures is not None:
-        soap = SoapPowerSpectrum(**hypers)
-        species = soap.species_for(dataset.structures)
-        out.update(descriptor_arrays(soap, species, spectrum="power", per=rows.per, source=dataset.name,
-                                     content_hash=dataset.content_hash))
+        descriptor = features_state.get("descriptor", "soap")
+        calculator = make_descriptor(descriptor, **hypers)
+        species = calculator.species_for(dataset.structures)
+        spectrum = {"soap": "power", "radial": "radial"}.get(descriptor)
+        if spectrum:
+            out.update(descriptor_arrays(calculator, species, spectrum=spectrum, per=rows.per, source=dataset.name,
+                                         content_hash=dataset.content_hash))
+        else:  # no integer labels for this descriptor's columns: its names say them
+            out["hypers"] = json.dumps(dict(hypers, per=rows.per, spectrum=descriptor, species=[int(z) for z in species],
+                                            source=dataset.name, content_hash=dataset.content_hash), sort_keys=True)
         out["soap_hypers"] = json.dumps(hypers, sort_keys=True)
     return out
 

@@ -240,7 +240,7 @@ def test_features_table_maps_its_own_features(store):
     assert sorted(points(fig)) == list(range(12))
     # a features table has no structure to show
     view = viewer.structure_view(store, state["id"], "structure", 0, None, None)
-    assert view.figure is None and view.structure is None and "features table" in str(view.details)
+    assert view.payload is None and view.structure is None and "features table" in str(view.details)
     assert view.outputs()[1:] == (viewer.HIDDEN, view.details, "", "")
 
 
@@ -450,10 +450,10 @@ def test_structure_view_attributes(store, qm9):
     molecules = read(str(QM9), index=":")
     for row in range(5):
         view = viewer.structure_view(store, qm9["id"], "structure", row, None, None)
-        figure, style, details, index, count = view.outputs()
+        payload, style, details, index, count = view.outputs()
         assert (index, count) == (str(row), str(len(molecules[row])))
         assert style == viewer.SHOWN
-        assert molecules[row].get_chemical_formula() in figure.layout.title.text
+        assert molecules[row].get_chemical_formula() in payload["title"]
         assert "gap" in str(details)
     with pytest.raises(IndexError, match="row 5"):
         viewer.structure_view(store, qm9["id"], "structure", 5, None, None)
@@ -463,7 +463,7 @@ def test_structure_view_attributes(store, qm9):
 def test_viewer_refuses_structures_over_its_atom_budget(store, qm9, monkeypatch):
     monkeypatch.setenv("EXPLORER_MAX_VIEWER_ATOMS", "3")
     view = viewer.structure_view(store, qm9["id"], "structure", 0, None, None)  # CH4: 5 atoms
-    assert view.figure is None and (view.structure, view.n_atoms) == (0, 5)
+    assert view.payload is None and (view.structure, view.n_atoms) == (0, 5)
     assert "atom count is 5, over the limit of 3" in str(view.details) and "EXPLORER_MAX_VIEWER_ATOMS" in str(view.details)
 
 
@@ -474,7 +474,7 @@ def test_structure_view_per_atom(store, qm9):
         structure = int(np.searchsorted(starts, environment, side="right") - 1)
         view = viewer.structure_view(store, qm9["id"], "atom", environment, 3.5, "partial_charges")
         assert (view.structure, view.n_atoms) == (structure, len(molecules[structure]))
-        title = view.figure.layout.title.text
+        title = view.payload["title"]
         assert f"centre atom {environment - starts[structure]}" in title
 
 
@@ -579,3 +579,30 @@ def test_a_new_map_that_arrives_with_a_cleared_selection_is_drawn(featurized_mol
     assert both is not no_update and len(both.data) >= 1
     assert _in_callback([f"{state.SELECTION}.data"], map_panel.on_draw, *args) is no_update
     assert _in_callback([f"{state.MAP}.data"], map_panel.on_draw, *args) is not no_update
+
+
+@pytest.mark.parametrize("descriptor", ["radial", "bispectrum"])
+def test_other_descriptors_make_their_own_features(store, qm9, descriptor):
+    """The descriptor choice reaches compute: its own features, names and cache entry."""
+    from compute.descriptors import make_descriptor
+
+    hypers = dict(HYPERS, n_max=2, l_max=2)
+    soap = descriptors.compute_features(store, qm9["id"], hypers, "atom", backend="numba")
+    other = descriptors.compute_features(store, qm9["id"], hypers, "atom", backend="numba", descriptor=descriptor)
+    assert other["key"] != soap["key"] and other["descriptor"] == descriptor and other["n_rows"] == soap["n_rows"]
+    features, names = descriptors.load_features(store, other)
+    calculator = make_descriptor(descriptor, **hypers)
+    frames = read(str(QM9), index=":")
+    assert names == calculator.feature_names(calculator.species_for(frames))
+    np.testing.assert_allclose(features, calculator.compute(frames, backend="numba"))
+    with pytest.raises(ValueError, match="unknown descriptor"):
+        descriptors.compute_features(store, qm9["id"], hypers, "atom", descriptor="magic")
+
+
+def test_the_descriptor_choice_is_part_of_the_view():
+    from explorer import view_state
+
+    view = view_state.from_query("?descriptor=bispectrum&per=atom&n_max=2")
+    assert view == {"descriptor": "bispectrum", "per": "atom", "n_max": 2}
+    assert view_state.from_query("?descriptor=rm%20-rf") == {}
+    assert "descriptor=bispectrum" in view_state.to_query(view)
