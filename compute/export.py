@@ -1,4 +1,4 @@
-"""Writers for what a user selected: extended XYZ, CSV, NPZ and chemiscope JSON, as ``bytes``.
+"""Writers for what a user selected: extended XYZ, CSV, NPZ, chemiscope JSON and ASE databases, as ``bytes``.
 
 Each writer lives with its format's reader in :mod:`compute.formats` (``formats.extxyz``,
 ``formats.csv``, ``formats.npz``, ``formats.chemiscope``); this module is their public entry.
@@ -33,6 +33,9 @@ Summary:
                         for :func:`~compute.datasets.read_dataset`
 :func:`to_chemiscope`   a chemiscope input file (``.json`` or ``.json.gz``) with the map
                         coordinates as properties and settings pointing the map at them
+:func:`to_ase_db`       selected structures as an ASE SQLite database (``ase.db``): properties as
+                        key-value pairs, calculator results or ``data``; reads back with
+                        :func:`compute.datasets.read_dataset`
 :func:`to_tensormap`    SOAP features of our NPZ layout as featomic's metatensor ``TensorMap``
                         (needs metatensor; see :mod:`compute.formats.tensormap`)
 =====================  =======================================================================
@@ -42,8 +45,9 @@ from __future__ import annotations
 
 from .formats.chemiscope import DEFAULT_CUTOFF, to_chemiscope
 from .formats.csv import to_csv
+from .formats.db import to_ase_db
 from .formats.extxyz import to_extxyz
 from .formats.npz import to_npz
 from .formats.tensormap import to_tensormap
 
-__all__ = ["DEFAULT_CUTOFF", "to_chemiscope", "to_csv", "to_extxyz", "to_npz", "to_tensormap"]
+__all__ = ["DEFAULT_CUTOFF", "to_ase_db", "to_chemiscope", "to_csv", "to_extxyz", "to_npz", "to_tensormap"]

@@ -11,7 +11,7 @@ module          reader                                writer
 ``cif``         CIF                                   --
 ``vasp``        POSCAR / CONTCAR                      --
 ``traj``        ASE trajectory (ULM)                  --
-``db``          ASE SQLite database                   --
+``db``          ASE SQLite database                   :func:`~.db.to_ase_db`
 ``chemiscope``  chemiscope JSON                       :func:`~.chemiscope.to_chemiscope`
 ``csv``         CSV features table                    :func:`~.csv.to_csv`
 ``npz``         NPZ features table                    :func:`~.npz.to_npz`

@@ -557,3 +557,104 @@ def test_chemiscope_viewer_opens_our_files(browser_page, sample, cgap, csd):
     result = page.evaluate(_LOAD, json.dumps(broken))
     assert not result["ok"] and "PC1" in result["error"]
     assert not errors, errors
+
+
+# --------------------------------------------------------------------------------------------
+# ASE database
+# --------------------------------------------------------------------------------------------
+
+
+def _db_rows(data: bytes, tmp_path) -> list:
+    import ase.db
+
+    path = tmp_path / "export.db"
+    path.write_bytes(data)
+    with ase.db.connect(str(path), type="db") as db:
+        return list(db.select())
+
+
+def test_ase_db_where_each_property_goes(cgap, tmp_path):
+    """energy/stress/forces as ASE's calculator results, text as key-value pairs, the 9-component
+    virial (no key-value pair can hold it) as a data array, per-atom arrays (n_atoms, k)."""
+    from compute.export import to_ase_db
+
+    rows = np.array([3, 0])
+    data = to_ase_db(cgap, rows, extra_properties={"PC 1": [0.25, -1.0], "pc2": [1.5, np.nan], "label": ["1.5", "b"]})
+    db_rows = _db_rows(data, tmp_path)
+    assert [row.natoms for row in db_rows] == [len(cgap.structures[i]) for i in rows]
+    table = cgap.structure_properties
+    for j, (i, row) in enumerate(zip(rows, db_rows)):
+        assert row.energy == table["energy"].iloc[i]
+        np.testing.assert_array_equal(row.stress, table[[f"stress[{k}]" for k in range(1, 7)]].iloc[i].to_numpy(float))
+        np.testing.assert_array_equal(row.data["virial"], table[[f"virial[{k}]" for k in range(1, 10)]].iloc[i].to_numpy(float))
+        lo, hi = cgap.atom_offsets[i], cgap.atom_offsets[i + 1]
+        np.testing.assert_array_equal(row.forces, cgap.atom_properties[["forces[1]", "forces[2]", "forces[3]"]].iloc[lo:hi].to_numpy())
+        assert row.key_value_pairs["config_type"] == table["config_type"].iloc[i]
+        # a name that is not an identifier, and text ASE would read as a number, go to data
+        assert "PC 1" not in row.key_value_pairs and row.data["PC 1"] == [0.25, -1.0][j]
+        assert row.data["label"] == ["1.5", "b"][j] if j == 0 else row.key_value_pairs["label"] == "b"
+    assert db_rows[0].pc2 == 1.5 and "pc2" not in db_rows[1].key_value_pairs  # NaN: left out of that row
+    back = read_dataset(data, name="export.db")
+    assert_same_structures([cgap.structures[i] for i in rows], back.structures)
+    assert back.structure_properties["PC 1"].tolist() == [0.25, -1.0]
+    assert back.structure_properties["pc2"].tolist()[0] == 1.5 and np.isnan(back.structure_properties["pc2"].iloc[1])
+    assert back.structure_properties["label"].astype(str).tolist() == ["1.5", "b"]
+    for c in table.columns:
+        assert_same_column(table[c].iloc[rows].reset_index(drop=True), back.structure_properties[c], c, atol=0)
+
+
+def test_ase_db_tags_and_masses_native_and_per_atom_selection(tmp_path):
+    """MC3D's tags and masses are stored as ASE stores them; per atom, the structures holding the
+    selected atoms come once each with a selected flag, source_index and per-atom extras."""
+    from compute.export import to_ase_db
+
+    ds = read_dataset(DATA / "explore_mc3d.xyz")
+    data = to_ase_db(ds, np.arange(ds.n_structures))
+    stored = 0
+    for i, row in enumerate(_db_rows(data, tmp_path)):
+        lo, hi = ds.atom_offsets[i], ds.atom_offsets[i + 1]
+        atoms = row.toatoms()
+        for name, value in (("tags", atoms.get_tags), ("masses", atoms.get_masses)):
+            expected = ds.atom_properties[name].iloc[lo:hi].to_numpy(float)
+            assert atoms.has(name) == (not np.isnan(expected).all()), (i, name)  # absent where the file has none
+            if atoms.has(name):
+                np.testing.assert_array_equal(value(), expected)
+                assert name not in row.data
+                stored += 1
+    assert stored >= 2
+
+    atom_rows = np.array([ds.atom_offsets[3] + 1, ds.atom_offsets[1], ds.atom_offsets[3]])
+    data = to_ase_db(ds, atom_rows, per="atom", extra_properties={"u": [1.0, 2.0, 3.0], "cluster": ["a", "b", "c"]})
+    db_rows = _db_rows(data, tmp_path)
+    assert [row.source_index for row in db_rows] == [1, 3]
+    assert db_rows[1].data["selected"][:, 0].tolist()[:3] == [True, True, False]
+    assert db_rows[1].data["u"][:2, 0].tolist() == [3.0, 1.0] and np.isnan(db_rows[1].data["u"][2, 0])
+    back = read_dataset(data, name="atoms.db")
+    assert back.n_structures == 2
+    assert back.atom_properties["selected"].astype(bool).sum() == 3
+    assert back.atom_properties["cluster"].astype(str).tolist()[: len(ds.structures[1])] == ["b"] + [""] * (len(ds.structures[1]) - 1)
+    assert back.structure_properties["source_index"].tolist() == [1, 3]
+
+
+def test_ase_db_errors(cgap, tmp_path):
+    from compute.export import to_ase_db
+
+    with pytest.raises(ValueError, match="nothing selected"):
+        to_ase_db(cgap, [])
+    with pytest.raises(ValueError, match="out of range"):
+        to_ase_db(cgap, [0, 5])
+    with pytest.raises(ValueError, match="more than once"):
+        to_ase_db(cgap, [1, 1])
+    with pytest.raises(ValueError, match="already exists"):
+        to_ase_db(cgap, [0], extra_properties={"energy": [1.0]})
+    with pytest.raises(ValueError, match="one value per selected row"):
+        to_ase_db(cgap, [0, 1], extra_properties={"pc1": [1.0]})
+    with pytest.raises(ValueError, match="without structures"):
+        to_ase_db(read_dataset(to_npz(np.eye(2), ["a", "b"], [0, 1]), name="f.npz"), [0])
+
+
+def test_ase_db_is_the_db_formats_writer():
+    from compute.datasets import FORMATS
+    from compute.export import to_ase_db
+
+    assert FORMATS["db"].writer is to_ase_db

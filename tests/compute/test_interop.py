@@ -11,10 +11,11 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
+import pandas as pd
 import pytest
 
 from compute.datasets import read_dataset
-from compute.export import to_chemiscope, to_extxyz
+from compute.export import to_ase_db, to_chemiscope, to_extxyz
 
 DATA = Path("/work/shared/data")
 if not DATA.is_dir():  # the copies in the repository
@@ -339,3 +340,66 @@ def test_tensormap_refuses_what_it_cannot_convert(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "metatensor", None)
     with pytest.raises(ImportError, match="pip install metatensor"):
         to_tensormap(arrays)
+
+
+# --------------------------------------------------------------------------------------------
+# ASE database export
+# --------------------------------------------------------------------------------------------
+
+
+def _ase_db_rows(data: bytes, tmp_path) -> list:
+    import ase.db
+
+    path = tmp_path / "export.db"
+    path.write_bytes(data)
+    with ase.db.connect(str(path), type="db") as db:
+        rows = list(db.select())
+        metadata = db.metadata
+    return rows, metadata
+
+
+@pytest.mark.parametrize("filename", FILES)
+def test_every_file_exports_to_an_ase_database(filename, tmp_path):
+    """Every file, every structure: ase.db reads the structures, the calculator results and the
+    key-value pairs; read_dataset reads back the same structures, property tables (names, values,
+    missing values), values without a column and metadata."""
+    ds = _dataset(filename)
+    rows = np.arange(ds.n_structures)
+    data = to_ase_db(ds, rows)
+    assert data.startswith(b"SQLite format 3\x00")
+
+    db_rows, metadata = _ase_db_rows(data, tmp_path)
+    assert len(db_rows) == ds.n_structures
+    table = ds.structure_properties
+    for i, row in enumerate(db_rows):
+        atoms = row.toatoms()
+        np.testing.assert_array_equal(atoms.numbers, ds.structures[i].numbers)
+        np.testing.assert_array_equal(atoms.positions, ds.structures[i].positions)
+        np.testing.assert_array_equal(atoms.pbc, ds.structures[i].pbc)
+        for key, value in row.key_value_pairs.items():  # the pairs hold the table's values as they are
+            expected = table[key].iloc[i]
+            assert (value == expected) if isinstance(value, str) else value == pytest.approx(float(expected), rel=0, abs=0), key
+        if "energy" in table and np.isfinite(table["energy"].iloc[i]):
+            assert row.energy == table["energy"].iloc[i]
+    if ds.metadata.get("meta"):
+        assert metadata["structure_explorer"]["meta"] == ds.metadata["meta"]
+
+    back = read_dataset(data, name="export.db")
+    assert back.format == "db"
+    for a, b in zip(ds.structures, back.structures):
+        np.testing.assert_array_equal(b.numbers, a.numbers)
+        np.testing.assert_array_equal(b.positions, a.positions)
+        np.testing.assert_array_equal(np.asarray(b.cell), np.asarray(a.cell))
+        np.testing.assert_array_equal(b.pbc, a.pbc)
+    for expected, actual in ((ds.structure_properties, back.structure_properties), (ds.atom_properties, back.atom_properties)):
+        assert sorted(actual.columns) == sorted(expected.columns)
+        for c in expected.columns:
+            x, y = expected[c], actual[c]
+            if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
+                assert pd.api.types.is_integer_dtype(y) == pd.api.types.is_integer_dtype(x), c
+                np.testing.assert_array_equal(y.to_numpy(float, na_value=np.nan), x.to_numpy(float, na_value=np.nan), err_msg=c)
+            else:
+                assert y.astype(object).where(y.notna(), None).tolist() == x.astype(object).where(x.notna(), None).tolist(), c
+    assert back.skipped_properties.keys() == ds.skipped_properties.keys()
+    assert back.metadata.get("values") == ds.metadata.get("values")
+    assert back.metadata.get("meta") == ds.metadata.get("meta")
