@@ -13,6 +13,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from compute import budget, defaults, maps, models
 from compute.datasets import DatasetError
+from compute.descriptors import DESCRIPTORS
 
 from .. import figures, messages, state
 from ..jobs import JobFailed, failure_handler
@@ -132,6 +133,7 @@ def compute_map(store: Store, features_state: dict, method: str, target: str | N
         "model": model_key, "coords": model_key, "features": features_state["key"], "dataset": features_state["dataset"],
         "per": features_state["per"], "method": method, "target": target if uses_target else None,
         "axis_titles": arrays["axis_titles"].tolist(), "mixing": float(arrays["mixing"]),
+        "descriptor": features_state.get("descriptor", "soap"),
     }
     if uses_target and abs(map_state["mixing"] - mixing) > 1e-12:
         map_state = move_mixing(store, map_state, features_state, mixing)
@@ -201,6 +203,12 @@ def color_values(store: Store, dataset, rows: Rows, color_by: str | None, predic
     return values, color_by.partition(":")[2], "categorical" if values.dtype == object else "numeric"
 
 
+def descriptor_note(map_state: dict) -> str:
+    """The map title's mention of a descriptor other than the default power spectrum."""
+    name = map_state.get("descriptor", "soap")
+    return "" if name == "soap" or name not in DESCRIPTORS else f" · {DESCRIPTORS[name][0]}"
+
+
 def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, size_by=None, dims=2, axes=(0, 1, 2),
              selection=None, prediction_state=None, cluster_state=None, vector=False, shown_row=None):
     dataset = store.dataset(map_state["dataset"])
@@ -226,7 +234,7 @@ def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, s
         selected=np.asarray(selection["rows"], dtype=np.int64) if selection and selection.get("rows") else None,
         ring=shown_row,
         for_export=vector,
-        title=f"{method}{mixing} of {dataset.name}",
+        title=f"{method}{mixing} of {dataset.name}{descriptor_note(map_state)}",
         # zoom and pan stay while the colour, size or selection change; new axes start afresh
         uirevision="|".join(str(a) for a in (map_state["model"], dims, *axes[: int(dims)])),
     )

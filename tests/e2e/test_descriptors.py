@@ -1,0 +1,28 @@
+"""Choosing another descriptor in the page, as a user does: the map is made of it, and the address
+keeps the choice."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def _type_number(page, element_id: str, value) -> None:
+    field = page.locator(f"#{element_id}")
+    field.fill(str(value))
+    field.press("Tab")
+
+
+def test_the_bispectrum_map_of_the_sample(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    app.choose("descriptor-kind", "bispectrum (ν = 3)")
+    _type_number(page, "soap-n-max", 2)
+    _type_number(page, "soap-l-max", 2)
+    page.locator("#compute-features").click()
+    info = app.wait_for_map(lambda i: "bispectrum (ν = 3)" in i["title"], what="the bispectrum map")
+    app.assert_one_point_per_row(info, 985)
+    page.wait_for_function("() => location.search.includes('descriptor=bispectrum')")
+    assert not app.errors, app.errors
