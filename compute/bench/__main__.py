@@ -1,11 +1,12 @@
-"""``python -m compute.bench [soap|maps] [options]``; with no benchmark named, runs them all."""
+"""``python -m compute.bench [soap|maps|descriptors|read] [options]``; with no benchmark named, runs them all."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = {"soap": "compute.bench.soap", "maps": "compute.bench.maps"}
+BENCHMARKS = {"soap": "compute.bench.soap", "maps": "compute.bench.maps", "descriptors": "compute.bench.descriptors",
+              "read": "compute.bench.read"}
 
 
 def main(argv=None) -> int:

@@ -113,19 +113,23 @@ class EquivariantPowerSpectrum:
                                               selected_samples=selected_samples, return_device_array=True)
         xp = resolved.xp
         n_rows = coefficients.shape[0]
-        blocks = {}
-        for key in keys:
-            lam = key[0]
-            parts = []
-            for l1, l2 in pairs_by_key[key]:
-                coupling = xp.asarray(real_coupling(l1, l2, lam))
+        wanted = {(l1, l2) for key in keys for l1, l2 in pairs_by_key[key]}
+        parts: dict[tuple[int, int], list] = {key: [] for key in keys}
+        for l1 in range(self.l_max + 1):
+            for l2 in range(l1, self.l_max + 1):
+                if (l1, l2) not in wanted:
+                    continue
                 c1 = coefficients[:, :, l1 * l1 : (l1 + 1) ** 2, :]
                 c2 = coefficients[:, :, l2 * l2 : (l2 + 1) ** 2, :]
-                # p[i, μ, a1, n1, a2, n2] = Σ R[μ, m1, m2] c1[i, a1, m1, n1] c2[i, a2, m2, n2]
-                half = xp.einsum("umv,ibvk->iumbk", coupling, c2)
-                product = xp.einsum("iamn,iumbk->iuanbk", c1, half)
-                parts.append(product.reshape(n_rows, 2 * lam + 1, -1))
-            blocks[key] = xp.concatenate(parts, axis=2)
+                # the outer product over (m1, m2) once per (l1, l2), then one small matrix
+                # product per λ: p[i, μ, a1 n1 a2 n2] = Σ_{m1 m2} R[μ, m1 m2] c1[i, a1, m1, n1] c2[i, a2, m2, n2]
+                outer = xp.einsum("iamn,ibvk->imvanbk", c1, c2).reshape(n_rows, (2 * l1 + 1) * (2 * l2 + 1), -1)
+                for key in keys:
+                    if (l1, l2) in pairs_by_key[key]:
+                        coupling = xp.asarray(real_coupling(l1, l2, key[0])).reshape(2 * key[0] + 1, -1)
+                        parts[key].append(xp.matmul(coupling, outer))
+        # the columns of a block: its (l1, l2) pairs in increasing order, as feature_labels lists them
+        blocks = {key: xp.concatenate(parts[key], axis=2) for key in keys}
         if per == "structure":
             offsets = structure_offsets(frames)
             owner = xp.asarray(np.repeat(np.arange(len(frames)), np.diff(offsets)))
