@@ -6,8 +6,13 @@ by ``assets/map_interaction.js``: left/right step to the previous/next row, i.e.
 per-atom mode; up/down to the previous/next structure). A new dataset clears it. The map rings
 the point shown.
 
-The container ``structure-viewer`` carries ``data-structure-index`` and ``data-atom-count`` of
-what it shows (the contract scripts and tests read); its one graph is kept and redrawn in place.
+The drawing is chemiscope's structure viewer in the browser (``explorer.viewer_component``,
+``assets/structure_viewer.js``): for a click the server sends only the structure's arrays (and its
+trajectory's, its per-atom properties and shapes) in ``viewer-payload``; styles, labels, colours,
+unit cell, supercell, wrapping, playback and pinned viewers are the browser's.
+
+The container ``structure-viewer`` carries ``data-structure-index`` and ``data-atom-count`` (and
+``data-atom-index`` in per-atom mode) of what it shows (the contract scripts and tests read).
 """
 
 from __future__ import annotations
@@ -15,46 +20,108 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from compute import budget
 
-from .. import figures, state
+from .. import state, viewer_component
 from ..rows import Rows, map_rows, property_columns
 from ..store import Store, UnknownIdError
 
 from ._callbacks import Callbacks
 
 callbacks = Callbacks()
-register = callbacks.register  # explorer.panels.register(app) calls it
 
 
-#: the graph's style with and without a structure (hidden, it keeps its size: its scene stays ready)
-SHOWN = {"visibility": "visible"}
-HIDDEN = {"visibility": "hidden", "height": "0px"}
+def register(app) -> None:
+    """The viewer's callbacks, and the route serving chemiscope's built viewer, on ``app``."""
+    callbacks.register(app)
+    viewer_component.install(app.server)
+
+
+#: the canvas's style with and without a structure
+SHOWN = {"display": "block"}
+HIDDEN = {"display": "none"}
 HINT = "Click a point of the map (or a row of the table) to see its structure; arrow keys step to the next one."
+STYLES = [("ball and stick", "ball-and-stick"), ("space filling", "space-filling"), ("licorice", "licorice")]
+BASE_LABELS = [{"label": "no labels", "value": "none"}, {"label": "element", "value": "element"},
+               {"label": "atom index", "value": "index"}]
+
+
+def _number(id_, value, **kwargs):
+    return dcc.Input(id=id_, type="number", value=value, className="number-input", debounce=True, **kwargs)
 
 
 def layout() -> html.Div:
+    controls = html.Div(
+        [
+            html.Div(
+                [
+                    html.Label(["style", dcc.Dropdown(id="viewer-style", options=[{"label": k, "value": v} for k, v in STYLES],
+                                                      value="ball-and-stick", clearable=False)], className="field"),
+                    html.Label(["labels", dcc.Dropdown(id="viewer-labels", options=BASE_LABELS, value="none", clearable=False)],
+                               className="field"),
+                ],
+                className="field-grid",
+            ),
+            html.Label(["colour atoms by", dcc.Dropdown(id="atom-color-by", options=[], value=None, placeholder="(element)")],
+                       className="field"),
+            html.Div(
+                [
+                    html.Label(["colour range from", _number("viewer-color-min", None, placeholder="auto")], className="field"),
+                    html.Label(["to", _number("viewer-color-max", None, placeholder="auto")], className="field"),
+                ],
+                className="field-grid",
+            ),
+            dcc.Checklist(id="viewer-options", className="viewer-options", inline=True, value=["cell"],
+                          options=[{"label": "unit cell", "value": "cell"}, {"label": "wrap into the cell", "value": "wrap"},
+                                   {"label": "environment only", "value": "environment"}]),
+            html.Div(
+                [
+                    html.Span("supercell", className="viewer-inline-label"),
+                    _number("viewer-supercell-a", 1, min=1, max=5, step=1, name="supercell-a"),
+                    _number("viewer-supercell-b", 1, min=1, max=5, step=1, name="supercell-b"),
+                    _number("viewer-supercell-c", 1, min=1, max=5, step=1, name="supercell-c"),
+                ],
+                className="viewer-supercell",
+            ),
+            html.Div(
+                [
+                    dcc.Checklist(id="viewer-shapes", options=[], value=[], className="viewer-shapes"),
+                    html.Label(["shape scale", _number("viewer-shape-scale", 1.0, min=0.05, max=20, step=0.1)],
+                               className="field viewer-shape-scale"),
+                ],
+                id="viewer-shape-controls", className="viewer-shape-controls", style=HIDDEN,
+            ),
+            html.Div(
+                [
+                    html.Button("Reset view", id="viewer-reset", className="button", title="Fit the structure in the view"),
+                    html.Button("PNG", id="viewer-png", className="button", title="Download the active view as a PNG image"),
+                    html.Button("Add viewer", id="viewer-add", className="button",
+                                title="Pin a copy of this view; the active (framed) viewer follows clicks on the map"),
+                ],
+                className="button-row",
+            ),
+        ],
+        className="viewer-controls",
+    )
     return html.Div(
         [
             html.H4("Structure"),
-            html.Label(["colour atoms by", dcc.Dropdown(id="atom-color-by", options=[], value=None, placeholder="(element)")], className="field"),
-            # one graph for every structure shown: plotly redraws its 3D scene in place instead of
-            # building a new one (and a new WebGL context) per click
+            controls,
             html.Div(
                 [
-                    # an empty 3D scene is drawn, invisibly, as the page opens: the first click then
-                    # reuses its WebGL context (~0.4 s less on a software renderer)
-                    dcc.Graph(id="structure-graph", figure=figures.empty_scene_figure(), className="structure-graph",
-                              config=figures.GRAPH_CONFIG, style=HIDDEN),
+                    # drawn in by assets/structure_viewer.js (never a Dash output: React leaves it alone)
+                    html.Div(id="structure-canvas", className="structure-canvas empty", style=HIDDEN),
+                    html.Div(id="viewer-playback", className="viewer-playback", style={"display": "none"}),
                     html.Div(html.P(HINT, className="hint"), id="structure-details"),
                 ],
-                id="structure-viewer", className="structure-viewer", **{"data-structure-index": "", "data-atom-count": ""},
+                id="structure-viewer", className="structure-viewer",
+                **{"data-structure-index": "", "data-atom-count": "", "data-atom-index": ""},
             ),
             dcc.Store(id="viewer-state"),
             dcc.Store(id="viewer-step"),
+            dcc.Store(id="viewer-payload"),
         ],
         className="panel viewer-panel",
     )
@@ -62,19 +129,21 @@ def layout() -> html.Div:
 
 class StructureView(NamedTuple):
     """What the viewer shows: the structure (its index and atom count; None when nothing is
-    drawn), its 3D figure (None: no drawing) and what goes under it (properties, or a message)."""
+    drawn), what the browser draws (:func:`explorer.viewer_component.viewer_payload`; None: no
+    drawing), what goes under it (properties, or a message) and, in per-atom mode, the centre atom."""
 
     structure: int | None
     n_atoms: int | None
-    figure: go.Figure | None
+    payload: dict | None
     details: Any
+    atom: int | None = None
 
     def outputs(self) -> tuple:
-        """Values of on_view's outputs: figure, graph style, details, and the container's
+        """Values of on_view's first outputs: payload, canvas style, details, and the container's
         ``data-structure-index`` / ``data-atom-count`` (the contract scripts and tests read)."""
-        shown = self.figure is not None
+        shown = self.payload is not None
         return (
-            self.figure if shown else no_update,
+            self.payload if shown else None,
             SHOWN if shown else HIDDEN,
             self.details,
             "" if self.structure is None else str(self.structure),
@@ -92,8 +161,16 @@ def _value_text(value) -> str:
     return "" if value is None else str(value)
 
 
-def structure_view(store: Store, dataset_id: str, per: str, row: int, cutoff: float | None, atom_color_by: str | None) -> StructureView:
-    """The viewer's content for map row ``row`` (a structure, or an environment in per-atom mode)."""
+def _table(title: str, items) -> html.Table:
+    rows = [html.Tr([html.Th(str(name)), html.Td(_value_text(value))]) for name, value in items]
+    return html.Table([html.Caption(title), html.Tbody(rows)], className="structure-properties")
+
+
+def structure_view(store: Store, dataset_id: str, per: str, row: int, cutoff: float | None,
+                   atom_color_by: str | None = None) -> StructureView:
+    """The viewer's content for map row ``row`` (a structure, or an environment in per-atom mode).
+    ``atom_color_by`` is kept for callers of the former server-drawn figure: colours are the
+    browser's now."""
     dataset = store.dataset(dataset_id)
     if dataset.structures is None:
         return message("This dataset is a features table: it has no structures to show.")
@@ -109,24 +186,23 @@ def structure_view(store: Store, dataset_id: str, per: str, row: int, cutoff: fl
         refusal = limits.refuse("max_viewer_atoms", f"structure {structure}'s atom count", len(atoms))
         return message(f"Not drawn: {refusal}.", structure, len(atoms))
 
-    atom_color = None
-    if atom_color_by and atom_color_by in dataset.atom_properties.columns:
-        table = dataset.atom_properties
-        mine = table[table["structure"] == structure].sort_values("atom")
-        column = mine[atom_color_by]
-        if len(mine) == len(atoms) and np.issubdtype(column.dtype, np.number):
-            atom_color = column.to_numpy(dtype=float)
+    symbol = atoms.get_chemical_symbols()[center] if center is not None else None
+    title = f"#{structure} {atoms.get_chemical_formula()}" + (f" · centre atom {center} ({symbol})" if center is not None else "")
+    payload = viewer_component.viewer_payload(dataset, rows, row, cutoff=cutoff, title=title)
+    payload["dataset"] = dataset_id
+    payload["max_atoms"] = int(limits.max_viewer_atoms)  # supercells are bounded by it too (in the browser)
 
-    title = f"#{structure} {atoms.get_chemical_formula()}" + (f" · centre atom {center}" if center is not None else "")
-    figure = figures.structure_figure(atoms, center=center, cutoff=cutoff if center is not None else None,
-                                      atom_color=atom_color, atom_color_name=atom_color_by or "", title=title)
     table_all = dataset.structure_properties
     properties = table_all[property_columns(table_all)].iloc[structure]  # no reader bookkeeping
-    table = html.Table(
-        html.Tbody([html.Tr([html.Th(str(name)), html.Td(_value_text(value))]) for name, value in properties.items()]),
-        className="structure-properties",
-    )
-    return StructureView(structure, len(atoms), figure, table)
+    details = [_table(f"structure {structure} · {atoms.get_chemical_formula()}", properties.items())]
+    if center is not None:
+        items = [("element", symbol), ("index", center)]
+        table = dataset.atom_properties
+        mine = table[(table["structure"] == structure) & (table["atom"] == center)]
+        if len(mine):
+            items += [(c, mine.iloc[0][c]) for c in table.columns if c not in ("structure", "atom")]
+        details.insert(0, _table(f"centre atom {center} ({symbol})", items))
+    return StructureView(structure, len(atoms), payload, html.Div(details, className="structure-tables"), center)
 
 
 def step_row(rows: Rows, row: int | None, step: int, level: str) -> int:
@@ -218,35 +294,65 @@ callbacks.clientside(
 
 
 @callbacks.server(
-    Output("structure-graph", "figure"),
-    Output("structure-graph", "style"),
+    Output("viewer-payload", "data"),
+    Output("structure-canvas", "style"),
     Output("structure-details", "children"),
     Output("structure-viewer", "data-structure-index"),
     Output("structure-viewer", "data-atom-count"),
+    Output("structure-viewer", "data-atom-index"),
+    Output("viewer-shapes", "options"),
+    Output("viewer-shape-controls", "style"),
     Input("viewer-state", "data"),
-    Input("atom-color-by", "value"),
     State(state.FEATURES, "data"),
 )
-def on_view(viewer_state, atom_color_by, features_state):
+def on_view(viewer_state, features_state):
     if not viewer_state:
-        return message(HINT).outputs()
-    cutoff = (features_state or {}).get("hypers", {}).get("cutoff")
-    try:
-        view = structure_view(state.current_store(), viewer_state["dataset"], viewer_state["per"], viewer_state["row"], cutoff,
-                              atom_color_by)
-    except (UnknownIdError, IndexError, KeyError) as error:
-        view = message(f"Cannot show this point: {error}")
-    return view.outputs()
+        view = message(HINT)
+    else:
+        cutoff = (features_state or {}).get("hypers", {}).get("cutoff")
+        try:
+            view = structure_view(state.current_store(), viewer_state["dataset"], viewer_state["per"], viewer_state["row"], cutoff)
+        except (UnknownIdError, IndexError, KeyError) as error:
+            view = message(f"Cannot show this point: {error}")
+    shapes = (view.payload or {}).get("shapes", [])
+    return (*view.outputs(), "" if view.atom is None else str(view.atom),
+            [{"label": s, "value": s} for s in shapes], SHOWN if shapes else HIDDEN)
+
+
+# the payload is drawn in the browser, with the controls' settings (no server round trip)
+callbacks.clientside(
+    ClientsideFunction(namespace="explorer_viewer", function_name="show"),
+    Output("structure-canvas", "lang"),
+    Input("viewer-payload", "data"),
+)
+callbacks.clientside(
+    ClientsideFunction(namespace="explorer_viewer", function_name="settings"),
+    Output("structure-canvas", "title"),
+    Input("viewer-style", "value"),
+    Input("viewer-labels", "value"),
+    Input("atom-color-by", "value"),
+    Input("viewer-color-min", "value"),
+    Input("viewer-color-max", "value"),
+    Input("viewer-options", "value"),
+    Input("viewer-supercell-a", "value"),
+    Input("viewer-supercell-b", "value"),
+    Input("viewer-supercell-c", "value"),
+    Input("viewer-shapes", "value"),
+    Input("viewer-shape-scale", "value"),
+)
 
 
 @callbacks.server(
     Output("atom-color-by", "options"),
+    Output("viewer-labels", "options"),
     Input(state.DATASET, "data"),
 )
 def on_atom_options(dataset_state):
     try:
         dataset = state.current_store().dataset(dataset_state["id"])
     except (UnknownIdError, TypeError, KeyError):
-        return []
-    return [{"label": str(c), "value": str(c)} for c in dataset.atom_properties.columns
-            if c not in ("structure", "atom") and np.issubdtype(dataset.atom_properties[c].dtype, np.number)]
+        return [], BASE_LABELS
+    names = [str(c) for c in dataset.atom_properties.columns
+             if c not in ("structure", "atom") and np.issubdtype(dataset.atom_properties[c].dtype, np.number)]
+    options = [{"label": c, "value": c} for c in names]
+    return options, BASE_LABELS + options

@@ -84,12 +84,12 @@ def test_click_shows_structure(app_url, open_app, sample_atoms):
         app.wait_for_ring((x, y))  # the point shown is ringed on the map
         assert shown == {"index": str(index), "atoms": str(len(sample_atoms[index]))}
         # the 3D view and the structure's property table are drawn
-        app.page.locator("#structure-viewer .structure-graph .js-plotly-plot").wait_for()
+        app.page.locator(f"#structure-viewer .structure-cell[data-drawn='{index}:0']").wait_for()
         assert ENERGY in app.page.locator("#structure-viewer table.structure-properties").inner_text()
         formula = sample_atoms[index].get_chemical_formula()
         app.page.wait_for_function(
-            "(f) => { const g = document.querySelector('#structure-viewer .js-plotly-plot');"
-            " return g && g._fullLayout && (g._fullLayout.title.text || '').includes(f); }",
+            "(f) => { const t = document.querySelector('#structure-viewer .structure-cell.active .structure-title');"
+            " return t && t.textContent.includes(f); }",
             arg=formula,
         )
 

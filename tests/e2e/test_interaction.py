@@ -229,8 +229,8 @@ def test_the_content_security_policy_lets_the_whole_app_work(app_url, open_app):
     index = app.isolated(1)[0]
     app.click_point(index)
     app.wait_for_viewer(index)
-    app.page.wait_for_function("() => { const g = document.querySelector('#structure-viewer .js-plotly-plot');"
-                               " return g && g._fullLayout && (g._fullLayout.title.text || '').startsWith('#'); }")
+    app.page.wait_for_function("() => { const c = document.querySelector('#structure-viewer .structure-cell[data-drawn]');"
+                               " return c && c.querySelector('.structure-title').textContent.startsWith('#'); }")
     app.open_tab("Select & export")
     _lasso(app, _square(app.plot_area(), 0.3, 0.3, 0.6, 0.6))
     violations = [e for e in app.errors if "Content Security Policy" in e or "Refused to" in e]

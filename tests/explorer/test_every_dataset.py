@@ -72,7 +72,7 @@ def test_every_step_works_on_every_file(tmp_path, path, per):
             assert store.load_arrays(moved["coords"])["coordinates"].shape[0] == len(rows)
 
     shown = viewer.structure_view(store, dataset_state["id"], per, len(rows) - 1, HYPERS["cutoff"], None)
-    assert shown.structure == rows.structure[-1] and shown.figure is not None
+    assert shown.structure == rows.structure[-1] and shown.payload is not None
 
     n_clusters = min(3, len(rows))
     cluster_state = clusters.run_clustering(store, pca, features_state, "kmeans", {"n_clusters": n_clusters}, space="map")

@@ -1,0 +1,290 @@
+"""The 3D structure viewer's two halves: the browser code and the data it draws.
+
+The drawing is chemiscope's ``MoleculeViewer`` (3Dmol.js inside; CPK/Jmol colours, bonds by
+covalent radii on the drawn atoms, unit cell, supercells, environments, shapes, colour by a
+per-atom property with a colour bar, PNG export), from the JavaScript bundle that the installed
+``chemiscope`` package ships (``chemiscope/sphinx/static/chemiscope.min.js``). It is served by this
+app under :data:`SCRIPT_URL` (same origin: the Content-Security-Policy's ``script-src 'self'``;
+never a CDN) and driven by ``assets/structure_viewer.js``.
+
+What goes to the browser for one click is :func:`viewer_payload`: the structure's arrays (and
+those of the trajectory it belongs to), its per-atom properties, its shapes and, in per-atom
+mode, its environments. The browser does the rest (styles, supercell, wrapping, labels, playback),
+so a click costs the server one small JSON document.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+#: where the app serves chemiscope's built JavaScript
+SCRIPT_URL = "/_viewer/chemiscope.min.js"
+#: a trajectory sent with a click holds at most this many atoms over all its frames ...
+MAX_TRAJECTORY_ATOMS = 200_000
+#: ... and at most this many frames
+MAX_TRAJECTORY_FRAMES = 400
+#: consecutive structures are frames of one trajectory when no atom moves more than this (Å)
+MAX_FRAME_STEP = 1.5
+#: shapes are scaled so the longest arrow / largest semi-axis is this long (Å) at scale 1
+ARROW_LENGTH = {"structure": 2.0, "atom": 1.2}
+ELLIPSOID_SIZE = {"structure": 2.0, "atom": 0.7}
+_TENSOR_SUFFIXES = ("xx", "yy", "zz", "xy", "xz", "yz")
+
+
+def script_path() -> Path:
+    """The built chemiscope bundle inside the installed ``chemiscope`` package."""
+    path = Path(str(resources.files("chemiscope"))) / "sphinx" / "static" / "chemiscope.min.js"
+    if not path.is_file():
+        raise FileNotFoundError(f"chemiscope's built viewer is not in the installed package ({path})")
+    return path
+
+
+def install(server) -> None:
+    """Serve :func:`script_path` at :data:`SCRIPT_URL` on the Flask ``server`` (cached a day: 3 MB)."""
+    import flask
+
+    if any(rule.rule == SCRIPT_URL for rule in server.url_map.iter_rules()):
+        return
+
+    def chemiscope_script():
+        return flask.send_file(script_path(), mimetype="text/javascript", max_age=86400, conditional=True)
+
+    server.add_url_rule(SCRIPT_URL, "viewer_chemiscope_script", chemiscope_script)
+
+
+# -- the structure, as chemiscope reads it --------------------------------------------------------
+
+
+def structure_json(atoms) -> dict:
+    """chemiscope's structure: ``size``, ``names``, ``x``/``y``/``z`` (Å, 4 decimals: a smaller
+    document) and ``cell`` (9 numbers, rows a, b, c) when the structure is periodic.
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> s = structure_json(molecule("H2O"))
+    >>> s["size"], s["names"], "cell" in s
+    (3, ['O', 'H', 'H'], False)
+    """
+    pos = np.round(np.asarray(atoms.positions, dtype=float), 4)
+    out = {"size": int(len(atoms)), "names": list(atoms.get_chemical_symbols()),
+           "x": pos[:, 0].tolist(), "y": pos[:, 1].tolist(), "z": pos[:, 2].tolist()}
+    cell = np.asarray(atoms.cell.array, dtype=float)
+    if np.any(atoms.pbc) and abs(np.linalg.det(cell)) > 1e-8:
+        out["cell"] = np.round(cell, 6).ravel().tolist()
+    return out
+
+
+def _same_system(a, b) -> bool:
+    if len(a) != len(b) or not np.array_equal(a.numbers, b.numbers) or not np.array_equal(a.pbc, b.pbc):
+        return False
+    if not np.allclose(a.cell.array, b.cell.array, atol=0.5):
+        return False
+    step = np.asarray(b.positions) - np.asarray(a.positions)
+    cell = np.asarray(a.cell.array, dtype=float)
+    if np.any(a.pbc) and abs(np.linalg.det(cell)) > 1e-8:  # minimum image: a wrapped atom did not jump
+        frac = step @ np.linalg.inv(cell)
+        frac -= np.round(frac) * np.asarray(a.pbc, dtype=float)
+        step = frac @ cell
+    return bool(np.all(np.linalg.norm(step, axis=1) < MAX_FRAME_STEP)) if len(step) else False
+
+
+def trajectory_frames(structures, index: int, max_atoms: int = MAX_TRAJECTORY_ATOMS,
+                      max_frames: int = MAX_TRAJECTORY_FRAMES) -> list[int]:
+    """The structures around ``index`` that form one trajectory with it: consecutive, the same
+    atoms in the same order, no atom moving more than :data:`MAX_FRAME_STEP` between frames.
+    ``[index]`` alone when it is no trajectory. At most ``max_frames`` frames and ``max_atoms``
+    atoms in all, as evenly around ``index`` as the trajectory allows.
+
+    Examples
+    --------
+    >>> from ase.build import molecule
+    >>> frames = [molecule("H2O") for _ in range(3)] + [molecule("CH4")]
+    >>> trajectory_frames(frames, 1), trajectory_frames(frames, 3)
+    ([0, 1, 2], [3])
+    """
+    n = len(structures[index])
+    limit = max(1, min(max_frames, max_atoms // max(n, 1)))
+    lo = hi = index
+    grew = True
+    while grew and hi - lo + 1 < limit:
+        grew = False
+        if hi + 1 < len(structures) and _same_system(structures[hi], structures[hi + 1]):
+            hi += 1
+            grew = True
+        if hi - lo + 1 < limit and lo > 0 and _same_system(structures[lo - 1], structures[lo]):
+            lo -= 1
+            grew = True
+    return list(range(lo, hi + 1))
+
+
+# -- properties and shapes ------------------------------------------------------------------------
+
+
+def _numeric(table, names) -> list[str]:
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    return [c for c in names if c not in ("structure", "atom") and is_numeric_dtype(table[c].dtype) and not is_bool_dtype(table[c].dtype)]
+
+
+def _groups(columns) -> dict[str, list[str]]:
+    """``name[1]``, ``name[2]``, ... -> {name: columns in order}; and ``axx ayy azz axy axz ayz``
+    (a tensor by its component suffixes) -> {a: those 6}."""
+    found: dict[str, dict[int, str]] = {}
+    for column in columns:
+        match = re.fullmatch(r"(.+)\[(\d+)\]", str(column))
+        if match:
+            found.setdefault(match.group(1), {})[int(match.group(2))] = column
+    groups = {name: [parts[k] for k in sorted(parts)] for name, parts in found.items()
+              if sorted(parts) in ([1, 2, 3], [1, 2, 3, 4, 5, 6])}
+    names = set(map(str, columns))
+    for column in columns:
+        column = str(column)
+        if column.endswith("xx"):
+            prefix = column[:-2]
+            parts = [prefix + s for s in _TENSOR_SUFFIXES]
+            if all(p in names for p in parts) and prefix not in groups:
+                groups[prefix] = parts
+    return groups
+
+
+def tensor_ellipsoid(components) -> tuple[np.ndarray, np.ndarray]:
+    """(semi-axes (3,), orientation quaternion (x, y, z, w)) of the symmetric tensor given by its
+    6 components ``xx yy zz xy xz yz``: the semi-axes are the absolute eigenvalues, the quaternion
+    turns the x, y, z axes onto the eigenvectors.
+
+    Examples
+    --------
+    >>> axes, q = tensor_ellipsoid([3.0, 2.0, 1.0, 0.0, 0.0, 0.0])
+    >>> np.round(axes, 6).tolist(), np.round(np.abs(q), 6).tolist()
+    ([3.0, 2.0, 1.0], [0.0, 0.0, 0.0, 1.0])
+    """
+    from scipy.spatial.transform import Rotation
+
+    xx, yy, zz, xy, xz, yz = (float(c) for c in components)
+    tensor = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    values, vectors = np.linalg.eigh(tensor)
+    order = np.argsort(-np.abs(values))
+    values, vectors = values[order], vectors[:, order]
+    if np.linalg.det(vectors) < 0:  # a rotation, not a reflection
+        vectors[:, 2] *= -1
+    return np.abs(values), Rotation.from_matrix(vectors).as_quat()
+
+
+def _shapes_for(frames_atoms, structure_rows, atom_rows) -> list[dict]:
+    """chemiscope shapes of each frame: an arrow per 3-vector, an ellipsoid per 6-component
+    tensor; per-structure ones at the centre of mass, per-atom ones on every atom. Sizes are
+    normalised over all frames (the largest is :data:`ARROW_LENGTH` / :data:`ELLIPSOID_SIZE`);
+    the browser's scale control multiplies them."""
+    out: list[dict] = [{} for _ in frames_atoms]
+
+    def add(level, name, values, positions_of):
+        # values: per frame, (k, 3) vectors or (k, 6) tensors, k = 1 (structure) or n atoms
+        values = [np.asarray(v, dtype=float) for v in values]
+        finite = [v for v in values if v.size and np.isfinite(v).all()]
+        if not finite:
+            return
+        tensor = values[0].shape[1] == 6
+        label = f"{name} ({'per atom' if level == 'atom' else 'structure'})"
+        if not tensor:
+            longest = max(float(np.linalg.norm(v, axis=1).max()) for v in finite)
+            factor = ARROW_LENGTH[level] / longest if longest > 0 else 1.0
+        else:
+            biggest = max(float(np.abs(np.linalg.eigvalsh(_matrix(t))).max()) for v in finite for t in v)
+            factor = ELLIPSOID_SIZE[level] / biggest if biggest > 0 else 1.0
+        for k, v in enumerate(values):
+            if not (v.size and np.isfinite(v).all()):
+                continue
+            items = []
+            for row in v:
+                if tensor:
+                    axes, q = tensor_ellipsoid(row)
+                    items.append({"semiaxes": np.round(np.maximum(axes * factor, 0.02), 4).tolist(),
+                                  "orientation": np.round(q, 6).tolist()})
+                else:
+                    items.append({"vector": np.round(row * factor, 4).tolist()})
+            params: dict = {"global": {"scale": 1.0}}
+            if tensor:
+                params["global"]["opacity"] = 0.75 if level == "structure" else 0.9
+            else:
+                params["global"].update(opacity=1.0, baseRadius=0.08 if level == "atom" else 0.12,
+                                        headRadius=0.18 if level == "atom" else 0.25,
+                                        headLength=0.3 if level == "atom" else 0.45)
+            if level == "structure":
+                items[0]["position"] = np.round(positions_of(k), 4).tolist()
+                items[0]["color"] = "#d62728" if not tensor else "#2f6fad"
+                params["structure"] = items
+            else:
+                params["atom"] = items
+            out[k][label] = {"kind": "ellipsoid" if tensor else "arrow", "parameters": params}
+
+    if structure_rows is not None:
+        table = structure_rows
+        for name, columns in _groups(_numeric(table, table.columns)).items():
+            add("structure", name, [table[columns].to_numpy(dtype=float)[k:k + 1] for k in range(len(frames_atoms))],
+                lambda k: frames_atoms[k].get_center_of_mass())
+    if atom_rows is not None:
+        for name, columns in _groups(_numeric(atom_rows[0], atom_rows[0].columns) if atom_rows else []).items():
+            add("atom", name, [rows[columns].to_numpy(dtype=float) for rows in atom_rows], None)
+    return out
+
+
+def _matrix(t) -> np.ndarray:
+    xx, yy, zz, xy, xz, yz = t
+    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+
+
+def _atom_rows(dataset, structure: int, n_atoms: int):
+    """The atom-property rows of ``structure`` (in atom order), or None when they do not match."""
+    table = dataset.atom_properties
+    if len(table.columns) <= 2:
+        return None
+    mine = table[table["structure"] == structure].sort_values("atom")
+    return mine if len(mine) == n_atoms else None
+
+
+def viewer_payload(dataset, rows, row: int, *, cutoff: float | None = None, title: str = "") -> dict:
+    """What the browser needs to show map row ``row``: ``frames`` (the trajectory the structure
+    belongs to, each ``{structure, row, data, properties}``: chemiscope's structure with its
+    ``shapes``, and its numeric per-atom properties), ``frame`` (the position of the clicked one),
+    ``center`` and ``cutoff`` (per-atom mode), ``title``, ``properties`` (the names offered for
+    colours and labels) and ``shapes`` (the shape names)."""
+    structure = int(rows.structure[row])
+    center = int(rows.atom[row]) if rows.atom is not None else None
+    frames = trajectory_frames(dataset.structures, structure)
+    atoms_of = [dataset.structures[s] for s in frames]
+    atom_rows = [_atom_rows(dataset, s, len(a)) for s, a in zip(frames, atoms_of)]
+    if any(r is None for r in atom_rows):
+        atom_rows = None
+    table = dataset.structure_properties
+    shapes = _shapes_for(atoms_of, table.iloc[frames] if len(table) == len(dataset.structures) else None, atom_rows)
+    names = _numeric(atom_rows[0], atom_rows[0].columns) if atom_rows else []
+    # the first map row of each frame (the ring on the map follows playback)
+    first = {}
+    for r in np.flatnonzero(np.isin(rows.structure, frames)):
+        first.setdefault(int(rows.structure[r]), int(r))
+    if center is not None:  # per-atom mode: the frame's environment with the same centre atom
+        same = np.flatnonzero(np.isin(rows.structure, frames) & (rows.atom == center))
+        first.update({int(rows.structure[r]): int(r) for r in same})
+    out_frames = []
+    for k, (s, atoms) in enumerate(zip(frames, atoms_of)):
+        data = structure_json(atoms)
+        if shapes[k]:
+            data["shapes"] = shapes[k]
+        props = {"index": list(range(len(atoms)))}
+        if atom_rows:
+            for name in names:
+                values = atom_rows[k][name].to_numpy(dtype=float)
+                props[str(name)] = [None if not np.isfinite(v) else round(float(v), 6) for v in values]
+        out_frames.append({"structure": int(s), "row": first.get(int(s)), "data": data, "properties": props})
+    return {
+        "dataset": None, "per": rows.per, "structure": structure, "center": center,
+        "cutoff": float(cutoff) if (center is not None and cutoff) else None,
+        "title": title, "frames": out_frames, "frame": frames.index(structure),
+        "properties": ["index"] + [str(n) for n in names],
+        "shapes": sorted({name for frame in shapes for name in frame}),
+    }
