@@ -164,9 +164,8 @@ def lasso_and_click(page, n: int) -> None:
         page.mouse.click(x, y)
         # shown: the viewer's 3D scene has drawn the new structure (its title names it: "#12 CH4")
         click_times.append(_after_release(page, """(before) => { const v = document.querySelector('#structure-viewer');
-            const index = v.getAttribute("data-structure-index"), g = v.querySelector('.js-plotly-plot');
-            const title = g && g._fullLayout && g._fullLayout.title ? g._fullLayout.title.text || '' : '';
-            return index && index !== before && title.startsWith('#' + index + ' ') && g._fullLayout.scene._scene; }""", before))
+            const index = v.getAttribute("data-structure-index"), c = v.querySelector('.structure-cell.active');
+            return index && index !== before && c && (c.getAttribute('data-drawn') || '').split(':')[0] === index; }""", before))
     print(f"click -> structure shown, {n:,} points (in the page): " + ", ".join(f"{t * 1000:.0f}" for t in click_times) + " ms"
           + " (the first includes loading the 3D code)", flush=True)
 

@@ -40,7 +40,7 @@ def register(app) -> None:
 
 
 #: the canvas's style with and without a structure
-SHOWN = {"display": "block"}
+SHOWN = {"display": "grid"}  # the viewers side by side (assets/style.css)
 HIDDEN = {"display": "none"}
 HINT = "Click a point of the map (or a row of the table) to see its structure; arrow keys step to the next one."
 STYLES = [("ball and stick", "ball-and-stick"), ("space filling", "space-filling"), ("licorice", "licorice")]
