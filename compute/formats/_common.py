@@ -52,6 +52,14 @@ def _is_number(v) -> bool:
     return isinstance(v, (numbers.Real, np.integer, np.floating)) and not _is_flag(v)
 
 
+# the types parsers give numbers as: a set lookup per value instead of abstract-class checks
+_NUMBER_TYPES = frozenset({int, float, np.int32, np.int64, np.float32, np.float64})
+
+
+def _all_numbers(values) -> bool:
+    return all(type(v) in _NUMBER_TYPES for v in values) or all(_is_number(v) for v in values)
+
+
 def _categorical(values: np.ndarray) -> pd.Categorical:
     """Object array (None where missing) -> categorical."""
     return pd.Categorical(values)
@@ -64,7 +72,7 @@ def columns_from_values(key: str, rows: np.ndarray, values: list, n_rows: int, s
     categorical; equal-shaped numeric arrays -> ``key[1]``, ``key[2]``, ...; anything else is
     recorded in ``skipped`` and gives no column.
     """
-    if all(_is_number(v) for v in values):
+    if _all_numbers(values):
         arr = np.asarray(values)
         if arr.dtype.kind in "iu" and len(values) == n_rows:
             col = np.empty(n_rows, dtype=np.int64)
@@ -253,25 +261,38 @@ def within_budget(name: str, check, *args, **kwargs) -> None:
 def validate_frames(frames: list[ase.Atoms], name: str, what: str = "frame") -> None:
     if not frames:
         raise DatasetError(f"{name}: the file contains no structures. Check that it is not empty and is in the format its name says.")
-    within_budget(name, budget.check_counts, [len(atoms) for atoms in frames])
-    for i, atoms in enumerate(frames):
-        if len(atoms) == 0:
-            raise DatasetError(f"{name}: {what} {i} has zero atoms. Remove that {what} or fix its atom count.")
-        if not np.isfinite(atoms.positions).all():
-            raise DatasetError(f"{name}: {what} {i} has NaN or infinite positions. Fix or remove that {what}.")
-        cell = np.asarray(atoms.cell)
-        if not np.isfinite(cell).all():
-            raise DatasetError(f"{name}: {what} {i} has a NaN or infinite cell. Fix its lattice vectors.")
-        lengths = np.linalg.norm(cell, axis=1)
-        bad = [ax for ax in range(3) if atoms.pbc[ax] and lengths[ax] == 0.0]
-        if bad:
-            axes = ", ".join("abc"[ax] for ax in bad)
-            raise DatasetError(
-                f"{name}: {what} {i} is periodic along {axes} (pbc={atoms.pbc.tolist()}) but its cell vector"
-                f" there is zero (cell/pbc mismatch). Give a lattice (e.g. Lattice=\"...\" in extended XYZ)"
-                f" or set pbc=\"F F F\" for a molecule."
-            )
+    counts = np.fromiter((len(atoms) for atoms in frames), dtype=np.int64, count=len(frames))
+    within_budget(name, budget.check_counts, counts)
+    # whole-file checks first (one numpy call each, not one per frame); the first failing frame
+    # is then found and named by the loop below, which only runs when something is wrong
+    positions_ok = bool(np.isfinite(np.concatenate([atoms.positions for atoms in frames])).all()) if counts.all() else False
+    cells = np.stack([atoms.cell.array for atoms in frames])
+    pbcs = np.stack([atoms.pbc for atoms in frames])
+    cells_ok = bool(np.isfinite(cells).all())
+    zero_periodic = cells_ok and bool((pbcs & (np.linalg.norm(cells, axis=2) == 0.0)).any())
+    if not (positions_ok and cells_ok) or zero_periodic:
+        for i, atoms in enumerate(frames):
+            _validate_frame(atoms, i, name, what)
     within_budget(name, budget.check_frames, frames, what=what)
+
+
+def _validate_frame(atoms: ase.Atoms, i: int, name: str, what: str) -> None:
+    if len(atoms) == 0:
+        raise DatasetError(f"{name}: {what} {i} has zero atoms. Remove that {what} or fix its atom count.")
+    if not np.isfinite(atoms.positions).all():
+        raise DatasetError(f"{name}: {what} {i} has NaN or infinite positions. Fix or remove that {what}.")
+    cell = np.asarray(atoms.cell)
+    if not np.isfinite(cell).all():
+        raise DatasetError(f"{name}: {what} {i} has a NaN or infinite cell. Fix its lattice vectors.")
+    lengths = np.linalg.norm(cell, axis=1)
+    bad = [ax for ax in range(3) if atoms.pbc[ax] and lengths[ax] == 0.0]
+    if bad:
+        axes = ", ".join("abc"[ax] for ax in bad)
+        raise DatasetError(
+            f"{name}: {what} {i} is periodic along {axes} (pbc={atoms.pbc.tolist()}) but its cell vector"
+            f" there is zero (cell/pbc mismatch). Give a lattice (e.g. Lattice=\"...\" in extended XYZ)"
+            f" or set pbc=\"F F F\" for a molecule."
+        )
 
 
 def _plain(atoms: ase.Atoms) -> ase.Atoms:

@@ -1,16 +1,23 @@
 """Extended XYZ (and plain XYZ): structures with their properties, many frames per file.
 
-The reader goes through ASE's extended XYZ parser after a linear scan that checks each frame's
-announced atom count against the lines that follow and the budget; ``key=_JSON ...`` values
-are left out (listed as skipped). The writer, :func:`to_extxyz`, writes a selection back in a
+The reader first runs a linear scan that checks each frame's announced atom count against the
+lines that follow and the budget. It then parses with the libAtoms ``extxyz`` C parser (PyPI
+``extxyz``) when it is installed, turning its frames into what ASE's extended XYZ reader makes of
+the same text (:func:`_ase_like_frames`), and with ASE's reader otherwise, or when the C parser
+refuses the file, or when the file uses what the two read differently (``[...]`` arrays,
+``uid``, cell vectors as ``VEC`` lines): both paths give the same :class:`Dataset`.
+``key=_JSON ...`` values are left out (listed as skipped). The writer, :func:`to_extxyz`, writes a selection back in a
 form the reader reads with the same structures and properties; :func:`column_name` is the one
 rule for turning a property name into an extended XYZ column name.
 """
 
 from __future__ import annotations
 
+import gc
 import io
+import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -39,15 +46,18 @@ __all__ = ["column_name", "read_extxyz", "to_extxyz"]
 _JSON_KEY = re.compile(r"([^\s=\"']+)\s*=\s*[\"'{]?\s*_JSON")
 
 
-def _check_xyz_frame_sizes(text: str, name: str) -> None:
+def _check_xyz_frame_sizes(text: str, name: str) -> list[str] | None:
     """Every frame's announced atom count fits in the lines that follow.
 
     ASE's reader trusts the count line: a tiny hostile file announcing 10¹² atoms would keep it
     reading empty lines for hours. This scan is linear in the file and stops that at once.
+    Returns the frames' comment lines, or ``None`` when a line that should be a count is not one
+    or a frame has no atoms (then only ASE's reader may read the file).
     """
     lines = text.splitlines()
     position, frame = 0, 0
     counts: list[int] = []
+    comments: list[str] = []
     total = 0
     limits = budget.current()
     while position < len(lines):
@@ -58,7 +68,7 @@ def _check_xyz_frame_sizes(text: str, name: str) -> None:
         try:
             count = int(head[0])
         except ValueError:
-            return  # not a count line: ASE's own error names the problem
+            return None  # not a count line: ASE's own error names the problem
         remaining = len(lines) - position - 2
         if count < 0 or count > remaining:
             raise DatasetError(
@@ -66,24 +76,154 @@ def _check_xyz_frame_sizes(text: str, name: str) -> None:
                 f"{max(remaining, 0)} lines follow. The file is truncated or the count is wrong."
             )
         counts.append(count)
+        comments.append(lines[position + 1])
         total += count
         if count > limits.max_atoms_per_structure or len(counts) > limits.max_structures or total > limits.max_atoms:
             within_budget(name, budget.check_counts, counts)
         position += count + 2
         frame += 1
     within_budget(name, budget.check_counts, counts)
+    # a frame of zero atoms crashes the extxyz C parser (a segmentation fault in 0.4.6): None sends
+    # the file to ASE, whose reader reads it and lets validation name the frame
+    return comments if all(counts) else None
+
+
+# what the C parser and ASE read differently on a comment line: new-style [..] arrays (ASE keeps
+# them as text) and the raw `uid` ASE leaves unparsed; cell vectors given as VEC lines (ASE only)
+# stop the count scan, so those files go to ASE too
+_ASE_ONLY = re.compile(r"=[ \t]*\[|\buid[ \t]*=", re.IGNORECASE)
+
+
+class _Results:
+    """The results ASE's reader would hold in a SinglePointCalculator (energy, forces, ...),
+    without the copy of the atoms that calculator makes: the tables only read ``.results``."""
+
+    def __init__(self, results: dict):
+        self.results = results
+
+
+def _ase_like_frames(text: str, comments: list[str] | None) -> list[ase.Atoms] | None:
+    """The frames of ``text`` through the extxyz C parser, as ASE's extxyz reader builds them
+    (same numbers, positions, cell, pbc, info, arrays and calculator results); ``None`` when the
+    C parser is not installed or refuses the text, or the frames' ``comments`` hold what the two
+    parsers read differently (``None``: the count scan stopped), so that ASE reads it."""
+    try:
+        from extxyz import cextxyz
+    except ImportError:
+        return None
+    if comments is None:
+        return None
+    joined = "\n".join(comments)
+    if ("[" in joined or "uid" in joined.lower()) and _ASE_ONLY.search(joined):  # substring tests first: cheaper
+        return None
+    from ase.calculators.calculator import all_properties
+    from ase.data import atomic_numbers
+    from ase.io.extxyz import REV_PROPERTY_NAME_MAP, SPECIAL_3_3_KEYS, per_config_properties
+
+    config_results = set(per_config_properties)
+    results_names = set(all_properties)
+    raw: list[tuple] = []
+    with tempfile.TemporaryDirectory(prefix="explorer-") as tmp:
+        path = os.path.join(tmp, "upload.xyz")  # the C parser reads a FILE*, not Python bytes
+        with open(path, "w", encoding="utf-8") as fd:
+            fd.write(text)
+        fp = cextxyz.cfopen(path, "r")
+        if not fp:
+            return None
+        try:
+            while True:
+                try:
+                    raw.append(cextxyz.read_frame_dicts(fp, use_cleri=False))
+                except EOFError:
+                    break
+        except Exception:  # noqa: BLE001 -- whatever the C parser refuses, ASE reads (or names the error)
+            return None
+        finally:
+            cextxyz.cfclose(fp)
+    try:
+        numbers = _numbers([{REV_PROPERTY_NAME_MAP.get(k, k): v for k, v in arrays.items()} for _, _, arrays in raw], atomic_numbers)
+        return [_ase_frame(natoms, info, arrays, z, REV_PROPERTY_NAME_MAP, SPECIAL_3_3_KEYS, config_results, results_names)
+                for (natoms, info, arrays), z in zip(raw, numbers)]
+    except Exception:  # noqa: BLE001 -- a frame ASE would refuse: its reader gives the message
+        return None
+
+
+def _numbers(columns: list[dict], atomic_numbers: dict) -> list[np.ndarray]:
+    """Atomic numbers of every frame: its ``Z`` column, or its ``species`` symbols (capitalised,
+    as ASE reads them) looked up once per distinct symbol over the whole file."""
+    symbols = [c["symbols"] for c in columns if "numbers" not in c]
+    if symbols:
+        distinct, inverse = np.unique(np.concatenate(symbols).astype(str), return_inverse=True)
+        table = np.array([atomic_numbers[s.capitalize()] for s in distinct.tolist()], dtype=np.int64)
+        looked_up = iter(np.split(table[inverse.reshape(-1)], np.cumsum([len(s) for s in symbols])[:-1]))
+    return [np.asarray(c["numbers"], dtype=np.int64) if "numbers" in c else next(looked_up) for c in columns]
+
+
+def _ase_frame(natoms, info, arrays, numbers, rename, special_3_3, config_results, results_names) -> ase.Atoms:
+    """One C-parsed frame as ASE's ``_read_xyz_frame`` builds it (ase/io/extxyz.py)."""
+    info.pop("Properties", None)
+    lattice = info.pop("Lattice", None)
+    pbc = info.pop("pbc", None)
+    if pbc is None:  # ASE: periodic along all three axes when a lattice is given, else not
+        pbc = lattice is not None
+    for key, value in info.items():
+        if isinstance(value, np.ndarray) and value.shape == (3, 3) and key not in special_3_3:
+            # the C parser shapes every old-style 9-vector as a 3x3 (column-major) matrix; ASE keeps
+            # the 9-vector except for Lattice, virial and stress
+            info[key] = value.reshape(9, order="F")
+        elif isinstance(value, str) and value.startswith("_JSON "):
+            import json
+
+            decoded = json.loads(value.replace("_JSON ", "", 1))
+            as_array = np.array(decoded)
+            info[key] = as_array if as_array.dtype.kind in "ifb" else decoded
+        elif key in special_3_3 and not (isinstance(value, np.ndarray) and value.shape == (3, 3)):
+            raise ValueError(f"{key} is not a 3x3 matrix")  # ASE refuses it: its error is the one shown
+    columns = {rename.get(k, k): v for k, v in arrays.items()}
+    columns.pop("numbers", None)
+    columns.pop("symbols", None)
+    atoms = ase.Atoms(numbers=numbers, positions=columns.pop("positions"),
+                      cell=None if lattice is None else np.ascontiguousarray(np.asarray(lattice, dtype=float).T), pbc=pbc)
+    if len(atoms) != natoms:
+        raise ValueError("atom count")
+    atoms.info = info
+    columns.pop("move_mask", None)  # a constraint in ASE, which the tables drop
+    results = {}
+    for key, value in columns.items():
+        if key in results_names:
+            results[key] = value
+        else:
+            atoms.arrays[key] = value
+    for key in [k for k in info if k in config_results]:
+        value = info.pop(key)
+        if key == "stress" and np.shape(value) == (3, 3):  # Voigt order, as ASE stores it
+            value = np.array([value[0, 0], value[1, 1], value[2, 2], value[1, 2], value[0, 2], value[0, 1]])
+        results[key] = value
+    if results:
+        atoms.calc = _Results(results)
+    return atoms
 
 
 def read_extxyz(data: bytes, name: str) -> Parts:
     text = decode_text(data)
-    _check_xyz_frame_sizes(text, name)
+    comments = _check_xyz_frame_sizes(text, name)
     exclude = frozenset(_JSON_KEY.findall(text)) if "_JSON" in text else frozenset()
-    frames = ase_iread(io.StringIO(text), "extxyz", name, "(extended) XYZ", count_lines=True)
-    for atoms in frames:
-        # a plain-XYZ free-text comment ("water, B3LYP") comes back as bare words set to True
-        if atoms.info and all(v is True for v in atoms.info.values()):
-            atoms.info = {}
-    return structures_parts(frames, name, exclude)
+    # tens of thousands of frames are hundreds of thousands of new objects, none in a cycle: the
+    # cyclic collector would walk them again and again (a quarter of the time), so it waits
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        frames = _ase_like_frames(text, comments)
+        if frames is None:
+            frames = ase_iread(io.StringIO(text), "extxyz", name, "(extended) XYZ", count_lines=True)
+        for atoms in frames:
+            # a plain-XYZ free-text comment ("water, B3LYP") comes back as bare words set to True
+            if atoms.info and all(v is True for v in atoms.info.values()):
+                atoms.info = {}
+        return structures_parts(frames, name, exclude)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # --------------------------------------------------------------------------------------------

@@ -609,3 +609,93 @@ def test_hostile_counts_and_nesting_fail_fast(filename, data, problem):
     with pytest.raises(DatasetError, match=re.escape(filename) + ": .*" + re.escape(problem)):
         read_dataset(data, name=filename)
     assert time.perf_counter() - start < 5
+
+
+# --------------------------------------------------------------------------------------------
+# extended XYZ: the extxyz C parser and ASE's reader give the same Dataset
+# --------------------------------------------------------------------------------------------
+
+SHARED = Path("/work/shared/data")
+XYZ_FILES = sorted(SHARED.glob("*.xyz")) if SHARED.is_dir() else sorted(DATA.glob("*.xyz"))
+
+
+def _both_paths(monkeypatch, source, **kwargs):
+    """(dataset through the C parser, dataset through ASE's reader, whether the C parser read it)."""
+    import compute.formats.extxyz as extxyz_format
+
+    used = []
+    real = extxyz_format._ase_like_frames
+
+    def spy(text, comments):
+        frames = real(text, comments)
+        used.append(frames is not None)
+        return frames
+
+    monkeypatch.setattr(extxyz_format, "_ase_like_frames", spy)
+    fast = read_dataset(source, **kwargs)
+    monkeypatch.setattr(extxyz_format, "_ase_like_frames", lambda text, comments: None)
+    slow = read_dataset(source, **kwargs)
+    monkeypatch.setattr(extxyz_format, "_ase_like_frames", real)
+    return fast, slow, used == [True]
+
+
+def _assert_same_dataset(a, b):
+    assert a.n_structures == b.n_structures
+    for x, y in zip(a.structures, b.structures):
+        np.testing.assert_array_equal(x.numbers, y.numbers)
+        np.testing.assert_array_equal(x.positions, y.positions)
+        np.testing.assert_array_equal(np.asarray(x.cell), np.asarray(y.cell))
+        np.testing.assert_array_equal(x.pbc, y.pbc)
+    for s, t in ((a.structure_properties, b.structure_properties), (a.atom_properties, b.atom_properties)):
+        assert list(s.columns) == list(t.columns)
+        for c in s.columns:
+            assert s[c].dtype == t[c].dtype, c
+            pd.testing.assert_series_equal(s[c], t[c], check_exact=True, obj=c)
+    assert a.skipped_properties == b.skipped_properties
+    assert repr(a.metadata) == repr(b.metadata)
+
+
+@pytest.mark.parametrize("path", XYZ_FILES, ids=lambda p: p.name)
+def test_extxyz_c_parser_and_ase_give_the_same_dataset(monkeypatch, path):
+    pytest.importorskip("extxyz")
+    fast, slow, used = _both_paths(monkeypatch, path)
+    _assert_same_dataset(fast, slow)
+    # QM9's comment lines hold `inchi=InChI=1S/...`, which the C grammar refuses: ASE reads that one
+    assert used == (path.name != "explore_qm9.xyz")
+
+
+def test_extxyz_c_parser_matches_ase_on_awkward_values(monkeypatch):
+    """9-vectors (ASE keeps them flat, the C parser makes 3x3), virial and 3x3 stress (ASE's
+    special keys), JSON, boolean lists, text, integer and logical columns, charges and forces."""
+    pytest.importorskip("extxyz")
+    frame = ('Lattice="5 0 0 0 5 0 0 0 5" foo="1 2 3 4 5 6 7 8 9" virial="1 2 3 4 5 6 7 8 9" '
+             'stress="1 0.5 0.2 0.5 2 0.1 0.2 0.1 3" energy=-1.5 flags="T F T" label=abc n=3 '
+             'values="_JSON [1.5, 2.5]" Properties=species:S:1:pos:R:3:tag:I:1:ok:L:1:charge:R:1:forces:R:3')
+    text = "\n".join(["2", frame, "h 0 0 0 5 T 0.1 1 0 0", "O 0 0 1 6 F -0.1 0 1 0",
+                      "1", 'energy=-2 pbc="F F F" name="two words"', "He 1 1 1"]) + "\n"
+    fast, slow, used = _both_paths(monkeypatch, text.encode(), name="awkward.xyz")
+    assert used
+    _assert_same_dataset(fast, slow)
+    assert fast.structure_properties["foo[2]"].iloc[0] == 2  # the 9-vector in its own order
+    assert fast.structures[0].numbers.tolist() == [1, 8]  # lower-case symbol capitalised, as ASE does
+
+
+def test_extxyz_without_the_c_parser_or_refused_by_it_reads_through_ase(monkeypatch):
+    import sys
+
+    import compute.formats.extxyz as extxyz_format
+
+    text = (DATA / "explore_c-gap-20u.xyz").read_text()
+    comments = extxyz_format._check_xyz_frame_sizes(text, "x.xyz")
+    monkeypatch.setitem(sys.modules, "extxyz", None)
+    assert extxyz_format._ase_like_frames(text, comments) is None
+    assert read_dataset(DATA / "explore_c-gap-20u.xyz").n_structures == 5
+    monkeypatch.undo()
+    pytest.importorskip("extxyz")
+    assert extxyz_format._ase_like_frames(text, comments) is not None
+    # new-style [..] arrays and uid are read differently by the two: ASE reads such files
+    assert extxyz_format._ase_like_frames("1\nv=[1,2] a=1\nH 0 0 0\n", ["v=[1,2] a=1"]) is None
+    assert extxyz_format._ase_like_frames("1\nUID=17\nH 0 0 0\n", ["UID=17"]) is None
+    # a malformed atom line: the C parser refuses it, and ASE's error is the one the user sees
+    with pytest.raises(DatasetError, match="frame 0"):
+        read_dataset(b"2\nenergy=1\nH 0 0 0\nH 0 zero 0\n", name="bad.xyz")
