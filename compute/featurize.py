@@ -11,7 +11,6 @@ pickle, and ``compute.datasets.read_dataset`` reads it back as a features table.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

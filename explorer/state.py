@@ -26,6 +26,9 @@ def export_settings(settings: Settings) -> None:
     os.environ["EXPLORER_DATA_DIR"] = str(settings.data_dir)
     os.environ["EXPLORER_BACKEND"] = settings.backend
     os.environ["EXPLORER_MAX_UPLOAD_MB"] = str(settings.max_upload_mb)
+    # uploads are untrusted: no native parser that a malformed file could crash in the web
+    # process (compute.formats.extxyz); a deployment that trusts its users may set it to 1
+    os.environ.setdefault("EXPLORER_NATIVE_XYZ", "0")
 
 
 def current_settings() -> Settings:

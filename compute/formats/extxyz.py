@@ -102,11 +102,24 @@ class _Results:
         self.results = results
 
 
+#: EXPLORER_NATIVE_XYZ=0 keeps the C parser out: it runs in the reading process, and a malformed
+#: file it does not guard against (a frame of zero atoms was one) crashes that process. Scripts
+#: reading their own files get the speed; the app sets 0 for untrusted uploads (explorer.state).
+NATIVE_XYZ_VARIABLE = "EXPLORER_NATIVE_XYZ"
+
+
+def native_parser_enabled() -> bool:
+    """Whether extended XYZ may go through the extxyz C parser (``EXPLORER_NATIVE_XYZ``, default on)."""
+    return os.environ.get(NATIVE_XYZ_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def _ase_like_frames(text: str, comments: list[str] | None) -> list[ase.Atoms] | None:
     """The frames of ``text`` through the extxyz C parser, as ASE's extxyz reader builds them
     (same numbers, positions, cell, pbc, info, arrays and calculator results); ``None`` when the
     C parser is not installed or refuses the text, or the frames' ``comments`` hold what the two
     parsers read differently (``None``: the count scan stopped), so that ASE reads it."""
+    if not native_parser_enabled():
+        return None
     try:
         from extxyz import cextxyz
     except ImportError:

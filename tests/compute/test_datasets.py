@@ -623,6 +623,7 @@ def _both_paths(monkeypatch, source, **kwargs):
     """(dataset through the C parser, dataset through ASE's reader, whether the C parser read it)."""
     import compute.formats.extxyz as extxyz_format
 
+    monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "1")  # whatever an app made in this process set
     used = []
     real = extxyz_format._ase_like_frames
 
@@ -687,12 +688,18 @@ def test_extxyz_without_the_c_parser_or_refused_by_it_reads_through_ase(monkeypa
 
     text = (DATA / "explore_c-gap-20u.xyz").read_text()
     comments = extxyz_format._check_xyz_frame_sizes(text, "x.xyz")
+    monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "1")
     monkeypatch.setitem(sys.modules, "extxyz", None)
     assert extxyz_format._ase_like_frames(text, comments) is None
     assert read_dataset(DATA / "explore_c-gap-20u.xyz").n_structures == 5
     monkeypatch.undo()
+    monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "1")
     pytest.importorskip("extxyz")
     assert extxyz_format._ase_like_frames(text, comments) is not None
+    # the app's untrusted uploads: the C parser is not used at all
+    monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "0")
+    assert extxyz_format._ase_like_frames(text, comments) is None
+    monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "1")
     # new-style [..] arrays and uid are read differently by the two: ASE reads such files
     assert extxyz_format._ase_like_frames("1\nv=[1,2] a=1\nH 0 0 0\n", ["v=[1,2] a=1"]) is None
     assert extxyz_format._ase_like_frames("1\nUID=17\nH 0 0 0\n", ["UID=17"]) is None

@@ -10,7 +10,6 @@ and bonds.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 from pathlib import Path
@@ -195,7 +194,7 @@ def test_periodic_cell_supercell_and_wrap(served, open_app, tmp_path):
     app.open()
     app.wait_for_map(lambda info: info["count"] == 8)
     page = app.page
-    pixels = app.pixels()
+    app.pixels()  # the map is drawn and its points placed
     for structure, n_atoms, name in ((0, 2, "MgO"), (1, 2, "Si")):
         app.click_point(structure)
         app.wait_for_viewer(structure)

@@ -370,3 +370,18 @@ def test_proxies_are_trusted_only_when_declared(sample_app, tmp_path):
     assert behind.get("/_dash-layout", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 200
     with pytest.raises(SettingsError, match="trusted_proxies"):
         Settings(trusted_proxies="many")
+
+
+def test_the_app_reads_uploads_without_the_native_xyz_parser(tmp_path, monkeypatch):
+    """A native parser crash would take the web process down: the app turns it off unless the
+    deployment says otherwise."""
+    from compute.formats.extxyz import NATIVE_XYZ_VARIABLE, native_parser_enabled
+    from explorer.app import create_app
+
+    monkeypatch.delenv(NATIVE_XYZ_VARIABLE, raising=False)
+    assert native_parser_enabled()  # a script reading its own files
+    create_app(Settings(data_dir=tmp_path / "a"))
+    assert not native_parser_enabled()
+    monkeypatch.setenv(NATIVE_XYZ_VARIABLE, "1")
+    create_app(Settings(data_dir=tmp_path / "b"))
+    assert native_parser_enabled()
