@@ -19,16 +19,54 @@
     const MAP = "#map-graph .js-plotly-plot";
     const SPEEDS = {"0.5x": 1400, "1x": 700, "2x": 350, "4x": 175, "8x": 90};
 
+    // chemiscope's bundle carries its own plotly.js and publishes it as window.Plotly. Loaded
+    // before the page's own plotly (which Dash fetches when the first graph mounts), dcc.Graph
+    // found that one and drew the map with it: no positioned layers, the title and colour bar
+    // under the plot, the plot over the tabs. So the bundle loads only once the page's plotly is
+    // there, window.Plotly keeps pointing at it (chemiscope uses its own copy internally), and
+    // the page's plotly style rules are put back last in the page.
+    function pagePlotly() {
+        return new Promise(function (resolve) {
+            const start = Date.now();
+            (function wait() {
+                if (window.Plotly || Date.now() - start > 60000) { resolve(window.Plotly); } else { setTimeout(wait, 100); }
+            })();
+        });
+    }
+    function plotlyRules() {
+        const rules = [];
+        Array.from(document.styleSheets).forEach(function (sheet) {
+            const owner = sheet.ownerNode;
+            if (!owner || owner.id !== "plotly.js-style-global") { return; }
+            try { Array.from(sheet.cssRules).forEach(function (rule) { rules.push(rule.cssText); }); } catch (error) { /* unreadable */ }
+        });
+        return rules;
+    }
+    function restorePlotlyRules(rules) {
+        if (!rules.length) { return; }
+        const style = document.createElement("style");
+        style.id = "explorer-plotly-base";
+        style.textContent = rules.join("\n");
+        document.head.appendChild(style);
+    }
+
     let loading = null;
     function library() {
         if (window.Chemiscope) { return Promise.resolve(window.Chemiscope); }
         if (!loading) {
-            loading = new Promise(function (resolve, reject) {
-                const script = document.createElement("script");
-                script.src = SCRIPT_URL;
-                script.onload = function () { resolve(window.Chemiscope); };
-                script.onerror = function () { loading = null; reject(new Error("cannot load " + SCRIPT_URL)); };
-                document.head.appendChild(script);
+            loading = pagePlotly().then(function (plotly) {
+                return new Promise(function (resolve, reject) {
+                    if (plotly) {  // the bundle's assignment is ignored; the page's plotly stays
+                        Object.defineProperty(window, "Plotly", {configurable: true, enumerable: true,
+                                                                 get: function () { return plotly; }, set: function () {}});
+                    }
+                    const saved = plotlyRules();
+                    const script = document.createElement("script");
+                    script.src = SCRIPT_URL;
+                    script.onload = function () { restorePlotlyRules(saved); resolve(window.Chemiscope); };
+                    script.onerror = function () { loading = null; reject(new Error("cannot load " + SCRIPT_URL)); };
+                    document.head.appendChild(script);
+                });
             });
         }
         return loading;

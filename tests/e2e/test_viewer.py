@@ -388,3 +388,34 @@ def test_pinned_viewers_compare_structures_with_their_own_markers(app_url, open_
     assert page.locator("#viewer-add").is_disabled()
     _shot(page, tmp_path, "61-four-viewers", ".viewer-panel")
     assert not app.errors, app.errors
+
+
+def test_the_viewer_library_leaves_the_map_drawn_by_the_pages_own_plotly(app_url, open_app):
+    """chemiscope's bundle carries another plotly.js: once it is loaded (and a structure drawn),
+    the map is still drawn by the page's plotly, with its layers positioned and its colour bar
+    inside the graph, above the tabs (before: title and colour bar under the plot, the plot
+    covering the tabs so they could not be clicked)."""
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    page.wait_for_function("() => !!window.Chemiscope")
+    index = app.isolated(1)[0]
+    app.click_point(index)
+    app.wait_for_viewer(index)
+    layout = page.evaluate("""() => {
+        const graph = document.querySelector('#map-graph .js-plotly-plot');
+        const box = graph.getBoundingClientRect();
+        const bar = graph.querySelector('.colorbar');
+        const barBox = bar ? bar.getBoundingClientRect() : null;
+        const tabs = document.querySelector('.bottom-tabs').getBoundingClientRect();
+        return {position: getComputedStyle(graph.querySelector('.main-svg')).position,
+                barInside: !barBox || (barBox.bottom <= box.bottom + 1 && barBox.top >= box.top - 1),
+                aboveTabs: box.bottom <= tabs.top + 1, version: window.Plotly.version};
+    }""")
+    assert layout["position"] == "absolute" and layout["barInside"] and layout["aboveTabs"], layout
+    from plotly.offline import get_plotlyjs_version
+
+    assert layout["version"] == get_plotlyjs_version(), "window.Plotly is not the page's own plotly.js any more"
+    # and the tabs take a real click
+    app.open_tab("Select & export")
+    page.wait_for_function("() => document.querySelector('#selection-summary') && document.querySelector('#selection-summary').offsetParent")
