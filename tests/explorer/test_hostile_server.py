@@ -169,7 +169,7 @@ def test_hostile_uploads_and_requests_against_the_running_server(serve_app, tmp_
     connection.close()
     # a forged viewer state: a row and a dataset that do not exist
     for forged in ({"dataset": "0" * 64, "per": "structure", "row": 0}, {"dataset": "x", "per": "atom", "row": 10**12}):
-        status, text = client.call("viewer-state.data", forged, writing="structure-graph.figure")
+        status, text = client.call("viewer-state.data", forged, writing="viewer-payload.data")
         assert status == 200 and "Cannot show this point" in text, text[:300]
 
     assert server.poll() is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,16 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 def small_limits_app(tmp_path_factory):
     from explorer.app import create_app
 
-    # requests: 64 KiB; uploads: 1 MB (a request of up to ~2.4 MB)
-    return create_app(Settings(data_dir=tmp_path_factory.mktemp("limits"), max_request_mb=1 / 16, max_upload_mb=1))
+    # create_app publishes its settings in this process's environment (for its workers): put the
+    # environment back afterwards, or later tests here would read files under a 1 MB limit
+    with pytest.MonkeyPatch.context() as environment:
+        for name in ("EXPLORER_DATA_DIR", "EXPLORER_BACKEND", "EXPLORER_MAX_UPLOAD_MB", "EXPLORER_NATIVE_XYZ"):
+            present = name in os.environ
+            environment.setenv(name, os.environ.get(name, ""))  # remembers the value, or that there was none
+            if not present:
+                environment.delenv(name)
+        # requests: 64 KiB; uploads: 1 MB (a request of up to ~2.4 MB)
+        yield create_app(Settings(data_dir=tmp_path_factory.mktemp("limits"), max_request_mb=1 / 16, max_upload_mb=1))
 
 
 def _upload_output(app) -> str:
