@@ -4,13 +4,16 @@ it (featomic 0.6 definitions).
 See ``soap`` for the public calculators, ``equivariant`` for λ-SOAP, ``_coupling`` for the real
 Clebsch–Gordan coupling, ``_radial`` for the spline tables of the radial
 integral, ``_spherical`` for the array code shared by numpy and cupy, ``_numba`` for the CPU
-kernels (one expansion routine, one contraction per descriptor).
+kernels (one expansion routine, one contraction per descriptor), ``lode`` for the long-range
+(LODE) expansion and its multi-scale invariants, ``_lode_radial`` for their k-space pieces.
 """
 
 from .equivariant import EquivariantPowerSpectrum, SoapBispectrum
+from .lode import LodePowerSpectrum, LodeSphericalExpansion
 from .soap import SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion
 
-__all__ = ["SphericalExpansion", "SoapPowerSpectrum", "SoapRadialSpectrum", "EquivariantPowerSpectrum", "SoapBispectrum", "DESCRIPTORS",
+__all__ = ["SphericalExpansion", "SoapPowerSpectrum", "SoapRadialSpectrum", "EquivariantPowerSpectrum", "SoapBispectrum", "LodeSphericalExpansion",
+           "LodePowerSpectrum", "DESCRIPTORS",
            "make_descriptor"]
 
 #: the invariant descriptors a map can be made of: name -> (label, class); every class takes the
