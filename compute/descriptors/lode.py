@@ -17,12 +17,15 @@ l. The j = i term is part of the sum (the centre's own potential, featomic's
 space. For p = 0 and p > 3 a k = 0 term is added to l = 0 (for p = 1, 2, 3 it is omitted, the
 usual neutralising background).
 
-The k-sum is a matrix product (centres × species, k) @ (k, (2l+1) n) per l, so the
-NumPy/BLAS code is the CPU path for both "numpy" and "numba"; "cupy" runs the same code on the GPU.
+The k-sum of a structure is one matrix product [cos k·r_i | sin k·r_i] @ M (M: the structure
+factors of each species times the k-space weights), so the NumPy/BLAS code is the CPU path for both
+"numpy" and "numba" (no Numba kernel: BLAS already does the work); "cupy" runs it on the GPU.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 from typing import Sequence
 
@@ -34,9 +37,27 @@ from ._lode_radial import center_contribution, density_fourier, k0_factor, lode_
 from ._spherical import real_spherical_harmonics
 from .soap import SphericalExpansion, _as_frames, _chemical_symbol, _ExpansionCalculator
 
-#: centres whose structure factors (centres × species × k-vectors) are held at once
-_CENTRES_PER_CHUNK = 256
+#: below this many multiply-adds a structure's k-sum runs on one BLAS thread: the products are
+#: small and OpenBLAS's threading cost more than it saved (measured: 4-10x slower on 2 busy cores)
+_THREADED_BLAS_FLOPS = 2e8
 
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    try:  # threadpoolctl comes with scikit-learn, a dependency of the project
+        from threadpoolctl import ThreadpoolController
+
+        return ThreadpoolController()
+    except ImportError:  # pragma: no cover - then BLAS keeps its own thread count
+        return None
+
+
+def _blas_threads_for(flops: float, on_gpu: bool):
+    """One BLAS thread for a small product on the CPU, the library's default otherwise."""
+    controller = _blas_controller()
+    if on_gpu or controller is None or flops >= _THREADED_BLAS_FLOPS:
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
 
 def reciprocal_vectors(cell: np.ndarray, k_cutoff: float) -> np.ndarray:
     """k-vectors of half of reciprocal space (one of each ±k pair), 0 < |k| < k_cutoff, shape (K, 3).
@@ -218,24 +239,40 @@ class LodeSphericalExpansion:
                 f"{volume:.4g} Å³: raise k_cutoff or lower the smearing"
             )
         n_species, n_max, l_max = len(species), self.n_max, self.l_max
+        n_lm = (l_max + 1) ** 2
         species_index = np.searchsorted(species, atoms.numbers)
-        weights = [xp.asarray(w) for w in self._k_space_weights(k_vectors, volume)]
-        # e^{i k·r_j} for every atom, summed per species: Σ_j cos and Σ_j sin, shape (n_species, K)
+        # only the species of this structure have non-zero columns
+        present = np.unique(species_index)
+        local_index = np.searchsorted(present, species_index)
+        weights = self._k_space_weights(k_vectors, volume)
+        n_k = len(k_vectors)
         phases = xp.asarray(np.asarray(atoms.positions, dtype=np.float64)) @ xp.asarray(k_vectors).T
-        cos, sin = xp.cos(phases), xp.sin(phases)
-        one_hot = xp.asarray((species_index[None, :] == np.arange(n_species)[:, None]).astype(np.float64))
-        cos_sum, sin_sum = one_hot @ cos, one_hot @ sin
+        cos, sin = xp.cos(phases), xp.sin(phases)  # e^{i k·r_j}, (n_atoms, K)
+        one_hot = xp.asarray((local_index[None, :] == np.arange(len(present))[:, None]).astype(np.float64))
+        cos_sum, sin_sum = one_hot @ cos, one_hot @ sin  # Σ_{j of a} e^{i k·r_j}, (n_present, K)
+        # With C_a = Σ_j cos k·r_j and S_a = Σ_j sin k·r_j, the subtraction formulas give
+        #   Σ_j cos k·(r_i − r_j) = cos_i C_a + sin_i S_a,   Σ_j sin k·(r_i − r_j) = sin_i C_a − cos_i S_a,
+        # so every coefficient is one matrix product [cos_i | sin_i] (2K) @ M (2K, columns), M
+        # stacking C_a W_l and S_a W_l: no (centres × species × K) intermediate is formed.
+        blocks = []
+        for l in range(l_max + 1):
+            w = xp.asarray(weights[l])  # (K, (2l+1)·n)
+            cw = (cos_sum.T[:, :, None] * w[:, None, :]).reshape(n_k, -1)
+            sw = (sin_sum.T[:, :, None] * w[:, None, :]).reshape(n_k, -1)
+            blocks.append(xp.concatenate([cw, sw]) if l % 2 == 0 else xp.concatenate([-sw, cw]))
+        matrix = xp.concatenate(blocks, axis=1)  # (2K, Σ_l n_present·(2l+1)·n)
+        trig = xp.concatenate([cos[xp.asarray(centres)], sin[xp.asarray(centres)]], axis=1)
+        with _blas_threads_for(float(trig.shape[0]) * trig.shape[1] * matrix.shape[1], xp is not np):
+            values = trig @ matrix
 
-        out = xp.zeros((len(centres), n_species, (l_max + 1) ** 2, n_max))
-        for start in range(0, len(centres), _CENTRES_PER_CHUNK):
-            chunk = xp.asarray(centres[start : start + _CENTRES_PER_CHUNK])
-            ci, si = cos[chunk][:, None, :], sin[chunk][:, None, :]
-            # Σ_j cos k·(r_i − r_j) and Σ_j sin k·(r_i − r_j) by the subtraction formulas
-            real = (ci * cos_sum + si * sin_sum).reshape(len(chunk) * n_species, -1)
-            imag = (si * cos_sum - ci * sin_sum).reshape(len(chunk) * n_species, -1)
-            for l in range(l_max + 1):
-                values = (real if l % 2 == 0 else imag) @ weights[l]
-                out[start : start + len(chunk), :, l * l : (l + 1) ** 2, :] = values.reshape(len(chunk), n_species, 2 * l + 1, n_max)
+        out = xp.zeros((len(centres), n_species, n_lm, n_max))
+        column = 0
+        target = xp.asarray(present)
+        for l in range(l_max + 1):
+            width = len(present) * (2 * l + 1) * n_max
+            part = values[:, column : column + width].reshape(len(centres), len(present), 2 * l + 1, n_max)
+            out[:, target, l * l : (l + 1) ** 2, :] = part
+            column += width
 
         factor = k0_factor(float(self.smearing), self.exponent)
         if factor != 0.0:  # the k = 0 term: one per atom of each species, l = 0 only
