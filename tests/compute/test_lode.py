@@ -101,7 +101,7 @@ def test_expansion_equals_featomic(dataset, per, backend):
 
 
 @pytest.mark.parametrize("exponent, smearing, center_weight", [(0, 1.0, 1.0), (2, 0.8, 1.0), (3, 1.2, 0.5), (4, 1.0, 1.0),
-                                                             (6, 1.0, 0.0), (1, 1.0, 0.0)])
+                                                             (5, 1.0, 0.3), (6, 1.0, 0.0), (9, 0.9, 1.0), (1, 1.0, 0.0)])
 def test_other_exponents_and_centre_weights_equal_featomic(exponent, smearing, center_weight):
     """p = 0 and p > 3 add a k = 0 term; center_weight ≠ 1 removes part of the centre's own potential."""
     frames = _small_and_triclinic()
