@@ -49,7 +49,7 @@ import time
 import traceback
 from pathlib import Path
 
-from dash import Input, Output, no_update, set_props
+from dash import Input, Output, no_update
 from dash.background_callback.managers import BaseBackgroundCallbackManager
 from dash.exceptions import PreventUpdate
 
@@ -278,13 +278,13 @@ class JobManager(BaseBackgroundCallbackManager):
         if position is not None:  # still waiting: say so, with its place in the queue
             self._write(key, "waited", True)
             ahead = f"{position} job{'s' if position != 1 else ''} ahead" if position else "next to start"
-            return {"status-message": {"children": f"Waiting for a free worker ({ahead}; at most {self.max_jobs_per_session} "
+            return {messages.STATUS: {"children": f"Waiting for a free worker ({ahead}; at most {self.max_jobs_per_session} "
                                                    f"jobs of one page and {self.max_jobs} in all run at once)…"}}
         value = self._read(key, "props") or {}
         self._delete(key, "props")
         if self._exists(key, "waited"):  # started: the waiting message no longer holds
             self._delete(key, "waited")
-            value = {"status-message": {"children": ""}, **value}
+            value = {messages.STATUS: {"children": ""}, **value}
         return value
 
     def job_running(self, job):
@@ -534,7 +534,7 @@ def failure_handler(what: str, *, outputs: int = 1):
             reason = reason[len(_DASH_ERROR_PREFIX):]
         reason = reason.strip().splitlines()[0] if reason.strip() else type(error).__name__
         reason = reason.rstrip(".")
-        set_props("status-message", {"children": messages.error(f"{what} failed: {reason}. Try again.")})
+        messages.say(messages.error(f"{what} failed: {reason}. Try again."))
         return no_update if outputs == 1 else [no_update] * outputs
 
     return handle
@@ -547,13 +547,9 @@ def run_and_cancel(callbacks, run_button: str, cancel_button: str, cancelled: st
     panel's ``callbacks``, see ``explorer.panels._callbacks``)."""
 
     def on_cancel(_clicks):
-        return cancelled
+        messages.say(cancelled)
 
-    callbacks.server(
-        Output("status-message", "children", allow_duplicate=True),
-        Input(cancel_button, "n_clicks"),
-        prevent_initial_call=True,
-    )(on_cancel)
+    callbacks.server(Input(cancel_button, "n_clicks"), prevent_initial_call=True)(on_cancel)
 
     return {
         "running": [(Output(run_button, "disabled"), True, False), (Output(cancel_button, "disabled"), False, True)],

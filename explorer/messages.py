@@ -1,12 +1,24 @@
-"""Status-line messages: plain text for what went well, a styled span for what went wrong.
+"""The status line: one channel every panel writes through, and the messages it shows.
 
-Errors carry the ``status-error`` class (colour and a warning icon, see ``assets/style.css``) so a
-user tells them from progress news at a glance; tests find them by that class.
+:func:`say` puts a message in the status line (``status-message``) from any callback, in the web
+process or in a job, with ``dash.set_props``: no callback declares the status line as an output,
+so no panel needs ``allow_duplicate`` for it and none writes another panel's ids to speak.
+Messages are plain text for what went well, a styled span for what went wrong: errors carry the
+``status-error`` class (colour and a warning icon, see ``assets/style.css``) so a user tells them
+from progress news at a glance; tests find them by that class.
 """
 
 from __future__ import annotations
 
-from dash import html
+from dash import html, set_props
+
+#: the status line's id (a contract id: users' scripts and the tests read it)
+STATUS = "status-message"
+
+
+def say(message) -> None:
+    """Show ``message`` (text or :func:`error`) in the status line; "" clears it."""
+    set_props(STATUS, {"children": message})
 
 
 def error(text: str) -> html.Span:

@@ -279,7 +279,6 @@ def on_method(method):
 
 @callbacks.server(
     Output(state.CLUSTERS, "data"),
-    Output("status-message", "children", allow_duplicate=True),
     Input("run-clustering", "n_clicks"),
     State(state.MAP, "data"),
     State(state.FEATURES, "data"),
@@ -294,7 +293,7 @@ def on_method(method):
     progress=[Output("cluster-progress", "value"), Output("cluster-progress", "max")],
     **run_and_cancel(callbacks, "run-clustering", "cancel-clustering", "Clustering cancelled."),
     prevent_initial_call=True,
-    on_error=failure_handler("Clustering", outputs=2),
+    on_error=failure_handler("Clustering", outputs=1),
 )
 def on_run_clustering(set_progress, _clicks, map_state, features_state, method, n_clusters, eps, min_samples,
                       min_cluster_size, space):
@@ -307,9 +306,11 @@ def on_run_clustering(set_progress, _clicks, map_state, features_state, method, 
         )
     except (ValueError, DatasetError, UnknownIdError) as error:
         set_progress(("0", "1"))
-        return no_update, messages.error(f"Clustering not run: {error}")
+        messages.say(messages.error(f"Clustering not run: {error}"))
+        return no_update
     set_progress(("1", "1"))
-    return cluster_state, describe(cluster_state)
+    messages.say(describe(cluster_state))
+    return cluster_state
 
 
 @callbacks.server(
@@ -332,7 +333,6 @@ def on_cluster_state(cluster_state, features_state, chosen):
 
 @callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
-    Output("status-message", "children", allow_duplicate=True),
     Input("use-cluster-selection", "n_clicks"),
     Input("cluster-sizes-graph", "clickData"),
     State("cluster-choice", "value"),
@@ -343,11 +343,15 @@ def on_cluster_state(cluster_state, features_state, chosen):
 def on_use_cluster(_clicks, click_data, chosen, cluster_state, map_state):
     label = clicked_label(click_data) if "cluster-sizes-graph" in state.triggered() else chosen
     if not cluster_state:
-        return no_update, messages.error("No clusters yet: run a clustering first")
+        messages.say(messages.error("No clusters yet: run a clustering first"))
+        return no_update
     if map_state and map_state.get("features") != cluster_state.get("features"):
-        return no_update, messages.error("These clusters belong to other features: run the clustering again")
+        messages.say(messages.error("These clusters belong to other features: run the clustering again"))
+        return no_update
     try:
         selection = cluster_selection(state.current_store(), cluster_state, label)
     except (ValueError, UnknownIdError) as error:
-        return no_update, messages.error(f"No selection made: {error}")
-    return selection, f"Selected {label_name(int(label))}: {len(selection['rows'])} points"
+        messages.say(messages.error(f"No selection made: {error}"))
+        return no_update
+    messages.say(f"Selected {label_name(int(label))}: {len(selection['rows'])} points")
+    return selection

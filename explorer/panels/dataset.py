@@ -168,14 +168,13 @@ def table_data(table: pd.DataFrame, max_rows: int = 20_000) -> tuple[list[dict],
 
 @callbacks.server(
     Output(state.DATASET, "data"),
-    Output("status-message", "children"),
     Input("upload-dataset", "contents"),
     State("upload-dataset", "filename"),
     prevent_initial_call=True,
 )
 def on_upload(contents, filename):
     if not contents:
-        return no_update, no_update
+        return no_update
     filename = str(filename or "upload")
     settings = state.current_settings()
     store = state.current_store()
@@ -184,8 +183,10 @@ def on_upload(contents, filename):
     except DatasetError as error:
         # the dataset shown before stays: only the message changes
         reason = str(error).removeprefix(f"{filename}: ")  # the file is named once
-        return no_update, messages.error(f"Could not open {filename}: {reason}")
-    return dataset_state, message
+        messages.say(messages.error(f"Could not open {filename}: {reason}"))
+        return no_update
+    messages.say(message)
+    return dataset_state
 
 
 def selected_structures(store: Store, features_state: dict | None, selection: dict | None) -> list[int]:
@@ -254,7 +255,6 @@ def dataset_view(store: Store, dataset_state, features_state, selection, *, only
 
 @callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
-    Output("status-message", "children", allow_duplicate=True),
     Input("select-table-rows", "n_clicks"),
     State("property-table", "virtualRowData"),
     State(state.FEATURES, "data"),
@@ -264,15 +264,19 @@ def dataset_view(store: Store, dataset_state, features_state, selection, *, only
 def on_select_table_rows(_clicks, shown, features_state, dataset_state):
     """The rows the table shows after its filters become the selection."""
     if not features_state or not dataset_state or features_state.get("dataset") != dataset_state.get("id"):
-        return no_update, messages.error("No map yet: wait for it to be drawn, then select")
+        messages.say(messages.error("No map yet: wait for it to be drawn, then select"))
+        return no_update
     structures = [record["row"] for record in (shown or []) if isinstance(record, dict) and isinstance(record.get("row"), int)]
     if not structures:
-        return no_update, messages.error("The table shows no rows: loosen its filters")
+        messages.say(messages.error("The table shows no rows: loosen its filters"))
+        return no_update
     try:
         rows = rows_of_structures(state.current_store(), features_state, structures)
     except UnknownIdError as error:
-        return no_update, messages.error(f"No selection made: {error}")
-    return {"rows": rows, "source": "table filter"}, f"Selected the {len(structures):,} structures the table shows."
+        messages.say(messages.error(f"No selection made: {error}"))
+        return no_update
+    messages.say(f"Selected the {len(structures):,} structures the table shows.")
+    return {"rows": rows, "source": "table filter"}
 
 
 # A file far above the limit never reaches the server (Flask answers 413 to the callback's

@@ -155,7 +155,6 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
 
 @callbacks.server(
     Output(state.FEATURES, "data"),
-    Output("status-message", "children", allow_duplicate=True),
     Input(state.DATASET, "data"),
     Input("compute-features", "n_clicks"),
     State("soap-cutoff", "value"),
@@ -169,11 +168,11 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
     progress=[Output("features-progress", "value"), Output("features-progress", "max")],
     **run_and_cancel(callbacks, "compute-features", "cancel-features", "Computing SOAP cancelled: the previous descriptors and map stay."),
     prevent_initial_call="initial_duplicate",
-    on_error=failure_handler("Computing SOAP", outputs=2),
+    on_error=failure_handler("Computing SOAP", outputs=1),
 )
 def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_max, density_width, per, descriptor):
     if not dataset_state:
-        return no_update, no_update
+        return no_update
     set_progress(("0", "1"))
     try:
         hypers = read_hypers(cutoff, n_max, l_max, density_width)
@@ -182,6 +181,7 @@ def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_m
             progress=lambda done, total: set_progress((str(done), str(total))), descriptor=descriptor or "soap",
         )
     except (ValueError, DatasetError, UnknownIdError) as error:
-        return no_update, messages.error(f"Descriptors not computed: {error}")
+        messages.say(messages.error(f"Descriptors not computed: {error}"))
+        return no_update
     set_progress(("1", "1"))
-    return features_state, no_update
+    return features_state

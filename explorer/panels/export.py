@@ -505,7 +505,6 @@ def on_rows_changed(features_state, context, selection):
 # FPS runs parallel Numba code: a job, never in the web process (see explorer.jobs)
 @callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
-    Output("status-message", "children", allow_duplicate=True),
     Input("select-fps", "n_clicks"),
     State("fps-count", "value"),
     State(state.FEATURES, "data"),
@@ -513,19 +512,20 @@ def on_rows_changed(features_state, context, selection):
     interval=250,
     **run_and_cancel(callbacks, "select-fps", "cancel-fps", "FPS selection cancelled: the selection stays as it was."),
     prevent_initial_call=True,
-    on_error=failure_handler("FPS selection", outputs=2),
+    on_error=failure_handler("FPS selection", outputs=1),
 )
 def on_select_diverse(_clicks, n, features_state):
     try:
         selection = select_diverse(state.current_store(), features_state, n)
     except (ValueError, UnknownIdError) as error:
-        return no_update, messages.error(f"FPS selection not made: {error}")
-    return selection, f"Selected the {len(selection['rows']):,} most diverse {_kind(features_state, len(selection['rows']))} (FPS)."
+        messages.say(messages.error(f"FPS selection not made: {error}"))
+        return no_update
+    messages.say(f"Selected the {len(selection['rows']):,} most diverse {_kind(features_state, len(selection['rows']))} (FPS).")
+    return selection
 
 
 @callbacks.server(
     Output("export-download", "data"),
-    Output("status-message", "children", allow_duplicate=True),
     Input("export-selection", "n_clicks"),
     State("export-format", "value"),
     State(state.DATASET, "data"),
@@ -550,14 +550,15 @@ def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection,
         data, filename = export_selection(state.current_store(), dataset_state, features_state, map_state, selection,
                                           fmt or FORMATS[0][0], color_by, prediction_state, cluster_state, view)
     except (ValueError, DatasetError, UnknownIdError) as error:
-        return no_update, messages.error(f"Nothing exported: {error}")
+        messages.say(messages.error(f"Nothing exported: {error}"))
+        return no_update
     n = len((selection or {}).get("rows") or [])
-    return _download(data, filename), f"Exported {n:,} {_kind(features_state, n)} to {filename}."
+    messages.say(f"Exported {n:,} {_kind(features_state, n)} to {filename}.")
+    return _download(data, filename)
 
 
 @callbacks.server(
     Output("export-features-download", "data"),
-    Output("status-message", "children", allow_duplicate=True),
     Input("export-features", "n_clicks"),
     State("feature-count", "value"),
     State("feature-method", "value"),
@@ -567,11 +568,13 @@ def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection,
     interval=250,
     **run_and_cancel(callbacks, "export-features", "cancel-export-features", "Feature export cancelled: nothing was exported."),
     prevent_initial_call=True,
-    on_error=failure_handler("Selecting features", outputs=2),
+    on_error=failure_handler("Selecting features", outputs=1),
 )
 def on_export_features(_clicks, n, method, features_state, selection):
     try:
         data, filename = export_features(state.current_store(), features_state, selection, n, method or "fps")
     except (ValueError, DatasetError, UnknownIdError) as error:
-        return no_update, messages.error(f"Features not exported: {error}")
-    return _download(data, filename), f"Exported {n} feature columns ({(method or 'fps').upper()}) to {filename}."
+        messages.say(messages.error(f"Features not exported: {error}"))
+        return no_update
+    messages.say(f"Exported {n} feature columns ({(method or 'fps').upper()}) to {filename}.")
+    return _download(data, filename)

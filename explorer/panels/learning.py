@@ -229,7 +229,6 @@ def on_learning_note(model, features_state):
 @callbacks.server(
     Output("learning-curve-graph", "figure"),
     Output("learning-curve-table", "children"),
-    Output("status-message", "children", allow_duplicate=True),
     Input("run-learning-curve", "n_clicks"),
     State(state.FEATURES, "data"),
     State("learning-property", "value"),
@@ -240,7 +239,7 @@ def on_learning_note(model, features_state):
     progress=[Output("learning-progress", "value"), Output("learning-progress", "max")],
     **run_and_cancel(callbacks, "run-learning-curve", "cancel-learning-curve", "Learning curve cancelled."),
     prevent_initial_call=True,
-    on_error=failure_handler("Computing the learning curve", outputs=3),
+    on_error=failure_handler("Computing the learning curve", outputs=2),
 )
 def on_run_learning_curve(set_progress, _clicks, features_state, target, model, selection):
     set_progress(("0", "1"))
@@ -251,8 +250,9 @@ def on_run_learning_curve(set_progress, _clicks, features_state, target, model, 
         )
     except (ValueError, DatasetError, UnknownIdError, KeyError) as error:
         set_progress(("0", "1"))
-        return no_update, no_update, messages.error(f"Learning curve not computed: {error}")
+        messages.say(messages.error(f"Learning curve not computed: {error}"))
+        return no_update, no_update
     set_progress(("1", "1"))
     model = table.attrs.get("model", model)
-    return (curve_figure(table, target, model), curve_table(table),
-            summary_message(table, target, model, int(features_state.get("n_rows", 0))))
+    messages.say(summary_message(table, target, model, int(features_state.get("n_rows", 0))))
+    return curve_figure(table, target, model), curve_table(table)

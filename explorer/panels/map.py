@@ -337,7 +337,6 @@ def on_new_clusters(cluster_state):
 
 @callbacks.server(
     Output(state.MAP, "data"),
-    Output("status-message", "children", allow_duplicate=True),
     Input(state.FEATURES, "data"),
     Input("projection-method", "value"),
     Input("target-property", "value"),
@@ -346,19 +345,20 @@ def on_new_clusters(cluster_state):
     interval=250,
     progress=[Output("map-progress", "value"), Output("map-progress", "max")],
     prevent_initial_call=True,
-    on_error=failure_handler("Computing the map", outputs=2),
+    on_error=failure_handler("Computing the map", outputs=1),
 )
 def on_compute_map(set_progress, features_state, method, target, mixing):
     if not features_state:
-        return no_update, no_update
+        return no_update
     set_progress(("0", "3"))
     try:
         map_state = compute_map(state.current_store(), features_state, method or "pca", target, float(mixing), state.current_settings().backend,
                                 progress=lambda done: set_progress((str(done), "3")))
     except (ValueError, DatasetError, UnknownIdError) as error:
-        return no_update, messages.error(f"Map not computed: {error}")
+        messages.say(messages.error(f"Map not computed: {error}"))
+        return no_update
     set_progress(("1", "1"))
-    return map_state, no_update
+    return map_state
 
 
 def mixing_control(method: str | None) -> tuple[bool, str]:
@@ -379,7 +379,6 @@ def on_method(method):
 
 @callbacks.server(
     Output(state.MAP, "data", allow_duplicate=True),
-    Output("status-message", "children", allow_duplicate=True),
     Input("mixing-slider", "value"),
     State(state.MAP, "data"),
     State(state.FEATURES, "data"),
@@ -387,13 +386,14 @@ def on_method(method):
 )
 def on_mixing(mixing, map_state, features_state):
     if not map_state or map_state.get("method") not in maps.SUPERVISED or not features_state:
-        return no_update, no_update
+        return no_update
     if features_state["key"] != map_state["features"]:
-        return no_update, no_update
+        return no_update
     try:
-        return move_mixing(state.current_store(), map_state, features_state, float(mixing)), no_update
+        return move_mixing(state.current_store(), map_state, features_state, float(mixing))
     except (ValueError, UnknownIdError) as error:
-        return no_update, messages.error(f"Mixing not applied: {error}")
+        messages.say(messages.error(f"Mixing not applied: {error}"))
+        return no_update
 
 
 @callbacks.server(

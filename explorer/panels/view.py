@@ -77,7 +77,6 @@ def on_save_settings(_clicks, dataset_state, viewer_state, *values):
 
 @callbacks.server(
     Output("open-view", "data"),
-    Output("status-message", "children", allow_duplicate=True),
     Input("load-settings", "contents"),
     State("load-settings", "filename"),
     prevent_initial_call=True,
@@ -87,8 +86,10 @@ def on_load_settings(contents, filename):
     try:
         view = view_state.from_json(decode_upload(contents, filename))
     except (ValueError, DatasetError) as error:
-        return no_update, messages.error(f"Could not load {filename}: {error}")
-    return "/" + view_state.to_query(view), f"Opening the view of {filename}…"
+        messages.say(messages.error(f"Could not load {filename}: {error}"))
+        return no_update
+    messages.say(f"Opening the view of {filename}…")
+    return "/" + view_state.to_query(view)
 
 
 callbacks.clientside(

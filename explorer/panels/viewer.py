@@ -88,7 +88,8 @@ def layout() -> html.Div:
             html.Div(
                 [
                     dcc.Checklist(id="viewer-shapes", options=[], value=[], className="viewer-shapes"),
-                    html.Label(["shape scale", _number("viewer-shape-scale", 1.0, min=0.05, max=20, step=0.1)],
+                    # step "any": with step 0.1 from min 0.05 a typed 2.5 was an invalid value, silently dropped
+                    html.Label(["shape scale", _number("viewer-shape-scale", 1.0, min=0.05, max=20, step="any")],
                                className="field viewer-shape-scale"),
                 ],
                 id="viewer-shape-controls", className="viewer-shape-controls", style=HIDDEN,

@@ -602,13 +602,18 @@ def test_plain_xyz_comment_and_per_atom_strings():
 )
 def test_hostile_counts_and_nesting_fail_fast(filename, data, problem):
     """Tiny files that announce huge sizes or nest without end are refused before any parser
-    allocates for them or recurses (each of these hung or crashed a worker before)."""
-    import time
+    allocates for them or recurses (each of these hung or crashed a worker before): the memory
+    spent before the refusal stays small."""
+    import tracemalloc
 
-    start = time.perf_counter()
-    with pytest.raises(DatasetError, match=re.escape(filename) + ": .*" + re.escape(problem)):
-        read_dataset(data, name=filename)
-    assert time.perf_counter() - start < 5
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match=re.escape(filename) + ": .*" + re.escape(problem)):
+            read_dataset(data, name=filename)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6 + 3 * len(data), f"{peak / 1e6:.0f} MB spent before refusing"
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,3 +27,23 @@ def featurized_molecules(tmp_path_factory):
     dataset_id = store.add_dataset_file(subset)
     features_state = compute_features(store, dataset_id, SMALL_HYPERS, "structure", backend="numba")
     return store, {"id": dataset_id, "name": subset.name}, features_state
+
+
+def run_callback(function, *args, triggers=()):
+    """``function(*args)`` run as Dash runs a callback (fired by ``triggers``, "id.prop" each):
+    returns (its outputs, what it said in the status line through ``messages.say``)."""
+    import contextvars
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    from explorer.messages import STATUS
+
+    def run():
+        context = AttributeDict(triggered_inputs=[{"prop_id": t, "value": None} for t in triggers], updated_props={})
+        context_value.set(context)
+        result = function(*args)
+        said = context.updated_props.get(STATUS, {}).get("children")
+        return result, said
+
+    return contextvars.copy_context().run(run)

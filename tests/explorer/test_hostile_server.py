@@ -128,7 +128,7 @@ class Client:
 
     def upload(self, name: str, data: bytes) -> tuple[int, str]:
         contents = "data:application/octet-stream;base64," + base64.b64encode(data).decode()
-        return self.call("upload-dataset.contents", contents, {"upload-dataset.filename": name}, writing="status-message")
+        return self.call("upload-dataset.contents", contents, {"upload-dataset.filename": name}, writing="dataset-state")
 
 
 def _peak_rss_mb(pid: int) -> float:

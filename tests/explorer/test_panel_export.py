@@ -9,6 +9,8 @@ from pathlib import Path
 
 import ase.io
 from explorer.messages import text_of
+
+from .conftest import run_callback
 import numpy as np
 import pandas as pd
 import pytest
@@ -254,17 +256,17 @@ def test_empty_selection_is_an_error(store, molecules, fmt):
 def test_callbacks_report_errors_and_send_files(store, molecules, monkeypatch):
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(store.root))
     args = (molecules["dataset"], molecules["features"], molecules["map"])
-    download, message = panel.on_export(1, "extxyz", *args, {"rows": [], "source": None}, None, None, None)
+    download, message = run_callback(panel.on_export, 1, "extxyz", *args, {"rows": [], "source": None}, None, None, None)
     assert download is panel.no_update and "select points first" in text_of(message)
     assert message.className == "status-error"
-    download, message = panel.on_export(1, "csv", *args, {"rows": [1, 2], "source": "lasso"}, None, None, None)
+    download, message = run_callback(panel.on_export, 1, "csv", *args, {"rows": [1, 2], "source": "lasso"}, None, None, None)
     assert download["filename"] == "small_molecules_subset-selection.csv" and download["base64"]
     assert "Exported 2 structures" in message
-    selection, message = panel.on_select_diverse(1, 5, molecules["features"])
+    selection, message = run_callback(panel.on_select_diverse, 1, 5, molecules["features"])
     assert len(selection["rows"]) == 5 and "(FPS)" in message
-    selection, message = panel.on_select_diverse(1, 0, molecules["features"])
+    selection, message = run_callback(panel.on_select_diverse, 1, 0, molecules["features"])
     assert selection is panel.no_update and "FPS selection not made" in text_of(message)
-    download, message = panel.on_export_features(1, 3, "cur", molecules["features"], None)
+    download, message = run_callback(panel.on_export_features, 1, 3, "cur", molecules["features"], None)
     assert download["filename"].endswith("-features-cur-3.npz")
     assert panel.on_clear(1) == {"rows": [], "source": None}
 

@@ -44,7 +44,8 @@ def _upload_body(output: str, name: str, data: bytes) -> bytes:
     ids = [part for part in output.strip(".").split("...")]
     return json.dumps({
         "output": output,
-        "outputs": [{"id": i.rsplit(".", 1)[0], "property": i.rsplit(".", 1)[1]} for i in ids],
+        "outputs": ([{"id": i.rsplit(".", 1)[0], "property": i.rsplit(".", 1)[1]} for i in ids] if output.startswith("..")
+                    else {"id": ids[0].rsplit(".", 1)[0], "property": ids[0].rsplit(".", 1)[1]}),
         "inputs": [{"id": "upload-dataset", "property": "contents",
                     "value": "data:application/octet-stream;base64," + base64.b64encode(data).decode()}],
         "changedPropIds": ["upload-dataset.contents"],

@@ -8,7 +8,6 @@ from ``to_dict()``/JSON, where plotly encodes numpy arrays as base64 ``{"dtype",
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import ase.io
@@ -269,16 +268,12 @@ def test_decimation_3d_and_small_inputs():
     assert len(all_rows(fig)) == 20_000
 
 
-def test_million_point_map_is_fast(million):
+def test_a_million_point_map_sends_a_bounded_figure(million):
+    """The work is bounded by decimation (at most 50,000 points drawn and sent), not by the
+    input's size; its speed is measured by ``python -m explorer.bench``, not asserted here."""
     pts, color = million
-    map_figure(pts[:1000], color=color[:1000], color_name="c")  # warm plotly's validators
-    best = np.inf
-    for _ in range(2):
-        t0 = time.perf_counter()
-        fig = map_figure(pts, color=color, color_name="c", hover={"c2": color})
-        best = min(best, time.perf_counter() - t0)
+    fig = map_figure(pts, color=color, color_name="c", hover={"c2": color})
     assert len(all_rows(fig)) == 50_000
-    assert best < 3.0, f"1M-point map took {best:.2f} s"
     serialises(fig)
 
 

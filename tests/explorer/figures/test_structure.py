@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import ase.io
@@ -147,9 +146,7 @@ def test_structure_atom_colour_with_nan_and_bad_centre():
 
 def test_structure_large_uses_markers():
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((6, 6, 6))  # 864 atoms
-    t0 = time.perf_counter()
     fig = structure_figure(atoms, center=0, cutoff=4.0)
-    elapsed = time.perf_counter() - t0
     assert fig.layout.meta["mode"] == "markers"
     atom_traces = [t for t in fig.data if t.meta["kind"] == "atoms"]
     assert all(isinstance(t, go.Scatter3d) for t in atom_traces)
@@ -157,7 +154,6 @@ def test_structure_large_uses_markers():
     assert np.array_equal(atoms_shown(fig), np.arange(len(atoms)))
     assert n_segments(fig, "cell") == 12
     assert fig.layout.meta["n_bonds"] == 6 * len(atoms)  # fcc: 12 neighbours
-    assert elapsed < 10.0
     serialises(fig)
 
 
