@@ -29,9 +29,18 @@ MAX_TRAJECTORY_ATOMS = 200_000
 MAX_TRAJECTORY_FRAMES = 400
 #: consecutive structures are frames of one trajectory when no atom moves more than this (Å)
 MAX_FRAME_STEP = 1.5
-#: shapes are scaled so the longest arrow / largest semi-axis is this long (Å) at scale 1
-ARROW_LENGTH = {"structure": 2.0, "atom": 1.2}
-ELLIPSOID_SIZE = {"structure": 2.0, "atom": 0.7}
+#: shapes keep one scale over a whole dataset (a twice larger dipole is a twice longer arrow on
+#: every structure): the largest per-atom arrow / ellipsoid semi-axis of the dataset is this long (Å)
+#: at scale 1; per-structure ones reach beyond the atoms (see :func:`shape_scales`)
+ARROW_LENGTH = {"structure": 2.0, "atom": 1.5}
+ELLIPSOID_SIZE = {"structure": 2.0, "atom": 1.2}
+#: one colour per shape (arrows and ellipsoids each in the order of the dataset's shape list); ellipsoids are see-through
+#: (chemiscope reads the alpha of a ``#RRGGBBAA`` colour) so that the atoms inside stay visible.
+#: One colour per shape, not the atoms' colours: an arrow starts inside its atom's ball and a white
+#: hydrogen arrow is lost on the light background.
+SHAPE_COLORS = {"arrow": ("#d62728", "#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f"),
+                "ellipsoid": ("#2f6fad", "#9467bd", "#17becf", "#bcbd22", "#2ca02c", "#8c564b")}
+ELLIPSOID_ALPHA = {"structure": "bf", "atom": "bf"}  # 0.75, 0.75
 _TENSOR_SUFFIXES = ("xx", "yy", "zz", "xy", "xz", "yz")
 
 
@@ -163,79 +172,132 @@ def tensor_ellipsoid(components) -> tuple[np.ndarray, np.ndarray]:
     >>> np.round(axes, 6).tolist(), np.round(np.abs(q), 6).tolist()
     ([3.0, 2.0, 1.0], [0.0, 0.0, 0.0, 1.0])
     """
+    axes, quaternions = _ellipsoids(np.asarray(components, dtype=float).reshape(1, 6))
+    return axes[0], quaternions[0]
+
+
+def _matrices(tensors: np.ndarray) -> np.ndarray:
+    """(n, 6) components ``xx yy zz xy xz yz`` -> (n, 3, 3) symmetric matrices."""
+    xx, yy, zz, xy, xz, yz = (tensors[:, k] for k in range(6))
+    return np.stack([np.stack([xx, xy, xz], -1), np.stack([xy, yy, yz], -1), np.stack([xz, yz, zz], -1)], 1)
+
+
+def _ellipsoids(tensors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`tensor_ellipsoid` of (n, 6) tensors at once (a 10,000-atom structure in one call)."""
     from scipy.spatial.transform import Rotation
 
-    xx, yy, zz, xy, xz, yz = (float(c) for c in components)
-    tensor = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
-    values, vectors = np.linalg.eigh(tensor)
-    order = np.argsort(-np.abs(values))
-    values, vectors = values[order], vectors[:, order]
-    if np.linalg.det(vectors) < 0:  # a rotation, not a reflection
-        vectors[:, 2] *= -1
+    values, vectors = np.linalg.eigh(_matrices(tensors))
+    order = np.argsort(-np.abs(values), axis=1)
+    values = np.take_along_axis(values, order, 1)
+    vectors = np.take_along_axis(vectors, order[:, None, :], 2)
+    flip = np.linalg.det(vectors) < 0  # a rotation, not a reflection
+    vectors[flip, :, 2] *= -1
     return np.abs(values), Rotation.from_matrix(vectors).as_quat()
 
 
-def _shapes_for(frames_atoms, structure_rows, atom_rows) -> list[dict]:
-    """chemiscope shapes of each frame: an arrow per 3-vector, an ellipsoid per 6-component
-    tensor; per-structure ones at the centre of mass, per-atom ones on every atom. Sizes are
-    normalised over all frames (the largest is :data:`ARROW_LENGTH` / :data:`ELLIPSOID_SIZE`);
-    the browser's scale control multiplies them."""
-    out: list[dict] = [{} for _ in frames_atoms]
+def _extent(atoms) -> float:
+    """How far the atoms reach from their centre of mass (Å)."""
+    if not len(atoms):
+        return 0.0
+    pos = np.asarray(atoms.positions, dtype=float)
+    return float(np.linalg.norm(pos - atoms.get_center_of_mass(), axis=1).max())
 
-    def add(level, name, values, positions_of):
-        # values: per frame, (k, 3) vectors or (k, 6) tensors, k = 1 (structure) or n atoms
-        values = [np.asarray(v, dtype=float) for v in values]
-        finite = [v for v in values if v.size and np.isfinite(v).all()]
-        if not finite:
-            return
-        tensor = values[0].shape[1] == 6
+
+_SCALES: dict[int, tuple] = {}
+
+
+def shape_scales(dataset) -> dict[str, dict]:
+    """The shapes a dataset offers, by label (``"<name> (structure)"``, ``"<name> (per atom)"``):
+    ``level``, ``columns``, ``kind`` ("arrow" for 3-vectors, "ellipsoid" for 6-component tensors),
+    ``factor`` (Å per unit of the data, one for the whole dataset so sizes compare between
+    structures) and ``color``. The largest per-atom arrow is :data:`ARROW_LENGTH` long, the largest
+    per-atom semi-axis :data:`ELLIPSOID_SIZE`; per-structure shapes sit at the centre of mass, so
+    the largest arrow is 2 Å longer than the farthest atom of the structures is from their centre
+    (a shorter one, buried in its molecule, is shown with the scale control) and the largest
+    ellipsoid reaches as far as that atom; at least the sizes above and at most 10 Å (a bulk
+    crystal). Cached per dataset (it reads every row once)."""
+    cached = _SCALES.get(id(dataset))
+    if cached is not None and cached[0]() is dataset:
+        return cached[1]
+    import weakref
+
+    found = []
+    table = dataset.structure_properties
+    if dataset.structures and len(table) == len(dataset.structures):
+        found += [("structure", name, cols, table) for name, cols in _groups(_numeric(table, table.columns)).items()]
+    atoms_table = dataset.atom_properties
+    if dataset.structures and len(atoms_table.columns) > 2:
+        found += [("atom", name, cols, atoms_table) for name, cols in _groups(_numeric(atoms_table, atoms_table.columns)).items()]
+    reach = None
+    out: dict[str, dict] = {}
+    for level, name, cols, source in found:
+        values = source[cols].to_numpy(dtype=float)
+        values = values[np.isfinite(values).all(axis=1)]
+        if not len(values):
+            continue
+        tensor = len(cols) == 6
+        biggest = float(np.abs(np.linalg.eigvalsh(_matrices(values))).max() if tensor else np.linalg.norm(values, axis=1).max())
+        target = (ELLIPSOID_SIZE if tensor else ARROW_LENGTH)[level]
+        if level == "structure":
+            if reach is None:  # the extent of (up to 200, evenly picked) structures
+                picked = dataset.structures[:: max(1, len(dataset.structures) // 200)]
+                reach = max(_extent(a) for a in picked)
+            target = min(10.0, max(target, reach if tensor else reach + 2.0))
         label = f"{name} ({'per atom' if level == 'atom' else 'structure'})"
-        if not tensor:
-            longest = max(float(np.linalg.norm(v, axis=1).max()) for v in finite)
-            factor = ARROW_LENGTH[level] / longest if longest > 0 else 1.0
-        else:
-            biggest = max(float(np.abs(np.linalg.eigvalsh(_matrix(t))).max()) for v in finite for t in v)
-            factor = ELLIPSOID_SIZE[level] / biggest if biggest > 0 else 1.0
-        for k, v in enumerate(values):
-            if not (v.size and np.isfinite(v).all()):
-                continue
-            items = []
-            for row in v:
-                if tensor:
-                    axes, q = tensor_ellipsoid(row)
-                    items.append({"semiaxes": np.round(np.maximum(axes * factor, 0.02), 4).tolist(),
-                                  "orientation": np.round(q, 6).tolist()})
-                else:
-                    items.append({"vector": np.round(row * factor, 4).tolist()})
-            params: dict = {"global": {"scale": 1.0}}
-            if tensor:
-                params["global"]["opacity"] = 0.75 if level == "structure" else 0.9
-            else:
-                params["global"].update(opacity=1.0, baseRadius=0.08 if level == "atom" else 0.12,
-                                        headRadius=0.18 if level == "atom" else 0.25,
-                                        headLength=0.3 if level == "atom" else 0.45)
-            if level == "structure":
-                items[0]["position"] = np.round(positions_of(k), 4).tolist()
-                items[0]["color"] = "#d62728" if not tensor else "#2f6fad"
-                params["structure"] = items
-            else:
-                params["atom"] = items
-            out[k][label] = {"kind": "ellipsoid" if tensor else "arrow", "parameters": params}
-
-    if structure_rows is not None:
-        table = structure_rows
-        for name, columns in _groups(_numeric(table, table.columns)).items():
-            add("structure", name, [table[columns].to_numpy(dtype=float)[k:k + 1] for k in range(len(frames_atoms))],
-                lambda k: frames_atoms[k].get_center_of_mass())
-    if atom_rows is not None:
-        for name, columns in _groups(_numeric(atom_rows[0], atom_rows[0].columns) if atom_rows else []).items():
-            add("atom", name, [rows[columns].to_numpy(dtype=float) for rows in atom_rows], None)
+        out[label] = {"level": level, "columns": list(cols), "kind": "ellipsoid" if tensor else "arrow",
+                      "factor": target / biggest if biggest > 0 else 1.0}
+    for kind, palette in SHAPE_COLORS.items():
+        for k, label in enumerate(sorted(label for label in out if out[label]["kind"] == kind)):
+            spec = out[label]
+            spec["color"] = palette[k % len(palette)] + (ELLIPSOID_ALPHA[spec["level"]] if kind == "ellipsoid" else "")
+    try:
+        _SCALES[id(dataset)] = (weakref.ref(dataset), out)
+        if len(_SCALES) > 32:  # datasets come and go with uploads: forget the oldest
+            _SCALES.pop(next(iter(_SCALES)))
+    except TypeError:  # not weak-referenceable: computed again next time
+        pass
     return out
 
 
-def _matrix(t) -> np.ndarray:
-    xx, yy, zz, xy, xz, yz = t
-    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+def _shapes_for(frames_atoms, structure_rows, atom_rows, specs) -> list[dict]:
+    """chemiscope shapes of each frame (``structure.shapes`` as its MoleculeViewer reads them:
+    ``{label: {kind, parameters: {global, structure: [one], atom: [one per atom]}}}``), for the
+    shapes of :func:`shape_scales`: an arrow per 3-vector, an ellipsoid per tensor; per-structure
+    ones at the centre of mass, per-atom ones on every atom. The browser's scale control sets
+    ``parameters.global.scale``."""
+    out: list[dict] = [{} for _ in frames_atoms]
+    for label, spec in specs.items():
+        level, tensor = spec["level"], spec["kind"] == "ellipsoid"
+        rows = structure_rows if level == "structure" else atom_rows
+        if rows is None:
+            continue
+        for k in range(len(frames_atoms)):
+            values = (rows[spec["columns"]].to_numpy(dtype=float)[k:k + 1] if level == "structure"
+                      else atom_rows[k][spec["columns"]].to_numpy(dtype=float))
+            if not (values.size and np.isfinite(values).all()):
+                continue
+            if tensor:
+                axes, quaternions = _ellipsoids(values)
+                axes = np.round(np.maximum(axes * spec["factor"], 0.02), 4).tolist()
+                quaternions = np.round(quaternions, 6).tolist()
+                items = [{"semiaxes": a, "orientation": q} for a, q in zip(axes, quaternions)]
+            else:
+                vectors = values * spec["factor"]
+                # a zero vector has no direction (chemiscope divides by its length): a speck instead
+                vectors[np.linalg.norm(vectors, axis=1) < 1e-4] = (0.0, 0.0, 1e-4)
+                items = [{"vector": v} for v in np.round(vectors, 4).tolist()]
+            params: dict = {"global": {"scale": 1.0, "color": spec["color"]}}
+            if not tensor:  # thicker than chemiscope's defaults (0.1, 0.15, 0.2): seen beside the bonds
+                big = level == "structure"
+                params["global"].update(baseRadius=0.18 if big else 0.08, headRadius=0.4 if big else 0.18,
+                                        headLength=0.9 if big else 0.35)
+            if level == "structure":
+                items[0]["position"] = np.round(frames_atoms[k].get_center_of_mass(), 4).tolist()
+                params["structure"] = items
+            else:
+                params["atom"] = items
+            out[k][label] = {"kind": spec["kind"], "parameters": params}
+    return out
 
 
 def _atom_rows(dataset, structure: int, n_atoms: int):
@@ -261,7 +323,8 @@ def viewer_payload(dataset, rows, row: int, *, cutoff: float | None = None, titl
     if any(r is None for r in atom_rows):
         atom_rows = None
     table = dataset.structure_properties
-    shapes = _shapes_for(atoms_of, table.iloc[frames] if len(table) == len(dataset.structures) else None, atom_rows)
+    shapes = _shapes_for(atoms_of, table.iloc[frames] if len(table) == len(dataset.structures) else None, atom_rows,
+                         shape_scales(dataset))
     names = _numeric(atom_rows[0], atom_rows[0].columns) if atom_rows else []
     # the first map row of each frame (the ring on the map follows playback)
     first = {}

@@ -290,11 +290,9 @@ def test_colour_by_a_property_with_bar_and_range(served, open_app, tmp_path):
     assert not app.errors, app.errors
 
 
-@pytest.mark.xfail(strict=True, reason="the shapes reach chemiscope's viewer (its 'shape' setting names them) but "
-                                       "nothing is drawn yet: not found in the time of the first integration")
 def test_shapes_arrows_and_ellipsoids_with_a_scale(served, open_app, tmp_path):
     # the dipole (per structure, an arrow at the centre of mass), the polarisability tensors (per
-    # structure and per atom, ellipsoids), with a scale
+    # structure and per atom, see-through ellipsoids), with a scale; forces (per atom, arrows)
     url = served(DATA / "alpha-mu.xyz")
     app, index = _open_and_click(open_app, url, n_rows=2)
     page = app.page
@@ -305,16 +303,54 @@ def test_shapes_arrows_and_ellipsoids_with_a_scale(served, open_app, tmp_path):
     _settled(app)
     arrow = _shot(page, tmp_path, "44-dipole-arrow", _host(page))
     assert _differs(plain, arrow), (page.evaluate("() => [window.__explorerViewer.settings(), window.__explorerViewer.model().shape]"), app.errors)
+    # turned with the mouse, the arrow is seen from the side: green (the first arrow colour is red,
+    # the dipoles are sorted), starting at the centre of mass
+    box = page.locator(_host(page)).bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 120, cy, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    side = _shot(page, tmp_path, "44b-dipole-side", _host(page))
+    green = (side[..., 1] > side[..., 0] + 60) & (side[..., 1] > side[..., 2] + 60)
+    assert green.sum() > 150, green.sum()
+    page.locator("#viewer-shapes label", has_text="dipole_ccsd (structure)").click()
     page.locator("#viewer-shapes label", has_text="a (per atom)").click()
     _settled(app)
+    assert page.evaluate("() => window.__explorerViewer.model().shape") == "a (per atom)"
     ellipsoids = _shot(page, tmp_path, "45-atom-ellipsoids", _host(page))
-    assert _differs(arrow, ellipsoids)
+    assert _differs(side, ellipsoids)
+    page.locator("#viewer-shapes label", has_text="a (per atom)").click()
+    page.locator("#viewer-shapes label", has_text="ccsd_polarizability (structure)").click()
+    _settled(app)
+    molecular = _shot(page, tmp_path, "45b-molecular-ellipsoid", _host(page))
+    assert _differs(ellipsoids, molecular)
     _set_number(page, "viewer-shape-scale", 2.5)
     page.wait_for_function("() => window.__explorerViewer.settings().scale === 2.5")
     _drawn(app)
     page.wait_for_timeout(300)
     bigger = _shot(page, tmp_path, "46-shapes-scaled", _host(page))
-    assert _differs(ellipsoids, bigger)
+    assert _differs(molecular, bigger)
+    # a 2.5 times larger ellipsoid tints the whole view: the corners are no longer the background
+    corner = lambda img: img[-40:, -40:].mean(axis=(0, 1))
+    assert np.abs(corner(bigger) - corner(molecular)).sum() > 15, (corner(bigger), corner(molecular))
+    assert not app.errors, app.errors
+
+    # forces: an arrow on every atom
+    url = served(DATA / "trajectory.xyz")
+    app = open_app(url)
+    app.open()
+    app.wait_for_map(lambda info: info["count"] == 20)
+    page = app.page
+    app.click_point(3)
+    app.wait_for_viewer(3)
+    _drawn(app, 3)
+    plain = _shot(page, tmp_path, "47-no-forces", _host(page))
+    page.locator("#viewer-shapes label", has_text="forces (per atom)").click()
+    _settled(app)
+    forces = _shot(page, tmp_path, "48-forces", _host(page))
+    assert _differs(plain, forces, tol=0.001)
     assert not app.errors, app.errors
 
 
