@@ -515,8 +515,18 @@ _LOAD = """async (text) => {
         const viewer = await Chemiscope.DefaultVisualizer.load(
             {meta: 'meta', map: 'map', structure: 'structure', info: 'info'}, dataset);
         const settings = viewer.saveSettings();
+        // what it drew: the map's points (its main trace) and the atoms of the structure shown
+        // (chemiscope's internals: its map's plotly and its viewer's 3Dmol model)
+        let shown = null;
+        for (let k = 0; k < 100 && !shown; k++) {
+            const cell = Array.from(viewer.structure._cellsData.values())[0];
+            const current = cell && cell.viewer && cell.viewer._current;
+            if (current && current.model) { shown = {structure: cell.current.structure, atoms: current.model.selectedAtoms({}).length}; }
+            else { await new Promise((r) => setTimeout(r, 100)); }
+        }
+        const points = viewer.map._plot && viewer.map._plot.data ? (viewer.map._plot.data[0].x || []).length : null;
         return {ok: true, x: settings.map.x.property, y: settings.map.y.property, z: settings.map.z.property,
-                color: settings.map.color.property, target: settings.target};
+                color: settings.map.color.property, target: settings.target, points, shown};
     } catch (error) {
         return {ok: false, error: String(error)};
     }
@@ -547,10 +557,25 @@ def test_chemiscope_viewer_opens_our_files(browser_page, sample, cgap, csd):
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.set_content(_PAGE)
     page.add_script_tag(path=str(script))
+    expected = {  # (map points, the structures in the file's order)
+        "molecules": (len(rows), [sample.structures[i] for i in rows]),
+        "periodic-3d": (5, cgap.structures[:5]),
+        "environments": (len(atom_rows), None),
+    }
     for name, (data, (x, y, z, color, target)) in cases.items():
         result = page.evaluate(_LOAD, data.decode())
         assert result["ok"], f"{name}: chemiscope refused the file: {result.get('error')}"
         assert (result["x"], result["y"], result["z"], result["color"], result["target"]) == (x, y, z, color, target), name
+        points, structures = expected[name]
+        assert result["points"] == points, (name, result["points"])
+        document = _loads(data)
+        written = [len(s["names"]) for s in document["structures"]]
+        # a periodic per-atom file asks for a supercell (neighbours beyond the cell are drawn)
+        supercell = (document.get("settings", {}).get("structure") or [{}])[0].get("supercell", [1, 1, 1])
+        assert result["shown"] is not None, name
+        assert result["shown"]["atoms"] == written[result["shown"]["structure"]] * int(np.prod(supercell)), (name, result["shown"], supercell)
+        if structures is not None:
+            assert written == [len(a) for a in structures], name
     # the check has teeth: chemiscope refuses a broken file
     broken = _loads(cases["molecules"][0])
     broken["properties"]["PC1"]["values"].pop()
@@ -658,3 +683,38 @@ def test_ase_db_is_the_db_formats_writer():
     from compute.export import to_ase_db
 
     assert FORMATS["db"].writer is to_ase_db
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["alpha-mu.xyz", "explore_mc3d.xyz", "explore_qm9.xyz", "methane_dimer_sample.xyz", "showcase.xyz",
+                                  "trajectory.xyz", "CSD-1000R.chemiscope.json"])
+def test_chemiscope_viewer_opens_every_test_file_per_structure_and_per_atom(browser_page, name):
+    """Each real file, exported per structure and per atom (a few rows, map coordinates with a
+    NaN), is opened by chemiscope's own viewer: no error, one point per exported row, and
+    the structure shown with its atoms (times the supercell a periodic per-atom file asks for)."""
+    chemiscope = pytest.importorskip("chemiscope")
+    dataset = read_dataset(DATA / name)
+    script = Path(chemiscope.__file__).parent / "sphinx" / "static" / "chemiscope.min.js"
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_content(_PAGE)
+    page.add_script_tag(path=str(script))
+    structure_rows = np.arange(0, dataset.n_structures, max(1, dataset.n_structures // 6))[:6]
+    atom_rows = np.arange(0, dataset.n_atoms, max(1, dataset.n_atoms // 40))[:40]
+    for per, rows in (("structure", structure_rows), ("atom", atom_rows)):
+        values = np.linspace(0.0, 1.0, len(rows))
+        values[len(rows) // 2] = np.nan
+        data = to_chemiscope(dataset, rows, map_coordinates={"PC1": values, "PC2": values[::-1].copy()},
+                             environments=True if per == "atom" else None)
+        result = page.evaluate(_LOAD, data.decode())
+        assert result["ok"], f"{name} per {per}: chemiscope refused the file: {result.get('error')}"
+        assert result["x"] == "PC1" and result["target"] == per, result
+        assert result["points"] == len(rows), (name, per, result["points"])
+        document = _loads(data)
+        written = [len(s["names"]) for s in document["structures"]]
+        supercell = (document.get("settings", {}).get("structure") or [{}])[0].get("supercell", [1, 1, 1])
+        assert result["shown"] is not None, (name, per)
+        assert result["shown"]["atoms"] == written[result["shown"]["structure"]] * int(np.prod(supercell)), (name, per, result["shown"])
+    assert not errors, errors
