@@ -177,8 +177,8 @@ def to_ase_db(dataset: Dataset, indices, *, per: str = "structure", extra_proper
         Selected structures (``per="structure"``) or atom rows (``per="atom"``).
     per : {"structure", "atom"}
         ``"atom"``: ``indices`` are rows of ``dataset.atom_properties``; the structures holding
-        them are written once each, in increasing order, with a per-atom ``selected`` flag and
-        their index in the dataset as ``source_index``.
+        them are written once each, in increasing order, with a per-atom ``selected`` flag. Every
+        row carries its structure's index in the dataset as ``source_index``.
     extra_properties : dict of str to array, optional
         One value per selected row (map coordinates, predictions, ...), in the order of
         ``indices``: key-value pairs (per structure) or per-atom ``data`` (per atom, NaN or empty
@@ -298,6 +298,7 @@ def to_ase_db(dataset: Dataset, indices, *, per: str = "structure", extra_proper
                     else:
                         data[key] = block
                 if per == "structure":
+                    pairs["source_index"] = i  # the structure's index in the dataset, as per atom
                     for k, v in extra.items():
                         value = _python(v[j])
                         if value is None:

@@ -46,6 +46,7 @@ FORMATS = [
     ("csv", "CSV (indices, map coordinates, properties)", ".csv"),
     ("npz", "NPZ (features with names)", ".npz"),
     ("chemiscope", "chemiscope JSON", ".chemiscope.json"),
+    ("ase-db", "ASE database (SQLite)", ".db"),
 ]
 FEATURE_METHODS = [("fps", "FPS"), ("cur", "CUR")]
 NOTHING_SELECTED = "select points first: lasso or box on the map, a cluster, FPS, or the table's filters"
@@ -284,7 +285,7 @@ def export_selection(store: Store, dataset_state: dict, features_state: dict, ma
 
     ``extxyz``: the selected structures (per atom: the structures holding the selected centres,
     flagged ``selected``) with their properties, map coordinates, predictions and cluster labels,
-    and ``source_index`` (per structure). ``csv``: index, map coordinates, predictions/errors,
+    and ``source_index`` (per structure); ``ase-db`` the same as an ASE SQLite database. ``csv``: index, map coordinates, predictions/errors,
     cluster labels, properties. ``npz``: the feature rows with feature names (and map
     coordinates). ``chemiscope``: map coordinates as properties, coloured by ``color_by``;
     environments with the SOAP cutoff per atom. ValueError (a message for the user) when nothing
@@ -313,6 +314,8 @@ def export_selection(store: Store, dataset_state: dict, features_state: dict, ma
     elif fmt == "csv":
         columns = {"environment": selected} if per == "atom" else {}
         data = export.to_csv(dataset, indices, columns={**columns, **coords, **model}, per=per)
+    elif fmt == "ase-db":  # (the writer records each structure's source_index itself)
+        data = export.to_ase_db(dataset, indices, per=per, extra_properties={**coords, **model})
     elif fmt == "npz":
         features, names = load_features(store, features_state)
         extra = {**coords, **model}

@@ -93,6 +93,23 @@ def test_extxyz_has_exactly_the_selected_structures(store, molecules):
     np.testing.assert_allclose(back.structure_properties["PC2"], coords[SELECTION, 1], rtol=1e-12)
 
 
+def test_ase_database_has_the_selected_structures_and_the_map(store, molecules, tmp_path):
+    import ase.db
+
+    data, filename = _export(store, molecules, SELECTION, "ase-db")
+    assert filename == "small_molecules_subset-selection.db"
+    path = tmp_path / filename
+    path.write_bytes(data)
+    original = store.dataset(molecules["dataset"]["id"])
+    with ase.db.connect(str(path), type="db") as db:
+        rows = list(db.select())
+    assert [row.toatoms().get_chemical_symbols() for row in rows] == [original.structures[i].get_chemical_symbols() for i in SELECTION]
+    back = read_dataset(data, name=filename)
+    coords = _coordinates(store, molecules)
+    np.testing.assert_allclose(back.structure_properties["PC1"], coords[SELECTION, 0], rtol=1e-12)
+    assert back.structure_properties["source_index"].tolist() == SELECTION
+
+
 def test_csv_rows_are_the_selection_with_map_coordinates(store, molecules):
     data, filename = _export(store, molecules, SELECTION, "csv")
     assert filename.endswith("-selection.csv")
