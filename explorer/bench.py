@@ -7,7 +7,12 @@
   structure shown in the viewer;
 * upload: from choosing a copy of the sample (985 molecules, new to the server) to its map drawn;
 * mixing: a PCovR map of 10,000 structures; from moving the mixing slider to the map redrawn;
-* pan/zoom: a 100,000-point map; the time of a zoom and a pan (Plotly relayouts) in the browser.
+* pan/zoom: a 100,000-point map; the time of a zoom and a pan (Plotly relayouts) in the browser;
+* viewer (also alone: ``python -m explorer.bench viewer``): from a click on a map point to its
+  structure drawn by the 3D viewer, on the sample and on a 10,000-atom periodic structure (rattled
+  copper supercells written to a temporary extxyz file), and the frame times (requestAnimationFrame
+  intervals in the page) while turning that structure with the mouse; headless Chromium, software
+  WebGL.
 
 ``python -m explorer.bench load [--users 16]``: that many browser sessions at once, each opening
 the page and uploading a file of its own until its map is drawn, against gunicorn (4 workers) +
@@ -21,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -168,6 +175,101 @@ def lasso_and_click(page, n: int) -> None:
             return index && index !== before && c && (c.getAttribute('data-drawn') || '').split(':')[0] === index; }""", before))
     print(f"click -> structure shown, {n:,} points (in the page): " + ", ".join(f"{t * 1000:.0f}" for t in click_times) + " ms"
           + " (the first includes loading the 3D code)", flush=True)
+
+
+# page pixels [row, x, y] of (up to) `count` points of the 2D map, spread over its first trace
+POINT_PIXELS_JS = """(count) => { const gd = document.querySelector('#map-graph .js-plotly-plot');
+    const b = gd.getBoundingClientRect(), fl = gd._fullLayout, t = gd._fullData[0], out = [];
+    for (let i = 0; i < t.x.length && out.length < count; i += Math.max(1, Math.floor(t.x.length / count))) {
+      out.push([Number(t.customdata[i][0]), b.left + fl._size.l + fl.xaxis.l2p(t.x[i]), b.top + fl._size.t + fl.yaxis.l2p(t.y[i])]); }
+    return out; }"""
+# the clicked structure drawn by the viewer's 3D scene (its `data-drawn` is set after 3Dmol's render)
+DRAWN_JS = """(row) => { const v = document.querySelector('#structure-viewer'), c = v && v.querySelector('.structure-cell.active');
+    return !!c && v.getAttribute('data-structure-index') === String(row) && (c.getAttribute('data-drawn') || '').split(':')[0] === String(row); }"""
+# requestAnimationFrame intervals, recorded from start() until stop() returns them (ms)
+FRAMES_JS = """() => { const times = []; let on = true;
+    (function tick(t) { times.push(t); if (on) { requestAnimationFrame(tick); } })(performance.now());
+    window.__benchFrames = () => { on = false; return times.slice(1).map((t, k) => t - times[k]); }; }"""
+
+
+def _click_times(page, count: int) -> list[float]:
+    """Seconds from the release of a real click on a map point to its structure drawn, ``count``
+    points (the 3D code loaded beforehand, as it is once the page has opened)."""
+    page.evaluate(RELEASE_CLOCK_JS)
+    page.wait_for_function("() => !!window.Chemiscope", timeout=120_000)
+    times = []
+    for row, x, y in page.evaluate(POINT_PIXELS_JS, count):
+        page.mouse.move(x, y)
+        page.wait_for_timeout(100)
+        page.mouse.click(x, y)
+        times.append(_after_release(page, DRAWN_JS, int(row)))
+    return times
+
+
+def _periodic_supercell(path: Path, n_cells=(10, 10, 25), copies: int = 3) -> int:
+    """``copies`` rattled fcc copper supercells of ``n_cells`` cubic cells (4 atoms each; 10,000
+    atoms), in different orientations (distinct cells: not one trajectory), written as extxyz."""
+    import ase.io
+    import numpy as np
+    from ase.build import bulk
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(copies):
+        atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(tuple(np.roll(n_cells, k)))
+        atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
+        frames.append(atoms)
+    ase.io.write(path, frames, format="extxyz")
+    return len(frames[0])
+
+
+def viewer(browser) -> None:
+    """The 3D viewer: click -> structure drawn on the sample and on a 10,000-atom periodic
+    structure, and the frame times while turning the latter with the mouse (software WebGL)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with _served([], Path(tmp) / "data") as url:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(url)
+            _wait_points(page, 985)
+            times = _click_times(page, 6)
+            page.close()
+        print("viewer: click -> structure drawn, sample (985 molecules, in the page): "
+              + ", ".join(f"{t * 1000:.0f}" for t in times) + " ms", flush=True)
+
+        path = Path(tmp) / "copper-supercells.xyz"
+        n_atoms = _periodic_supercell(path)
+        with _served([str(path)], Path(tmp) / "data-periodic") as url:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(url)
+            _wait_points(page, 3)
+            renderer = page.evaluate("""() => { const gl = document.createElement('canvas').getContext('webgl');
+                const info = gl && gl.getExtension('WEBGL_debug_renderer_info');
+                return gl ? gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER) : 'no WebGL'; }""")
+            times = _click_times(page, 3)
+            print(f"viewer: click -> structure drawn, {n_atoms:,}-atom periodic structure (rattled fcc Cu, in the page): "
+                  + ", ".join(f"{t * 1000:.0f}" for t in times) + f" ms [WebGL: {renderer}]", flush=True)
+            # turning it: a 2-second drag in the viewer, one mouse move per 16 ms, as a hand moves
+            box = page.locator("#structure-canvas .structure-cell.active .structure-host").bounding_box()
+            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(cx, cy)
+            page.mouse.down()
+            page.evaluate(FRAMES_JS)
+            started = time.perf_counter()
+            for k in range(1, 121):
+                page.mouse.move(cx + 150 * math.sin(k / 120 * 2 * math.pi), cy + 60 * math.sin(k / 60 * 2 * math.pi))
+                page.wait_for_timeout(16)
+            page.mouse.up()
+            page.wait_for_timeout(200)
+            wall = time.perf_counter() - started
+            frames = sorted(page.evaluate("() => window.__benchFrames()"))
+            page.close()
+    # a move is handled in one long frame (3Dmol redraws the scene on the move), the frames between
+    # moves are idle: the long ones (over 20 ms) are the frame times of the turning structure
+    drawing = [f for f in frames if f > 20] or frames
+    p95 = drawing[min(len(drawing) - 1, int(round(0.95 * (len(drawing) - 1))))]
+    print(f"viewer: turning the {n_atoms:,}-atom structure with the mouse: 120 moves in {wall:.1f} s "
+          f"({120 / wall:.1f} moves/s); {len(drawing)} drawing frames of {len(frames)}: frame time median "
+          f"{statistics.median(drawing):.0f} ms, p95 {p95:.0f} ms, longest {frames[-1]:.0f} ms", flush=True)
 
 
 def upload_to_map(browser) -> float:
@@ -363,8 +465,9 @@ def load(users: int, web_workers: int = 4, job_workers: int = 2) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m explorer.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", choices=["app", "load"], default="app",
-                        help="app: the single-user timings (default); load: many users against gunicorn + Celery + Redis")
+    parser.add_argument("what", nargs="?", choices=["app", "load", "viewer"], default="app",
+                        help="app: the single-user timings (default, the viewer's included); load: many users against "
+                             "gunicorn + Celery + Redis; viewer: the 3D viewer's timings alone")
     parser.add_argument("--mixing-points", type=int, default=10_000)
     parser.add_argument("--map-points", type=int, default=100_000)
     parser.add_argument("--skip-cold", action="store_true", help="do not measure with an empty Numba cache")
@@ -377,6 +480,9 @@ def main(argv=None) -> int:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
+            if args.what == "viewer":
+                viewer(browser)
+                return 0
             if not args.skip_cold:
                 cold_cache = Path(tempfile.mkdtemp(prefix="numba-cold-"))
                 startup(browser, cold_cache, cold=True)
@@ -388,6 +494,7 @@ def main(argv=None) -> int:
             upload_to_map(browser)
             if args.mixing_points:
                 mixing(browser, args.mixing_points)
+            viewer(browser)
         finally:
             browser.close()
     return 0
