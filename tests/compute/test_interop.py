@@ -376,7 +376,10 @@ def test_every_file_exports_to_an_ase_database(filename, tmp_path):
         np.testing.assert_array_equal(atoms.numbers, ds.structures[i].numbers)
         np.testing.assert_array_equal(atoms.positions, ds.structures[i].positions)
         np.testing.assert_array_equal(atoms.pbc, ds.structures[i].pbc)
-        for key, value in row.key_value_pairs.items():  # the pairs hold the table's values as they are
+        assert row.key_value_pairs["source_index"] == i  # where the structure came from
+        for key, value in row.key_value_pairs.items():  # the other pairs hold the table's values as they are
+            if key == "source_index":
+                continue
             expected = table[key].iloc[i]
             assert (value == expected) if isinstance(value, str) else value == pytest.approx(float(expected), rel=0, abs=0), key
         if "energy" in table and np.isfinite(table["energy"].iloc[i]):
@@ -391,7 +394,9 @@ def test_every_file_exports_to_an_ase_database(filename, tmp_path):
         np.testing.assert_array_equal(b.positions, a.positions)
         np.testing.assert_array_equal(np.asarray(b.cell), np.asarray(a.cell))
         np.testing.assert_array_equal(b.pbc, a.pbc)
-    for expected, actual in ((ds.structure_properties, back.structure_properties), (ds.atom_properties, back.atom_properties)):
+    assert back.structure_properties["source_index"].tolist() == rows.tolist()  # where each structure came from
+    for expected, actual in ((ds.structure_properties, back.structure_properties.drop(columns="source_index")),
+                             (ds.atom_properties, back.atom_properties)):
         assert sorted(actual.columns) == sorted(expected.columns)
         for c in expected.columns:
             x, y = expected[c], actual[c]
