@@ -255,3 +255,10 @@ class MixingFit:
     def set_mixing(self, mixing):
         """Alias of :meth:`refit`."""
         return self.refit(mixing)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        # score is the negative (K)PCovR loss (at most 0), not a coefficient of determination
+        tags.regressor_tags.poor_score = True
+        return tags

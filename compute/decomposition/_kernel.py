@@ -317,13 +317,6 @@ class KernelPCovR(B.MixingFit, RegressorMixin, _KernelPCovBase):
         self.nystrom_rcond = nystrom_rcond
         self.backend = backend
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        # score is the negative KPCovR loss (at most 0), not a coefficient of determination
-        tags.regressor_tags.poor_score = True
-        return tags
-
     def _expected_failed_checks(self):
         """scikit-learn estimator checks this instance is known to fail, with the reason (for
         ``parametrize_with_checks(..., expected_failed_checks=...)``)."""

@@ -237,13 +237,6 @@ class PCovR(B.MixingFit, RegressorMixin, _LinearPCovBase):
         self.tol = tol
         self.backend = backend
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        # score is the negative PCovR loss (at most 0), not a coefficient of determination
-        tags.regressor_tags.poor_score = True
-        return tags
-
     def predict(self, X=None, T=None):
         """Predict targets from ``X`` (``(X - mean_) @ pxy_ + y_mean_``) or from latent ``T``."""
         check_is_fitted(self, ["pxy_", "pty_"])

@@ -25,12 +25,11 @@ from typing import Sequence
 import numpy as np
 
 from .. import _dispatch
-from ..systems import structure_offsets
 from ._coupling import real_coupling
-from .soap import SphericalExpansion, _as_frames, _chemical_symbol
+from .soap import OnExpansion, _as_frames, _chemical_symbol, per_structure
 
 
-class EquivariantPowerSpectrum:
+class EquivariantPowerSpectrum(OnExpansion):
     """λ-SOAP features: ``compute`` returns ``{(λ, σ): ndarray (n_rows, 2λ+1, n_features)}``.
 
     Hyperparameters are those of :class:`SphericalExpansion` (featomic 0.6 definitions).
@@ -44,21 +43,6 @@ class EquivariantPowerSpectrum:
     ([(0, 1), (1, -1), (1, 1), (2, 1)], (3, 3, 16))
     """
 
-    def __init__(self, cutoff: float = 5.0, n_max: int = 8, l_max: int = 6, density_width: float = 0.3,
-                 smoothing_width: float = 0.5, center_weight: float = 1.0, species: Sequence[int] | None = None):
-        self.expansion = SphericalExpansion(cutoff=cutoff, n_max=n_max, l_max=l_max, density_width=density_width,
-                                            smoothing_width=smoothing_width, center_weight=center_weight, species=species)
-
-    def __getattr__(self, name):  # the hyperparameters are the expansion's
-        if name in ("cutoff", "n_max", "l_max", "density_width", "smoothing_width", "center_weight", "species"):
-            return getattr(self.__dict__["expansion"], name)
-        raise AttributeError(name)
-
-    def __repr__(self) -> str:
-        return repr(self.expansion).replace("SphericalExpansion", type(self).__name__, 1)
-
-    def species_for(self, frames) -> np.ndarray:
-        return self.expansion.species_for(frames)
 
     # -- layout -------------------------------------------------------------------------------------
     def keys(self) -> list[tuple[int, int]]:
@@ -130,17 +114,12 @@ class EquivariantPowerSpectrum:
                         parts[key].append(xp.matmul(coupling, outer))
         # the columns of a block: its (l1, l2) pairs in increasing order, as feature_labels lists them
         blocks = {key: xp.concatenate(parts[key], axis=2) for key in keys}
-        if per == "structure":
-            offsets = structure_offsets(frames)
-            owner = xp.asarray(np.repeat(np.arange(len(frames)), np.diff(offsets)))
-            for key, block in blocks.items():
-                sums = xp.zeros((len(frames),) + block.shape[1:], dtype=block.dtype)
-                _dispatch.scatter_add(xp, sums, owner, block)
-                blocks[key] = sums
+        if per == "structure":  # sums: targets of equivariant models are sums of atomic terms
+            blocks = {key: per_structure(xp, frames, block, mean=False) for key, block in blocks.items()}
         return {key: resolved.to_host(block) for key, block in blocks.items()}
 
 
-class SoapBispectrum:
+class SoapBispectrum(OnExpansion):
     r"""ν = 3 invariants (the SOAP bispectrum), built on :class:`SphericalExpansion`.
 
     For l1 ≤ l2 ≤ l3 with l1 + l2 + l3 even and |l1 − l2| ≤ l3 ≤ min(l1 + l2, l_max):
@@ -166,19 +145,8 @@ class SoapBispectrum:
 
     def __init__(self, cutoff: float = 5.0, n_max: int = 4, l_max: int = 3, density_width: float = 0.3,
                  smoothing_width: float = 0.5, center_weight: float = 1.0, species: Sequence[int] | None = None):
-        self.expansion = SphericalExpansion(cutoff=cutoff, n_max=n_max, l_max=l_max, density_width=density_width,
-                                            smoothing_width=smoothing_width, center_weight=center_weight, species=species)
-
-    def __getattr__(self, name):
-        if name in ("cutoff", "n_max", "l_max", "density_width", "smoothing_width", "center_weight", "species"):
-            return getattr(self.__dict__["expansion"], name)
-        raise AttributeError(name)
-
-    def __repr__(self) -> str:
-        return repr(self.expansion).replace("SphericalExpansion", type(self).__name__, 1)
-
-    def species_for(self, frames) -> np.ndarray:
-        return self.expansion.species_for(frames)
+        # smaller defaults than the power spectrum's: the columns grow as (species · n_max)³
+        super().__init__(cutoff, n_max, l_max, density_width, smoothing_width, center_weight, species)
 
     def triples(self) -> list[tuple[int, int, int]]:
         """The (l1, l2, l3) of the columns, in order."""
@@ -224,10 +192,5 @@ class SoapBispectrum:
                 columns.append(xp.einsum("iuanbk,iucp->ianbkcp", pair, third).reshape(len(c), channels ** 3))
             out[start : start + len(c)] = xp.concatenate(columns, axis=1)
         if per == "structure":
-            offsets = structure_offsets(frames)
-            counts = np.diff(offsets)
-            owner = xp.asarray(np.repeat(np.arange(len(frames)), counts))
-            sums = xp.zeros((len(frames), out.shape[1]))
-            _dispatch.scatter_add(xp, sums, owner, out)
-            out = sums / xp.asarray(counts, dtype=float)[:, None]
+            out = per_structure(xp, frames, out, mean=True)
         return resolved.to_host(out).astype(dtype, copy=False)

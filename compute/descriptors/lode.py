@@ -32,10 +32,9 @@ from typing import Sequence
 import numpy as np
 
 from .. import _dispatch
-from ..systems import structure_offsets
 from ._lode_radial import center_contribution, density_fourier, k0_factor, lode_radial_splines, radial_at_zero
 from ._spherical import real_spherical_harmonics
-from .soap import SphericalExpansion, _as_frames, _chemical_symbol, _ExpansionCalculator
+from .soap import per_structure, SphericalExpansion, _as_frames, _chemical_symbol, _ExpansionCalculator
 
 #: below this many multiply-adds a structure's k-sum runs on one BLAS thread: the products are
 #: small and OpenBLAS's threading cost more than it saved (measured: 4-10x slower on 2 busy cores)
@@ -359,10 +358,5 @@ class LodePowerSpectrum:
             columns.append(((-1) ** l / math.sqrt(2 * l + 1)) * xp.einsum("iamn,ibmk->ianbk", a, b).reshape(n_rows, -1))
         out = xp.concatenate(columns, axis=1)
         if per == "structure":
-            offsets = structure_offsets(frames)
-            counts = np.diff(offsets)
-            owner = xp.asarray(np.repeat(np.arange(len(frames)), counts))
-            sums = xp.zeros((len(frames), out.shape[1]))
-            _dispatch.scatter_add(xp, sums, owner, out)
-            out = sums / xp.asarray(counts, dtype=float)[:, None]
+            out = per_structure(xp, frames, out, mean=True)
         return resolved.to_host(out).astype(dtype, copy=False)

@@ -48,6 +48,41 @@ def _chemical_symbol(z: int) -> str:
     return chemical_symbols[z] if 0 < z < len(chemical_symbols) else str(z)
 
 
+def per_structure(xp, frames, rows, *, mean: bool):
+    """Per-atom ``rows`` (rows by (structure, atom), any trailing shape) reduced to one row per
+    structure of ``frames``: the mean over its atoms, or the sum (``mean=False``)."""
+    counts = np.diff(structure_offsets(frames))
+    owner = xp.asarray(np.repeat(np.arange(len(frames)), counts))
+    out = xp.zeros((len(frames),) + tuple(rows.shape[1:]), dtype=rows.dtype)
+    _dispatch.scatter_add(xp, out, owner, rows)
+    if mean:
+        out /= xp.asarray(counts, dtype=out.dtype).reshape((-1,) + (1,) * (out.ndim - 1))
+    return out
+
+
+class OnExpansion:
+    """Base of the descriptors contracted from a :class:`SphericalExpansion` (λ-SOAP, ν=3): the
+    expansion's hyperparameters are theirs."""
+
+    _HYPERS = ("cutoff", "n_max", "l_max", "density_width", "smoothing_width", "center_weight", "species")
+
+    def __init__(self, cutoff: float = 5.0, n_max: int = 8, l_max: int = 6, density_width: float = 0.3,
+                 smoothing_width: float = 0.5, center_weight: float = 1.0, species: Sequence[int] | None = None):
+        self.expansion = SphericalExpansion(cutoff=cutoff, n_max=n_max, l_max=l_max, density_width=density_width,
+                                            smoothing_width=smoothing_width, center_weight=center_weight, species=species)
+
+    def __getattr__(self, name):
+        if name in OnExpansion._HYPERS:
+            return getattr(self.__dict__["expansion"], name)
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return repr(self.expansion).replace("SphericalExpansion", type(self).__name__, 1)
+
+    def species_for(self, frames) -> np.ndarray:
+        return self.expansion.species_for(frames)
+
+
 class _Batch:
     """One batch of structures and the centres of it to compute.
 
