@@ -24,9 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import _dispatch
 from ._coupling import real_coupling
-from .soap import OnExpansion, _as_frames, _chemical_symbol, per_structure
+from .soap import OnExpansion, _chemical_symbol, per_structure, prepare_call
 
 
 class EquivariantPowerSpectrum(OnExpansion):
@@ -79,11 +78,7 @@ class EquivariantPowerSpectrum(OnExpansion):
         """The (λ, σ) blocks of every atom (rows by (structure, atom)) or of every structure
         (sums over its atoms); ``selected_samples`` as in :meth:`SphericalExpansion.compute`,
         ``selected_keys`` a subset of :meth:`keys`."""
-        if per not in ("atom", "structure"):
-            raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
-        resolved = _dispatch.resolve(backend)
-        frames = _as_frames(frames)
-        species = self.species_for(frames) if species is None else np.array(sorted({int(z) for z in species}))
+        resolved, frames, species = prepare_call(self, frames, per, backend, species)
         pairs_by_key = self._pairs_by_key()
         keys = list(pairs_by_key) if selected_keys is None else [tuple(k) for k in selected_keys]
         unknown = [k for k in keys if k not in pairs_by_key]
@@ -166,11 +161,7 @@ class SoapBispectrum(OnExpansion):
                 selected_samples=None, dtype=np.float64, progress=None, rows_per_chunk: int = 256) -> np.ndarray:
         """The invariants of every atom (rows by (structure, atom)) or structure (means);
         ``selected_samples``, ``dtype`` and ``progress`` as in :meth:`SphericalExpansion.compute`."""
-        if per not in ("atom", "structure"):
-            raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
-        resolved = _dispatch.resolve(backend)
-        frames = _as_frames(frames)
-        species = self.species_for(frames) if species is None else np.array(sorted({int(z) for z in species}))
+        resolved, frames, species = prepare_call(self, frames, per, backend, species)
         if per == "structure" and selected_samples is not None:
             frames = [frames[k] for k in np.asarray(selected_samples, dtype=np.int64)]
             selected_samples = None

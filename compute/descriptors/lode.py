@@ -31,10 +31,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import _dispatch
 from ._lode_radial import center_contribution, density_fourier, k0_factor, lode_radial_splines, radial_at_zero
 from ._spherical import real_spherical_harmonics
-from .soap import per_structure, SphericalExpansion, _as_frames, _chemical_symbol, _ExpansionCalculator
+from .soap import SphericalExpansion, _as_frames, _chemical_symbol, _ExpansionCalculator, per_structure, prepare_call
 
 #: below this many multiply-adds a structure's k-sum runs on one BLAS thread: the products are
 #: small and OpenBLAS's threading cost more than it saved (measured: 4-10x slower on 2 busy cores)
@@ -167,12 +166,8 @@ class LodeSphericalExpansion:
                      return_device_array: bool = False):
         """c[row, a, lm, n] as one array, shape (n_rows, n_species, (l_max+1)², n_max) (the layout of
         :class:`SphericalExpansion`), and the species of the columns."""
-        if per not in ("atom", "structure"):
-            raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
-        resolved = _dispatch.resolve(backend)
+        resolved, frames, species = prepare_call(self, frames, per, backend, species)
         xp = resolved.xp
-        frames = _as_frames(frames)
-        species = self.species_for(frames) if species is None else np.array(sorted({int(z) for z in species}), dtype=np.int64)
         frames, visited, centres_of, inverse = _ExpansionCalculator._select(frames, per, selected_samples)
         self._check_frames(frames, species, visited)
         n_lm = (self.l_max + 1) ** 2
@@ -336,12 +331,8 @@ class LodePowerSpectrum:
     def compute(self, frames, per: str = "atom", backend: str = "auto", *, species: Sequence[int] | None = None,
                 selected_samples=None, dtype=np.float64) -> np.ndarray:
         """Rows of every atom (by (structure, atom)) or structure (means), shape (n_rows, n_features)."""
-        if per not in ("atom", "structure"):
-            raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
-        resolved = _dispatch.resolve(backend)
+        resolved, frames, species = prepare_call(self, frames, per, backend, species)
         xp = resolved.xp
-        frames = _as_frames(frames)
-        species = self.species_for(frames) if species is None else np.array(sorted({int(z) for z in species}), dtype=np.int64)
         if per == "structure" and selected_samples is not None:
             frames = [frames[k] for k in np.asarray(selected_samples, dtype=np.int64)]
             selected_samples = None

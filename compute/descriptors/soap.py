@@ -48,6 +48,20 @@ def _chemical_symbol(z: int) -> str:
     return chemical_symbols[z] if 0 < z < len(chemical_symbols) else str(z)
 
 
+def prepare_call(calculator, frames, per: str, backend, species):
+    """What every ``compute`` checks first: ``per``, the resolved backend, the frames as a list and
+    the species of the columns (given, else the calculator's for these frames)."""
+    if per not in ("atom", "structure"):
+        raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
+    resolved = _dispatch.resolve(backend)
+    frames = _as_frames(frames)
+    if species is not None:
+        species = np.array(sorted({int(z) for z in species}), dtype=np.int64)
+    else:
+        species = calculator.species_for(frames)
+    return resolved, frames, species
+
+
 def per_structure(xp, frames, rows, *, mean: bool):
     """Per-atom ``rows`` (rows by (structure, atom), any trailing shape) reduced to one row per
     structure of ``frames``: the mean over its atoms, or the sum (``mean=False``)."""
@@ -271,14 +285,7 @@ class _ExpansionCalculator:
     def _prepare(self, frames, per, backend, species, selected_samples=None):
         """Validate once: the resolved backend, the frames as a list, the species array (the
         frames themselves are checked here unless only some centres are selected)."""
-        if per not in ("atom", "structure"):
-            raise ValueError(f"per={per!r}: expected 'atom' or 'structure'")
-        backend = _dispatch.resolve(backend)
-        frames = _as_frames(frames)
-        if species is not None:
-            species = np.array(sorted({int(z) for z in species}), dtype=np.int64)
-        else:
-            species = self.species_for(frames)
+        backend, frames, species = prepare_call(self, frames, per, backend, species)
         if selected_samples is None:
             self._check_frames(frames, species)
         return backend, frames, species
