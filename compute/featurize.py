@@ -11,6 +11,7 @@ pickle, and ``compute.datasets.read_dataset`` reads it back as a features table.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -18,10 +19,13 @@ import numpy as np
 import pandas as pd
 
 from .datasets import DatasetError, read_dataset
-from .descriptors import SoapPowerSpectrum, SoapRadialSpectrum
+from .descriptors import DESCRIPTORS, make_descriptor
 from .formats.npz import descriptor_arrays
 
-SPECTRA = {"power": SoapPowerSpectrum, "radial": SoapRadialSpectrum}
+#: --spectrum (the older option) -> --descriptor
+SPECTRA = {"power": "soap", "radial": "radial"}
+#: descriptors whose columns have integer labels as featomic names them (``feature_labels``)
+LABELLED = {"soap": "power", "radial": "radial"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="NPZ file to write")
     parser.add_argument("--per", choices=["structure", "atom"], default="structure",
                         help="one row per structure (mean over its atoms, default) or per atom")
-    parser.add_argument("--spectrum", choices=sorted(SPECTRA), default="power", help="SOAP power (default) or radial spectrum")
+    parser.add_argument("--descriptor", choices=sorted(DESCRIPTORS), default=None,
+                        help="soap: power spectrum (default); radial: radial spectrum; bispectrum: ν=3 invariants "
+                             "(their columns grow as (species · n_max)³: keep n_max small)")
+    parser.add_argument("--spectrum", choices=sorted(SPECTRA), default=None, help="older spelling: power (= --descriptor soap) or radial")
     parser.add_argument("--cutoff", type=float, default=5.0, help="cutoff radius in Å (default 5)")
     parser.add_argument("--n-max", type=int, default=8, help="number of radial functions (default 8)")
     parser.add_argument("--l-max", type=int, default=6, help="largest angular momentum (default 6)")
@@ -62,12 +69,18 @@ def _property_arrays(table: pd.DataFrame, rows: np.ndarray) -> dict[str, np.ndar
     return arrays
 
 
-def featurize(input_path, output_path, *, per="structure", spectrum="power", species=None, backend="auto",
+def featurize(input_path, output_path, *, per="structure", spectrum=None, descriptor=None, species=None, backend="auto",
               dtype=np.float64, progress=True, scheduler=None, **hypers) -> dict:
     """Featurize one file and write the NPZ; returns a small summary (rows, features, seconds).
 
-    With ``scheduler`` (a Dask scheduler address) the chunks are computed on that cluster.
+    ``descriptor``: a name of ``compute.descriptors.DESCRIPTORS`` (default ``"soap"``, the power
+    spectrum; ``spectrum="power"|"radial"`` is the older spelling). With ``scheduler`` (a Dask
+    scheduler address) the chunks are computed on that cluster.
     """
+    if descriptor is None:
+        descriptor = SPECTRA[spectrum] if spectrum is not None else "soap"
+    elif spectrum is not None and SPECTRA[spectrum] != descriptor:
+        raise ValueError(f"--spectrum {spectrum} and --descriptor {descriptor} disagree: give one")
     import time
 
     from tqdm import tqdm
@@ -75,7 +88,7 @@ def featurize(input_path, output_path, *, per="structure", spectrum="power", spe
     dataset = read_dataset(input_path)
     if dataset.structures is None:
         raise DatasetError(f"{dataset.name}: this is a features table, it has no structures to featurize")
-    calculator = SPECTRA[spectrum](**hypers, species=species)
+    calculator = make_descriptor(descriptor, **hypers, species=species)
     species = calculator.species_for(dataset.structures).tolist()
 
     start = time.perf_counter()
@@ -105,8 +118,13 @@ def featurize(input_path, output_path, *, per="structure", spectrum="power", spe
         atom_table = dataset.atom_properties.drop(columns=["structure", "atom"], errors="ignore")
         properties = _property_arrays(atom_table, np.arange(len(atom_table)))
     properties = {k: v for k, v in properties.items() if k not in ("features", "feature_names", "hypers", *index)}
-    described = descriptor_arrays(calculator, species, spectrum=spectrum, per=per, source=dataset.name,
-                                  content_hash=dataset.content_hash)
+    if descriptor in LABELLED:
+        described = descriptor_arrays(calculator, species, spectrum=LABELLED[descriptor], per=per, source=dataset.name,
+                                      content_hash=dataset.content_hash)
+    else:  # no integer labels for these columns: their names say them, the hypers say what they are
+        record = {k: getattr(calculator, k) for k in ("cutoff", "n_max", "l_max", "density_width", "smoothing_width", "center_weight")}
+        described = {"hypers": np.array(json.dumps(dict(record, per=per, spectrum=descriptor, species=species, source=dataset.name,
+                                                        content_hash=dataset.content_hash), default=float))}
     if per == "atom":  # featomic's sample labels: system, atom, and the centre's type
         index["center_type"] = np.concatenate([atoms.numbers for atoms in dataset.structures]).astype(np.int64)
     properties = {k: v for k, v in properties.items() if k not in described and k != "center_type"}
@@ -130,7 +148,7 @@ def main(argv=None) -> int:
     hypers = dict(cutoff=args.cutoff, n_max=args.n_max, l_max=args.l_max, density_width=args.density_width,
                   smoothing_width=args.smoothing_width, center_weight=args.center_weight)
     try:
-        summary = featurize(args.input, output, per=args.per, spectrum=args.spectrum, species=args.species,
+        summary = featurize(args.input, output, per=args.per, spectrum=args.spectrum, descriptor=args.descriptor, species=args.species,
                             backend=args.backend, dtype=np.float32 if args.float32 else np.float64,
                             progress=not args.no_progress, scheduler=args.scheduler, **hypers)
     except (DatasetError, ValueError, OSError) as exc:

@@ -55,3 +55,21 @@ def test_errors_name_the_problem(tmp_path, capsys):
     empty.write_text("")
     assert main([str(empty), "-o", str(tmp_path / "x.npz"), *SMALL]) == 1
     assert "empty.xyz" in capsys.readouterr().err
+
+
+def test_the_descriptor_option(tmp_path, capsys):
+    """--descriptor bispectrum writes the ν=3 invariants with their names and what they are;
+    --spectrum (the older option) and --descriptor must agree."""
+    from compute.descriptors import SoapBispectrum
+
+    output = tmp_path / "b3.npz"
+    options = ["--n-max", "2", "--l-max", "2", "--cutoff", "4.0", "--backend", "numba", "--no-progress"]
+    assert main([str(DATA / "explore_qm9.xyz"), "-o", str(output), "--descriptor", "bispectrum", *options]) == 0
+    frames = ase.io.read(DATA / "explore_qm9.xyz", ":")
+    calculator = SoapBispectrum(cutoff=4.0, n_max=2, l_max=2)
+    with np.load(output, allow_pickle=False) as npz:
+        np.testing.assert_allclose(npz["features"], calculator.compute(frames, per="structure", backend="numba"), rtol=1e-12)
+        assert npz["feature_names"].tolist() == calculator.feature_names(calculator.species_for(frames))
+        assert json.loads(str(npz["hypers"]))["spectrum"] == "bispectrum"
+    assert main([str(DATA / "explore_qm9.xyz"), "-o", str(output), "--descriptor", "radial", "--spectrum", "power", *options]) == 1
+    assert "disagree" in capsys.readouterr().err
