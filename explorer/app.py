@@ -183,9 +183,9 @@ def _tabs():
     from .panels import dataset
 
     tabs = [("Properties", dataset.property_table)]
-    from .panels import clusters, learning
+    from .panels import clusters, compare, learning
 
-    tabs += [("Clusters", clusters.layout), ("Learning curves", learning.layout)]
+    tabs += [("Clusters", clusters.layout), ("Learning curves", learning.layout), ("Compare descriptors", compare.layout)]
     from .panels import export; tabs.append(("Select & export", export.layout))  # noqa: E702
     return tabs
 

@@ -9,6 +9,7 @@ map             projection (PCA/KPCA/PCovR/KPCovR), live mixing, colours, the ma
 viewer          the 3D structure behind a clicked point and its properties
 clusters        clustering of the map or the features; a cluster as the selection
 learning        learning curves of kernel models, as a background job
+compare         what another descriptor adds to the map's (GFRE / GFRD), as a background job
 export          selection (lasso, cluster, FPS) and downloads
 ==============  ==========================================================================
 
@@ -23,7 +24,7 @@ def register(app) -> None:
     """Register every panel's callbacks on ``app``."""
     # imported here: a module importing one panel (view_state needs descriptors.FIELDS) does
     # not import them all
-    from . import clusters, dataset, descriptors, export, learning, map, view, viewer  # noqa: A004
+    from . import clusters, compare, dataset, descriptors, export, learning, map, view, viewer  # noqa: A004
 
-    for panel in (dataset, descriptors, map, viewer, view, clusters, learning, export):
+    for panel in (dataset, descriptors, map, viewer, view, clusters, learning, compare, export):
         panel.register(app)

@@ -26,3 +26,17 @@ def test_the_bispectrum_map_of_the_sample(app_url, open_app):
     app.assert_one_point_per_row(info, 985)
     page.wait_for_function("() => location.search.includes('descriptor=bispectrum')")
     assert not app.errors, app.errors
+
+
+def test_compare_descriptors_tab(app_url, open_app):
+    app = open_app(app_url)
+    app.open()
+    page = app.page
+    app.open_tab("Compare descriptors")
+    app.choose("compare-descriptor", "radial spectrum (ν = 1)")
+    page.locator("#run-compare").click()
+    page.locator("#compare-table").wait_for(timeout=180_000)
+    text = page.locator("#compare-table").inner_text()
+    assert "SOAP power spectrum (ν = 2) → radial spectrum (ν = 1)" in text and "GFRE" in text
+    assert "Compared on 985 rows" in app.status()
+    assert not app.errors, app.errors
