@@ -58,8 +58,11 @@ def run_job_task(root: str, key: str, job_fn: dict, args, context: dict, env: di
     done = threading.Event()
 
     def heartbeat():
+        # written whole, then renamed: a reader never sees the file empty (it did, mid-write)
+        scratch = beat.with_name(f".{beat.name}.{os.getpid()}.tmp")
         while not done.is_set():
-            beat.write_text(f"{socket.gethostname()} {os.getpid()}")
+            scratch.write_text(f"{socket.gethostname()} {os.getpid()}")
+            os.replace(scratch, beat)
             done.wait(1.0)
 
     thread = threading.Thread(target=heartbeat, name="job-heartbeat", daemon=True)
