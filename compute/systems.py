@@ -80,23 +80,3 @@ def neighbor_pairs(frames: Sequence, cutoff: float) -> NeighborPairs:
         center_offsets=np.searchsorted(centers, np.arange(n_atoms + 1)).astype(np.int64),
     )
 
-
-def covalent_bonds(atoms, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Directed bonds ``(i, D)`` of one structure: atom ``i`` is bonded to the atom (or periodic
-    image) at ``positions[i] + D`` when they are closer than ``tolerance`` times the sum of their
-    covalent radii. Each bond appears once from each end. One neighbour search (vesin) within the
-    largest possible bond length, then the per-pair test: linear in the atoms, where comparing
-    every pair took 2 s and 0.5 GB at 3,000 atoms.
-    """
-    from ase.data import covalent_radii
-
-    if len(atoms) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 3))
-    radii = tolerance * covalent_radii[atoms.numbers]
-    reach = 2.0 * float(radii.max())
-    if not reach > 0:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 3))
-    i, j, vectors = _frame_pairs(atoms, reach)
-    lengths = np.linalg.norm(vectors, axis=1)
-    bonded = (lengths > 0) & (lengths < radii[i] + radii[j])
-    return i[bonded], vectors[bonded]

@@ -2,14 +2,14 @@
 
 Every function here takes plain arrays (or an ``ase.Atoms``, or a ``pandas.DataFrame``) and
 returns a :class:`plotly.graph_objects.Figure`. Nothing here imports Dash and nothing here does
-numerics beyond what drawing needs (level-of-detail decimation, colour and size mapping, sphere
-meshes, the bonds to draw). The panels' callbacks call these functions and return the figure.
+numerics beyond what drawing needs (level-of-detail decimation, colour and size mapping). The
+panels' callbacks call these functions and return the figure. (The 3D structure is drawn in the
+browser by chemiscope's viewer: ``explorer/viewer_component.py``.)
 
 ==============================  ===================================================================
 function                        draws
 ==============================  ===================================================================
 :func:`map_figure`              the 2D/3D map (WebGL, decimated above ``max_points``, lasso selection)
-:func:`structure_figure`        one structure in 3D: atoms, bonds, unit cell, centre and cutoff sphere
 :func:`parity_figure`           predicted against reference values, with the y = x line
 :func:`learning_curve_figure`   RMSE vs training-set size on log-log axes with error bars
 :func:`cluster_sizes_figure`    bar chart of cluster sizes (noise separate)
@@ -18,7 +18,7 @@ function                        draws
 
 The modules, by what they do: :mod:`.style` (template, colour scales, palettes, the modebar),
 :mod:`.map` (the map, with :mod:`.colouring` for its colour values and :mod:`.decimation` for
-its level of detail), :mod:`.structure` (the 3D structure and its meshes), :mod:`.charts`
+its level of detail), :mod:`.charts`
 (parity, learning curve, cluster sizes, empty figures). Everything is imported from here:
 ``from explorer import figures; figures.map_figure(...)``.
 
@@ -31,15 +31,6 @@ from __future__ import annotations
 from .charts import cluster_sizes_figure, empty_figure, learning_curve_figure, parity_figure
 from .decimation import decimate
 from .map import RING_NAME, map_figure, size_legend
-from .structure import (
-    ATOM_RADIUS_SCALE,
-    BOND_TOLERANCE,
-    MAX_MESH_ATOMS,
-    empty_scene_figure,
-    structure_bonds,
-    structure_figure,
-    unit_sphere,
-)
 from .style import (
     CATEGORICAL_COLORS,
     COLORSCALE,
@@ -56,13 +47,10 @@ from .style import (
 )
 
 __all__ = [
-    "ATOM_RADIUS_SCALE",
-    "BOND_TOLERANCE",
     "CATEGORICAL_COLORS",
     "COLORSCALE",
     "DIVERGING_COLORSCALE",
     "GRAPH_CONFIG",
-    "MAX_MESH_ATOMS",
     "MISSING_COLOR",
     "MISSING_NAME",
     "NOISE_COLOR",
@@ -75,12 +63,8 @@ __all__ = [
     "cluster_sizes_figure",
     "decimate",
     "empty_figure",
-    "empty_scene_figure",
     "learning_curve_figure",
     "map_figure",
     "parity_figure",
     "size_legend",
-    "structure_bonds",
-    "structure_figure",
-    "unit_sphere",
 ]

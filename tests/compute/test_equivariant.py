@@ -8,13 +8,14 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
-from ase.build import bulk
 from scipy.spatial.transform import Rotation
 
 from compute.descriptors import EquivariantPowerSpectrum, SoapBispectrum
 from compute.descriptors._coupling import real_coupling
 from compute.descriptors._spherical import real_spherical_harmonics
 from compute.systems import structure_offsets
+
+from .conftest import assert_block_gram_close, small_periodic_cells
 
 featomic = pytest.importorskip("featomic")
 metatensor = pytest.importorskip("metatensor")
@@ -24,29 +25,27 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 HYPERS = dict(cutoff=4.0, n_max=3, l_max=3, density_width=0.35, smoothing_width=0.5)
 
 
-def _small_and_triclinic():
-    copper = bulk("Cu", "fcc", a=3.6)  # one atom, a cell much smaller than the cutoff
-    copper.rattle(0.05, seed=2)
-    silicon = bulk("Si", "diamond", a=5.4)
-    silicon.set_cell(silicon.cell @ np.array([[1, 0.2, 0], [0, 1, 0.1], [0, 0, 1]]), scale_atoms=True)
-    silicon.rattle(0.05, seed=3)
-    return [copper, silicon]
 
 
 DATASETS = {
     "molecules (QM9)": lambda: ase.io.read(DATA / "explore_qm9.xyz", ":"),
     "13 elements, periodic (MC3D)": lambda: ase.io.read(DATA / "explore_mc3d.xyz", ":3"),
-    "small and triclinic cells": _small_and_triclinic,
+    "small and triclinic cells": small_periodic_cells,
 }
+
+
+def featomic_expansion(h: dict):
+    """featomic's SphericalExpansion with our hyperparameters (``n_max`` = its max_radial + 1)."""
+    return featomic.SphericalExpansion(
+        cutoff={"radius": h["cutoff"], "smoothing": {"type": "ShiftedCosine", "width": h["smoothing_width"]}},
+        density={"type": "Gaussian", "width": h["density_width"], "center_atom_weight": 1.0},
+        basis={"type": "TensorProduct", "max_angular": h["l_max"], "radial": {"type": "Gto", "max_radial": h["n_max"] - 1}},
+    )
 
 
 def featomic_blocks(frames, species, per):
     """featomic's blocks as ours: {(λ, σ): (rows, 2λ+1, features)}, all centre types in one array."""
-    expansion = featomic.SphericalExpansion(
-        cutoff={"radius": HYPERS["cutoff"], "smoothing": {"type": "ShiftedCosine", "width": HYPERS["smoothing_width"]}},
-        density={"type": "Gaussian", "width": HYPERS["density_width"], "center_atom_weight": 1.0},
-        basis={"type": "TensorProduct", "max_angular": HYPERS["l_max"], "radial": {"type": "Gto", "max_radial": HYPERS["n_max"] - 1}},
-    )
+    expansion = featomic_expansion(HYPERS)
     tensor = clebsch_gordan.EquivariantPowerSpectrum(expansion, neighbor_types=list(species)).compute(frames, neighbors_to_properties=True)
     offsets = structure_offsets(frames)
     out = {}
@@ -61,12 +60,6 @@ def featomic_blocks(frames, species, per):
     return out
 
 
-def assert_gram_close(ours, reference, rtol=1e-6, floor=0.0):
-    """Gram matrices (summed over μ and features) equal to ``rtol`` of the largest entry; ``floor``
-    for blocks that vanish by symmetry (per-structure sums of a symmetric molecule's λ > 0)."""
-    gram = np.einsum("iuf,juf->ij", ours, ours)
-    gram_reference = np.einsum("iuf,juf->ij", reference, reference)
-    assert np.abs(gram - gram_reference).max() <= rtol * np.abs(gram_reference).max() + floor
 
 
 @pytest.mark.parametrize("dataset", list(DATASETS))
@@ -84,7 +77,7 @@ def test_every_block_equals_featomic(dataset, per, backend):
     for key in ours:
         assert ours[key].shape == reference[key].shape, key
         assert ours[key].shape[2] == len(eq.feature_names(key, species))
-        assert_gram_close(ours[key], reference[key], floor=1e-12 * scale)
+        assert_block_gram_close(ours[key], reference[key], floor=1e-12 * scale)
 
 
 def _wigner(lam: int, rotation: np.ndarray) -> np.ndarray:
@@ -139,11 +132,7 @@ def featomic_bispectrum(frames, species, per):
     """The (λ=0, σ=+1) block of featomic's DensityCorrelations(n_correlations=2) on the expansion
     with neighbour types as properties, angular_cutoff=l_max; rows (structure, atom)."""
     h = BISPECTRUM_HYPERS
-    expansion = featomic.SphericalExpansion(
-        cutoff={"radius": h["cutoff"], "smoothing": {"type": "ShiftedCosine", "width": h["smoothing_width"]}},
-        density={"type": "Gaussian", "width": h["density_width"], "center_atom_weight": 1.0},
-        basis={"type": "TensorProduct", "max_angular": h["l_max"], "radial": {"type": "Gto", "max_radial": h["n_max"] - 1}},
-    )
+    expansion = featomic_expansion(h)
     density = expansion.compute(frames).keys_to_properties(metatensor.Labels(["neighbor_type"], np.array(species)[:, None]))
     invariant = metatensor.Labels(["o3_lambda", "o3_sigma"], np.array([[0, 1]]))
     tensor = clebsch_gordan.DensityCorrelations(n_correlations=2, max_angular=h["l_max"]).compute(

@@ -18,6 +18,8 @@ from compute.descriptors import LodePowerSpectrum, LodeSphericalExpansion
 from compute.descriptors.lode import reciprocal_vectors
 from compute.systems import structure_offsets
 
+from .conftest import assert_block_gram_close, small_periodic_cells
+
 featomic = pytest.importorskip("featomic")
 clebsch_gordan = pytest.importorskip("featomic.clebsch_gordan")
 
@@ -25,21 +27,12 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 HYPERS = dict(smearing=1.0, exponent=1, l_max=3, n_max=5, radius=5.0)
 
 
-def _small_and_triclinic():
-    copper = bulk("Cu", "fcc", a=3.6)  # one atom in a 11.7 Å³ cell
-    copper.rattle(0.05, seed=2)
-    silicon = bulk("Si", "diamond", a=5.4)
-    silicon.set_cell(silicon.cell @ np.array([[1, 0.2, 0], [0, 1, 0.1], [0, 0, 1]]), scale_atoms=True)
-    silicon.rattle(0.05, seed=3)
-    salt = bulk("NaCl", "rocksalt", a=5.6) * (2, 1, 1)
-    salt.rattle(0.1, seed=4)
-    return [copper, silicon, salt]
 
 
 DATASETS = {
     "MC3D (13 elements)": lambda: ase.io.read(DATA / "explore_mc3d.xyz", ":3"),
     "carbon GAP-20": lambda: ase.io.read(DATA / "explore_c-gap-20u.xyz", ":4"),
-    "small, triclinic, salt": _small_and_triclinic,
+    "small, triclinic, salt": lambda: small_periodic_cells(salt=True),
 }
 
 
@@ -69,12 +62,6 @@ def as_blocks(coefficients, l_max):
             for l in range(l_max + 1)}
 
 
-def assert_gram_close(ours, reference, rtol=1e-6, floor=0.0):
-    """Gram matrices (summed over μ and columns) equal to ``rtol`` of their largest entry; ``floor``
-    for blocks that vanish by symmetry (per-structure means of λ > 0 in a symmetric crystal)."""
-    gram = np.einsum("iuf,juf->ij", ours, ours)
-    gram_reference = np.einsum("iuf,juf->ij", reference, reference)
-    assert np.abs(gram - gram_reference).max() <= rtol * np.abs(gram_reference).max() + floor
 
 
 @pytest.mark.parametrize("dataset", list(DATASETS))
@@ -92,7 +79,7 @@ def test_expansion_equals_featomic(dataset, per, backend):
         assert ours[key].shape == block.shape
         # element by element: featomic's radial splines are accurate to ~1e-8
         assert np.abs(ours[key] - block).max() <= 1e-6 * scale, key
-        assert_gram_close(ours[key], block, floor=1e-6 * scale**2)
+        assert_block_gram_close(ours[key], block, floor=1e-6 * scale**2)
     if per == "structure":  # the mean of the atoms' rows
         atoms = lode.compute(frames, per="atom", backend=backend)
         offsets = structure_offsets(frames)
@@ -104,7 +91,7 @@ def test_expansion_equals_featomic(dataset, per, backend):
                                                              (5, 1.0, 0.3), (6, 1.0, 0.0), (9, 0.9, 1.0), (1, 1.0, 0.0)])
 def test_other_exponents_and_centre_weights_equal_featomic(exponent, smearing, center_weight):
     """p = 0 and p > 3 add a k = 0 term; center_weight ≠ 1 removes part of the centre's own potential."""
-    frames = _small_and_triclinic()
+    frames = small_periodic_cells(salt=True)
     hypers = dict(HYPERS, exponent=exponent, smearing=smearing, l_max=2, n_max=4)
     lode = LodeSphericalExpansion(**hypers, center_weight=center_weight)
     ours, species = lode.coefficients(frames, backend="numpy")
@@ -116,7 +103,7 @@ def test_other_exponents_and_centre_weights_equal_featomic(exponent, smearing, c
 
 def test_power_spectrum_equals_featomic_cross_correlation():
     """LodePowerSpectrum = the λ = 0 block of EquivariantPowerSpectrum(SOAP expansion, LODE expansion)."""
-    frames = ase.io.read(DATA / "explore_mc3d.xyz", ":2") + _small_and_triclinic()
+    frames = ase.io.read(DATA / "explore_mc3d.xyz", ":2") + small_periodic_cells(salt=True)
     soap_hypers = dict(cutoff=4.0, n_max=3, l_max=2, density_width=0.35, smoothing_width=0.5)
     calculator = LodePowerSpectrum(**soap_hypers, smearing=1.0, exponent=1, radius=5.0, lode_n_max=4)
     species = calculator.species_for(frames).tolist()
@@ -165,7 +152,7 @@ def test_non_periodic_structures_are_refused_by_name():
 
 
 def test_selected_samples_are_the_same_rows():
-    frames = _small_and_triclinic()
+    frames = small_periodic_cells(salt=True)
     lode = LodeSphericalExpansion(**HYPERS)
     full = lode.compute(frames, backend="numpy")
     rows = [5, 0, 2, 5]
@@ -181,7 +168,7 @@ def test_selected_samples_are_the_same_rows():
 def test_translation_wrapping_and_rotation():
     """Translating or wrapping atoms changes nothing; rotating the whole crystal leaves Σ_m c² of
     every (l, a, n) unchanged (and changes the l > 0 coefficients themselves)."""
-    salt = _small_and_triclinic()[2]
+    salt = small_periodic_cells(salt=True)[2]
     lode = LodeSphericalExpansion(**HYPERS)
     reference, _ = lode.coefficients(salt, backend="numpy")
     moved = salt.copy()

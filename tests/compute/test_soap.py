@@ -11,10 +11,11 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
-from ase.build import bulk
 
 from compute import _dispatch
 from compute.descriptors import SoapPowerSpectrum, SoapRadialSpectrum
+
+from .conftest import small_periodic_cells
 
 featomic = pytest.importorskip("featomic")
 metatensor = pytest.importorskip("metatensor")
@@ -28,14 +29,6 @@ def read(name, index=":"):
     return ase.io.read(DATA / name, index)
 
 
-def small_periodic_cells():
-    """A one-atom fcc cell (much smaller than the cutoff) and a sheared (triclinic) diamond cell."""
-    copper = bulk("Cu", "fcc", a=3.6)
-    copper.rattle(0.05, seed=2)
-    silicon = bulk("Si", "diamond", a=5.4)
-    silicon.set_cell(silicon.cell @ np.array([[1, 0.2, 0], [0, 1, 0.1], [0, 0, 1]]), scale_atoms=True)
-    silicon.rattle(0.05, seed=3)
-    return [copper, silicon]
 
 
 DATASETS = {
