@@ -23,7 +23,8 @@ import numpy as np
 
 from .descriptors import EquivariantPowerSpectrum
 
-__all__ = ["cartesian_to_spherical", "spherical_to_cartesian", "TensorRidge", "tensor_learning_curve"]
+__all__ = ["cartesian_to_spherical", "spherical_to_cartesian", "symmetric_matrices", "ellipsoids", "TensorRidge",
+           "tensor_learning_curve"]
 
 _S2 = math.sqrt(2.0)
 _S3 = math.sqrt(3.0)
@@ -47,6 +48,32 @@ def _as_tensors(Y, rank: int) -> np.ndarray:
             raise ValueError("rank-2 targets must be symmetric tensors")
         return Y
     raise ValueError(f"rank-2 targets are (n, 6) as xx yy zz xy xz yz or (n, 3, 3); got shape {Y.shape}")
+
+
+def symmetric_matrices(Y) -> np.ndarray:
+    """(n, 3, 3) symmetric tensors from (n, 6) components xx yy zz xy xz yz (or (n, 3, 3))."""
+    return _as_tensors(Y, 2)
+
+
+def ellipsoids(Y) -> tuple[np.ndarray, np.ndarray]:
+    """(semi-axes (n, 3), orientation quaternions (n, 4) as x, y, z, w) of symmetric tensors: the
+    semi-axes are the absolute eigenvalues, largest first; the quaternion turns the x, y, z axes
+    onto the eigenvectors (a rotation, not a reflection).
+
+    Examples
+    --------
+    >>> axes, q = ellipsoids([[3.0, 2.0, 1.0, 0.0, 0.0, 0.0]])
+    >>> np.round(axes, 6).tolist(), np.round(np.abs(q), 6).tolist()
+    ([[3.0, 2.0, 1.0]], [[0.0, 0.0, 0.0, 1.0]])
+    """
+    from scipy.spatial.transform import Rotation
+
+    values, vectors = np.linalg.eigh(symmetric_matrices(Y))
+    order = np.argsort(-np.abs(values), axis=1)
+    values = np.take_along_axis(values, order, 1)
+    vectors = np.take_along_axis(vectors, order[:, None, :], 2)
+    vectors[np.linalg.det(vectors) < 0, :, 2] *= -1
+    return np.abs(values), Rotation.from_matrix(vectors).as_quat()
 
 
 def cartesian_to_spherical(Y, rank: int) -> dict[int, np.ndarray]:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from compute.tensors import ellipsoids, symmetric_matrices
+
 #: where the app serves chemiscope's built JavaScript
 SCRIPT_URL = "/_viewer/chemiscope.min.js"
 #: a trajectory sent with a click holds at most this many atoms over all its frames ...
@@ -161,40 +163,6 @@ def _groups(columns) -> dict[str, list[str]]:
     return groups
 
 
-def tensor_ellipsoid(components) -> tuple[np.ndarray, np.ndarray]:
-    """(semi-axes (3,), orientation quaternion (x, y, z, w)) of the symmetric tensor given by its
-    6 components ``xx yy zz xy xz yz``: the semi-axes are the absolute eigenvalues, the quaternion
-    turns the x, y, z axes onto the eigenvectors.
-
-    Examples
-    --------
-    >>> axes, q = tensor_ellipsoid([3.0, 2.0, 1.0, 0.0, 0.0, 0.0])
-    >>> np.round(axes, 6).tolist(), np.round(np.abs(q), 6).tolist()
-    ([3.0, 2.0, 1.0], [0.0, 0.0, 0.0, 1.0])
-    """
-    axes, quaternions = _ellipsoids(np.asarray(components, dtype=float).reshape(1, 6))
-    return axes[0], quaternions[0]
-
-
-def _matrices(tensors: np.ndarray) -> np.ndarray:
-    """(n, 6) components ``xx yy zz xy xz yz`` -> (n, 3, 3) symmetric matrices."""
-    xx, yy, zz, xy, xz, yz = (tensors[:, k] for k in range(6))
-    return np.stack([np.stack([xx, xy, xz], -1), np.stack([xy, yy, yz], -1), np.stack([xz, yz, zz], -1)], 1)
-
-
-def _ellipsoids(tensors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`tensor_ellipsoid` of (n, 6) tensors at once (a 10,000-atom structure in one call)."""
-    from scipy.spatial.transform import Rotation
-
-    values, vectors = np.linalg.eigh(_matrices(tensors))
-    order = np.argsort(-np.abs(values), axis=1)
-    values = np.take_along_axis(values, order, 1)
-    vectors = np.take_along_axis(vectors, order[:, None, :], 2)
-    flip = np.linalg.det(vectors) < 0  # a rotation, not a reflection
-    vectors[flip, :, 2] *= -1
-    return np.abs(values), Rotation.from_matrix(vectors).as_quat()
-
-
 def _extent(atoms) -> float:
     """How far the atoms reach from their centre of mass (Å)."""
     if not len(atoms):
@@ -236,7 +204,7 @@ def shape_scales(dataset) -> dict[str, dict]:
         if not len(values):
             continue
         tensor = len(cols) == 6
-        biggest = float(np.abs(np.linalg.eigvalsh(_matrices(values))).max() if tensor else np.linalg.norm(values, axis=1).max())
+        biggest = float(np.abs(np.linalg.eigvalsh(symmetric_matrices(values))).max() if tensor else np.linalg.norm(values, axis=1).max())
         target = (ELLIPSOID_SIZE if tensor else ARROW_LENGTH)[level]
         if level == "structure":
             if reach is None:  # the extent of (up to 200, evenly picked) structures
@@ -277,7 +245,7 @@ def _shapes_for(frames_atoms, structure_rows, atom_rows, specs) -> list[dict]:
             if not (values.size and np.isfinite(values).all()):
                 continue
             if tensor:
-                axes, quaternions = _ellipsoids(values)
+                axes, quaternions = ellipsoids(values)
                 axes = np.round(np.maximum(axes * spec["factor"], 0.02), 4).tolist()
                 quaternions = np.round(quaternions, 6).tolist()
                 items = [{"semiaxes": a, "orientation": q} for a, q in zip(axes, quaternions)]
