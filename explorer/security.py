@@ -232,13 +232,8 @@ def install_request_limits(app, max_request_bytes: int, max_upload_request_bytes
     inner = app.server.wsgi_app
 
     def outputs_taking_uploads() -> set[str]:
-        found = set()
-        for callback_map in (app.callback_map,):
-            for output, spec in callback_map.items():
-                names = {f"{item.get('id')}.{item.get('property')}" for item in spec.get("inputs", [])}
-                if names & set(upload_inputs):
-                    found.add(output)
-        return found
+        return {output for output, spec in app.callback_map.items()
+                if {f"{item.get('id')}.{item.get('property')}" for item in spec.get("inputs", [])} & set(upload_inputs)}
 
     def refuse(start_response, status: str, message: str):
         body = json.dumps({"error": message}).encode()
