@@ -2,8 +2,8 @@
 
 The learning tests use sample molecules turned at random with smooth, local, physically shaped
 targets (bond dipoles from partial-charge differences, bond polarizabilities on a per-atom
-isotropic part): known functions of the geometry, so the learning curve is a property of the
-model, not of noise in the data.
+isotropic part; ``compute.bench.tensors``, which the benchmark uses too): known functions of the
+geometry, so the learning curve is a property of the model, not of noise in the data.
 """
 
 from __future__ import annotations
@@ -15,36 +15,13 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from compute.bench.tensors import local_targets as _local_targets, turned_molecules as _turned_molecules
 from compute.descriptors import EquivariantPowerSpectrum
 from compute.descriptors._spherical import real_spherical_harmonics
-from compute.systems import neighbor_pairs
 from compute.tensors import TensorRidge, cartesian_to_spherical, spherical_to_cartesian, tensor_learning_curve
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_datasets" / "small_molecules-1000.xyz"
 DESCRIPTOR = dict(cutoff=4.0, n_max=3, l_max=2, density_width=0.4)
-CHARGES = {1: 0.3, 6: -0.1, 7: -0.4, 8: -0.5, 9: -0.6, 16: 0.2, 17: -0.3}
-
-
-def _turned_molecules(n: int, seed: int = 0) -> list:
-    rng = np.random.default_rng(seed)
-    frames = ase.io.read(SAMPLE, f":{n}")
-    for atoms in frames:
-        rotation = Rotation.random(random_state=int(rng.integers(1 << 30))).as_matrix()
-        atoms.positions = (atoms.positions - atoms.positions.mean(axis=0)) @ rotation.T
-        atoms.pbc = False
-    return frames
-
-
-def _local_targets(atoms):
-    """(dipole, polarizability) of smooth local bond terms within 4 Å."""
-    pairs = neighbor_pairs([atoms], 4.0)
-    weight = np.exp(-pairs.distances ** 2 / 2) * (1 + 0.5 * np.cos(np.pi * pairs.distances / 4))
-    charge = np.array([CHARGES.get(int(z), 0.0) for z in atoms.numbers])
-    bond = pairs.vectors / pairs.distances[:, None]
-    dipole = ((weight * (charge[pairs.neighbors] - charge[pairs.centers]))[:, None] * bond).sum(axis=0)
-    polarizability = (0.5 + np.abs(charge)).sum() * np.eye(3) + np.einsum("p,pi,pj->ij", weight, bond, bond)
-    return dipole, polarizability
 
 
 def _wigner(lam: int, rotation) -> np.ndarray:
@@ -92,6 +69,11 @@ def test_predictions_rotate_reflect_and_ignore_atom_order(rank):
         np.testing.assert_allclose(model.predict(moved), expected, atol=1e-8 * np.abs(predicted).max())
     shuffled = [a[np.random.default_rng(1).permutation(len(a))] for a in test]
     np.testing.assert_allclose(model.predict(shuffled), predicted, atol=1e-10 * np.abs(predicted).max())
+    # a sum of atomic contributions, which predict_atoms gives one by one
+    contributions = model.predict_atoms(test)
+    owner = np.repeat(np.arange(len(test)), [len(a) for a in test])
+    np.testing.assert_allclose(np.stack([contributions[owner == k].sum(0) for k in range(len(test))]), predicted,
+                               atol=1e-10 * np.abs(predicted).max())
 
 
 @pytest.mark.parametrize("rank", [1, 2])

@@ -1,0 +1,181 @@
+r"""The linear symmetry-adapted ridge (:class:`TensorRidge`) and the ridge path every tensor
+model shares.
+
+Each spherical part μ = −λ … λ of the target is predicted from the (λ, σ=+1) block of
+:class:`compute.descriptors.EquivariantPowerSpectrum` with *one* weight per feature shared by
+every μ:
+
+    ŷ^{λ}_{μ}(A) = Σ_{i ∈ A} Σ_f w^{λ}_f X^{λ}_{μ f}(i)
+
+so a rotation R of the structure rotates the prediction by D^λ(R), exactly (the features do), and
+the prediction is a sum of atomic contributions, as a physical dipole or polarizability is. There
+is no intercept (a constant vector would break the symmetry; for λ = 0 the centre atom's own term
+in the density already gives each species a baseline). Each λ picks its regularisation by its
+own cross-validation over structures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..descriptors import EquivariantPowerSpectrum
+from ._spherical import cartesian_to_spherical, spherical_to_cartesian
+
+DEFAULT_ALPHAS = np.logspace(-8, 1, 10)
+
+
+def _folds(n: int, n_splits: int, seed: int) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return [order[k::n_splits] for k in range(n_splits)]
+
+
+def _ridge_path(X: np.ndarray, y: np.ndarray, alphas) -> list[np.ndarray]:
+    """Weights of min |X w − y|² + α |w|² for every α, from one eigendecomposition of the
+    smaller of X Xᵀ and Xᵀ X (features scaled by the caller)."""
+    if X.shape[0] <= X.shape[1]:  # dual: w = Xᵀ (X Xᵀ + α)⁻¹ y
+        values, vectors = np.linalg.eigh(X @ X.T)
+        projected = vectors.T @ y
+        return [X.T @ (vectors @ (projected / _column(values + alpha, projected))) for alpha in alphas]
+    values, vectors = np.linalg.eigh(X.T @ X)
+    projected = vectors.T @ (X.T @ y)
+    return [vectors @ (projected / _column(values + alpha, projected)) for alpha in alphas]
+
+
+def _column(d: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``d`` shaped to divide ``like`` row by row (y may hold one target or several)."""
+    return d if like.ndim == 1 else d[:, None]
+
+
+def _ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    return _ridge_path(X, y, [alpha])[0]
+
+
+def _n_rows(features) -> int:
+    """Rows (structures or atoms) of features from a model's ``features``."""
+    if isinstance(features, dict):
+        return next(iter(features.values())).shape[0]
+    return features.n_rows
+
+
+def take_rows(features, rows) -> object:
+    """The rows ``rows`` (in that order) of features from a model's ``features``: a dict of
+    blocks (:class:`TensorRidge`) or :class:`~compute.tensors.AtomicFeatures`."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if isinstance(features, dict):
+        return {lam: block[rows] for lam, block in features.items()}
+    return features.take(rows)
+
+
+class TensorRidge:
+    """Symmetry-adapted linear ridge regression of vectors (``rank=1``) or symmetric 3×3
+    tensors (``rank=2``) from λ-SOAP features, equivariant by construction.
+
+    Parameters
+    ----------
+    rank : {1, 2}
+    descriptor : EquivariantPowerSpectrum, optional
+        Its (λ, +1) blocks are the features (default: cutoff 4 Å, n_max 4, l_max 3).
+    alphas : sequence of float
+        Regularisation grid, relative to the mean squared feature norm; each λ picks its own by
+        ``n_splits``-fold cross-validation over structures (or over the rows of per-atom targets).
+    per : {"structure", "atom"}
+        One target per structure (a sum of atomic contributions), or one per atom.
+    backend : str
+        Of the descriptor (see ``compute._dispatch``).
+
+    Attributes (after fit): ``weights_``, ``alpha_`` (relative), ``scale_``, each {λ: ...};
+    ``species_`` (after :meth:`fit`).
+    """
+
+    def __init__(self, rank: int = 1, descriptor: EquivariantPowerSpectrum | None = None, alphas=None, n_splits: int = 5,
+                 per: str = "structure", backend: str = "auto", random_state: int = 0):
+        if rank not in (1, 2):
+            raise ValueError(f"rank must be 1 (vectors) or 2 (symmetric 3x3 tensors), got {rank!r}")
+        if per not in ("structure", "atom"):
+            raise ValueError(f"per={per!r}: expected 'structure' or 'atom'")
+        self.rank = rank
+        self.descriptor = descriptor
+        self.alphas = alphas
+        self.n_splits = n_splits
+        self.per = per
+        self.backend = backend
+        self.random_state = random_state
+
+    @property
+    def lambdas(self) -> tuple[int, ...]:
+        return (1,) if self.rank == 1 else (0, 2)
+
+    def _descriptor(self) -> EquivariantPowerSpectrum:
+        return self.descriptor if self.descriptor is not None else EquivariantPowerSpectrum(cutoff=4.0, n_max=4, l_max=3,
+                                                                                           density_width=0.4)
+
+    def features(self, frames, species=None, per: str | None = None) -> dict[int, np.ndarray]:
+        """{λ: (n_rows, 2λ+1, n_features)}: the descriptor's (λ, +1) blocks, one row per
+        structure (sums over atoms) or per atom (``per``, default the model's)."""
+        descriptor = self._descriptor()
+        keys = [(lam, 1) for lam in self.lambdas]
+        blocks = descriptor.compute(frames, per=per or self.per, backend=self.backend, species=species, selected_keys=keys)
+        return {lam: blocks[(lam, 1)] for lam in self.lambdas}
+
+    def fit(self, frames, Y):
+        """Fit on structures ``frames`` and targets ``Y`` ((n, 3); (n, 6) xx yy zz xy xz yz or
+        (n, 3, 3); one row per structure, or per atom with ``per="atom"``). Returns self."""
+        frames = list(frames)
+        self.species_ = self._descriptor().species_for(frames)
+        return self.fit_features(self.features(frames, self.species_), Y)
+
+    def fit_features(self, features, Y):
+        """:meth:`fit` on features already computed (:meth:`features`; rows may be any subset,
+        :func:`take_rows`)."""
+        parts = cartesian_to_spherical(Y, self.rank)
+        n = _n_rows(features)
+        if len(next(iter(parts.values()))) != n:
+            raise ValueError(f"{len(next(iter(parts.values())))} targets for {n} rows ({'atoms' if self.per == 'atom' else 'structures'})")
+        design = self._fit_design(features)
+        self.weights_, self.alpha_, self.scale_ = {}, {}, {}
+        for lam in self.lambdas:
+            X, y = design[lam], parts[lam]
+            # α is relative to the mean squared row norm, so one grid fits any feature scale
+            scale = float(np.sqrt(np.mean(np.einsum("iuf,iuf->i", X, X)))) or 1.0
+            X = X / scale
+            alpha = self._choose_alpha(X, y)
+            self.weights_[lam] = _ridge(X.reshape(-1, X.shape[2]), y.reshape(-1), alpha)
+            self.alpha_[lam], self.scale_[lam] = alpha, scale
+        return self
+
+    # the design matrices {λ: (n_rows, 2λ+1, n_columns)} the ridge works on: the features
+    # themselves here, kernel columns in TensorKernelRidge
+    def _fit_design(self, features):
+        return features
+
+    def _design(self, features):
+        return features
+
+    def _choose_alpha(self, X: np.ndarray, y: np.ndarray) -> float:
+        grid = np.asarray(self.alphas if self.alphas is not None else DEFAULT_ALPHAS, dtype=float)
+        n = X.shape[0]
+        if n < 2 * self.n_splits:
+            return float(grid[len(grid) // 2])
+        errors = np.zeros(len(grid))
+        # folds over rows (structures), never over the 2λ+1 components of one row
+        for test in _folds(n, self.n_splits, self.random_state):
+            train = np.setdiff1d(np.arange(n), test)
+            path = _ridge_path(X[train].reshape(-1, X.shape[2]), y[train].reshape(-1), grid)
+            for k, w in enumerate(path):
+                errors[k] += np.sum((np.einsum("iuf,f->iu", X[test], w) - y[test]) ** 2)
+        return float(grid[int(np.argmin(errors))])
+
+    def predict_features(self, features) -> np.ndarray:
+        """:meth:`predict` from features already computed."""
+        design = self._design(features)
+        parts = {lam: np.einsum("iuf,f->iu", design[lam] / self.scale_[lam], self.weights_[lam]) for lam in self.lambdas}
+        return spherical_to_cartesian(parts, self.rank)
+
+    def predict(self, frames) -> np.ndarray:
+        """Predictions in Cartesian form: (n, 3) vectors or (n, 3, 3) tensors."""
+        return self.predict_features(self.features(list(frames), self.species_))
+
+    def predict_atoms(self, frames) -> np.ndarray:
+        """The atomic contributions, one row per atom (by structure, then atom): for a model
+        fitted per structure they sum, over each structure's atoms, to :meth:`predict`."""
+        return self.predict_features(self.features(list(frames), self.species_, per="atom"))
