@@ -70,7 +70,9 @@ __all__ = [
     "read_dataset",
 ]
 
-#: Default size limit of an input, in bytes (overridden by ``EXPLORER_MAX_UPLOAD_MB`` when set).
+#: Default size limit of an input, in bytes: what :func:`read_dataset` accepts when not given
+#: ``max_bytes``. A plain constant: an application passes its own limit (the web app passes its
+#: ``EXPLORER_MAX_UPLOAD_MB`` setting), no environment variable is read here.
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 #: Strings longer than this are free text, not a category, and are left out of the tables.
 MAX_TEXT_LENGTH = 100
@@ -233,7 +235,8 @@ def too_large(name: str, size: int, limit: int, what: str = "") -> DatasetError:
     """The refusal of an input over the size limit (``what`` says which size, e.g. decompressed)."""
     return DatasetError(
         f"{name}: the file{what} is {size / 1024**2:.1f} MB, over the limit of {limit / 1024**2:.1f} MB."
-        f" Split it into smaller files, or raise the limit (EXPLORER_MAX_UPLOAD_MB)."
+        f" Split it into smaller files, or raise the limit (max_bytes of read_dataset; in the web app, the setting"
+        f" EXPLORER_MAX_UPLOAD_MB)."
     )
 
 
@@ -292,15 +295,7 @@ def _base_name(name: str) -> str:
 
 
 def _max_bytes(max_bytes: int | None) -> int:
-    if max_bytes is not None:
-        return int(max_bytes)
-    env = os.environ.get("EXPLORER_MAX_UPLOAD_MB")
-    if env:
-        try:
-            return int(float(env) * 1024 * 1024)
-        except ValueError:
-            raise ValueError(f"EXPLORER_MAX_UPLOAD_MB={env!r} is not a number of megabytes") from None
-    return DEFAULT_MAX_BYTES
+    return DEFAULT_MAX_BYTES if max_bytes is None else int(max_bytes)
 
 
 def _gunzip(data: bytes, name: str, limit: int) -> bytes:
@@ -338,8 +333,8 @@ def read_dataset(source, format: str | None = None, *, name: str | None = None, 
         path's file name). Never used as a path.
     max_bytes : int, optional
         Size limit in bytes; larger inputs are refused before parsing (also after gzip
-        decompression). Default: ``EXPLORER_MAX_UPLOAD_MB`` megabytes when set, else
-        :data:`DEFAULT_MAX_BYTES` (200 MB).
+        decompression). Default: :data:`DEFAULT_MAX_BYTES` (200 MB). No environment variable
+        changes it: an application gives its own limit here.
 
     Returns
     -------

@@ -75,12 +75,12 @@ def main(argv=None) -> int:
         cases["read_dataset"] = lambda: read_dataset(path)
 
         def through_ase():
-            saved = extxyz_format._ase_like_frames
-            extxyz_format._ase_like_frames = lambda text, comments: None  # the fallback path
+            saved = extxyz_format._native_frames
+            extxyz_format._native_frames = lambda data, comments: None  # the fallback path
             try:
                 read_dataset(path)
             finally:
-                extxyz_format._ase_like_frames = saved
+                extxyz_format._native_frames = saved
 
         cases["read_dataset (ASE fallback)"] = through_ase
         times = {name: _best(case, args.repeat) for name, case in cases.items()}

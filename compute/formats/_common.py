@@ -192,11 +192,16 @@ def index_columns(counts: np.ndarray) -> dict:
     return {"structure": structure, "atom": atom}
 
 
-def _tables_from_frames(frames: list[ase.Atoms], exclude: frozenset = frozenset()) -> tuple:
-    """Property tables (structure, atom, skipped) from ASE frames, built column-wise."""
+def collect_properties(frames: list[ase.Atoms]) -> tuple[np.ndarray, dict, dict]:
+    """The properties of ASE frames gathered per name, in the order the tables list them.
+
+    Returns ``(counts, per_structure, per_atom)``: the atom count of each frame;
+    ``{name: (rows, values)}`` for ``info`` entries and calculator results of one value per
+    structure; ``{name: [(frame, array), ...]}`` for per-atom arrays and per-atom results.
+    Names are met frame by frame: ``info``, then ``arrays``, then the calculator's results.
+    """
     n = len(frames)
     counts = np.fromiter((len(a) for a in frames), dtype=np.int64, count=n)
-    offsets = offsets_from_counts(counts)
     per_structure: dict[str, tuple[list, list]] = {}
     per_atom: dict[str, list] = {}
     for i, atoms in enumerate(frames):
@@ -217,6 +222,14 @@ def _tables_from_frames(frames: list[ase.Atoms], exclude: frozenset = frozenset(
                 rows, vals = per_structure.setdefault(k, ([], []))
                 rows.append(i)
                 vals.append(v)
+    return counts, per_structure, per_atom
+
+
+def tables_from_properties(counts: np.ndarray, per_structure: dict, per_atom: dict, exclude: frozenset = frozenset()) -> tuple:
+    """Property tables (structure, atom, skipped, kept values) from what
+    :func:`collect_properties` gathers, built column-wise."""
+    n = len(counts)
+    offsets = offsets_from_counts(counts)
     skipped: dict[str, str] = {}
     s_table: dict = {}
     kept: dict[str, list] = {}
@@ -262,18 +275,55 @@ def validate_frames(frames: list[ase.Atoms], name: str, what: str = "frame") -> 
     if not frames:
         raise DatasetError(f"{name}: the file contains no structures. Check that it is not empty and is in the format its name says.")
     counts = np.fromiter((len(atoms) for atoms in frames), dtype=np.int64, count=len(frames))
+    validate_structures(frames, name, what, counts, [atoms.positions for atoms in frames],
+                        np.stack([atoms.cell.array for atoms in frames]), np.stack([atoms.pbc for atoms in frames]))
+
+
+def validate_structures(frames: list[ase.Atoms], name: str, what: str, counts: np.ndarray, positions: list,
+                        cells: np.ndarray, pbcs: np.ndarray) -> None:
+    """:func:`validate_frames` given what it reads from the frames: atom counts, positions,
+    cells ``(n, 3, 3)`` and pbc ``(n, 3)`` (a reader that has them as arrays saves the walk)."""
     within_budget(name, budget.check_counts, counts)
     # whole-file checks first (one numpy call each, not one per frame); the first failing frame
     # is then found and named by the loop below, which only runs when something is wrong
-    positions_ok = bool(np.isfinite(np.concatenate([atoms.positions for atoms in frames])).all()) if counts.all() else False
-    cells = np.stack([atoms.cell.array for atoms in frames])
-    pbcs = np.stack([atoms.pbc for atoms in frames])
+    flat = np.concatenate(positions) if counts.all() else None
+    positions_ok = flat is not None and bool(np.isfinite(flat).all())
     cells_ok = bool(np.isfinite(cells).all())
-    zero_periodic = cells_ok and bool((pbcs & (np.linalg.norm(cells, axis=2) == 0.0)).any())
+    lengths = np.linalg.norm(cells, axis=2) if cells_ok else None
+    zero_periodic = cells_ok and bool((pbcs & (lengths == 0.0)).any())
     if not (positions_ok and cells_ok) or zero_periodic:
         for i, atoms in enumerate(frames):
             _validate_frame(atoms, i, name, what)
-    within_budget(name, budget.check_frames, frames, what=what)
+    limits = budget.current()
+    if not _surely_within(limits, counts, flat, cells, lengths, pbcs):
+        # the per-frame check names the first structure over a limit (or passes what the
+        # whole-file test only came close to)
+        within_budget(name, budget.check_frames, frames, what=what)
+
+
+def _surely_within(limits, counts, flat, cells, lengths, pbcs) -> bool:
+    """Whether :func:`compute.budget.check_frames` surely accepts the frames (coordinates,
+    lattice vectors, degenerate cells, volume per atom), tested on the whole file at once, with
+    a margin for rounding: ``False`` sends the frames to that per-frame check."""
+    if flat is None or lengths is None:
+        return False
+    if flat.size and float(np.abs(flat).max()) > limits.max_coordinate:
+        return False
+    periodic = pbcs.any(axis=1)
+    if not periodic.any():
+        return True
+    slack = 1e-6
+    if float(np.where(pbcs, lengths, 0.0).max()) > limits.max_coordinate * (1 - slack):
+        return False
+    full = pbcs.all(axis=1)
+    if full.any():
+        volume = np.abs(np.linalg.det(cells[full]))
+        product = np.prod(lengths[full], axis=1)
+        if bool((volume <= 1e-6 * (1 + slack) * product).any()):
+            return False
+        if bool((volume / counts[full] < limits.min_volume_per_atom * (1 + slack)).any()):
+            return False
+    return True
 
 
 def _validate_frame(atoms: ase.Atoms, i: int, name: str, what: str) -> None:
@@ -308,8 +358,16 @@ def _plain(atoms: ase.Atoms) -> ase.Atoms:
 
 def structures_parts(frames: list[ase.Atoms], name: str, exclude=frozenset()) -> Parts:
     validate_frames(frames, name)
-    s_props, a_props, skipped, kept = _tables_from_frames(frames, exclude)
-    return Parts([_plain(a) for a in frames], s_props, a_props, skipped=skipped, metadata={"values": kept} if kept else {})
+    counts, per_structure, per_atom = collect_properties(frames)
+    return tables_parts([_plain(a) for a in frames], counts, per_structure, per_atom, exclude)
+
+
+def tables_parts(structures: list[ase.Atoms], counts: np.ndarray, per_structure: dict, per_atom: dict,
+                 exclude=frozenset()) -> Parts:
+    """:class:`Parts` of validated plain structures and their properties as
+    :func:`collect_properties` gathers them."""
+    s_props, a_props, skipped, kept = tables_from_properties(counts, per_structure, per_atom, exclude)
+    return Parts(structures, s_props, a_props, skipped=skipped, metadata={"values": kept} if kept else {})
 
 
 def decode_text(data: bytes) -> str:

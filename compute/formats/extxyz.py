@@ -28,7 +28,9 @@ import pandas as pd
 
 from .. import budget
 from ..datasets import DatasetError
-from ._common import Parts, ase_iread, decode_text, structures_parts, within_budget
+from ._common import (
+    Parts, ase_iread, decode_text, structures_parts, tables_parts, validate_structures, within_budget,
+)
 from ._registry import register
 from ._writing import atom_rows, check_per, is_numeric, need_structures, per_row, row_count, selection
 
@@ -44,6 +46,7 @@ __all__ = ["column_name", "read_extxyz", "to_extxyz"]
 
 
 _JSON_KEY = re.compile(r"([^\s=\"']+)\s*=\s*[\"'{]?\s*_JSON")
+_JSON_KEY_BYTES = re.compile(rb"([^\s=\"']+)\s*=\s*[\"'{]?\s*_JSON")
 
 
 def _check_xyz_frame_sizes(text: str, name: str) -> list[str] | None:
@@ -55,13 +58,77 @@ def _check_xyz_frame_sizes(text: str, name: str) -> list[str] | None:
     or a frame has no atoms (then only ASE's reader may read the file).
     """
     lines = text.splitlines()
+    return _walk_frames(len(lines), lines.__getitem__, name)
+
+
+
+
+def _plain_lines(data: bytes) -> bool:
+    """Whether ``data`` is ASCII whose only control characters are ``\\n`` and ``\\t``: then its
+    lines and words are the same as bytes and as text (``str.splitlines`` also breaks at
+    ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1e``; ``str.split`` also splits at ``\\x1f``)."""
+    if not data.isascii():
+        return False
+    controls = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) < 32))
+    return controls == data.count(b"\n") + data.count(b"\t")
+
+
+def _check_xyz_frame_sizes_bytes(data: bytes, name: str) -> list[bytes] | None:
+    """:func:`_check_xyz_frame_sizes` on the raw bytes of a file with plain lines
+    (:func:`_plain_lines`, which the caller checks), which then has the same lines as its text:
+    the line breaks are found at once by numpy, and only the count and comment lines become
+    Python objects. Same counts, comments and errors."""
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    # line k is data[edges[k] + 1 : edges[k + 1]]
+    edges = np.empty(len(newlines) + 2, dtype=np.int64)
+    edges[0] = -1
+    edges[1:-1] = newlines
+    edges[-1] = len(data)
+    n_lines = len(newlines) + (0 if data.endswith(b"\n") else 1)  # no empty line after the last break
+    limits = budget.current()
+    max_per_structure, max_structures, max_atoms = limits.max_atoms_per_structure, limits.max_structures, limits.max_atoms
+    position, frame, total = 0, 0, 0
+    counts: list[int] = []
+    comments: list[bytes] = []
+    while position < n_lines:
+        line = data[edges[position] + 1 : edges[position + 1]]
+        try:
+            count = int(line)  # a count alone on its line, spaces around (as head[0] below)
+        except ValueError:
+            head = line.split()
+            if not head:  # blank lines between or after frames: ASE decides whether it accepts them
+                position += 1
+                continue
+            try:
+                count = int(head[0])
+            except ValueError:
+                return None  # not a count line: ASE's own error names the problem
+        remaining = n_lines - position - 2
+        if count < 0 or count > remaining:
+            raise DatasetError(
+                f"{name}: frame {frame} (starting at line {position + 1}): expected {count} atoms but only "
+                f"{max(remaining, 0)} lines follow. The file is truncated or the count is wrong."
+            )
+        counts.append(count)
+        comments.append(data[edges[position + 1] + 1 : edges[position + 2]])
+        total += count
+        if count > max_per_structure or len(counts) > max_structures or total > max_atoms:
+            within_budget(name, budget.check_counts, counts)
+        position += count + 2
+        frame += 1
+    within_budget(name, budget.check_counts, counts)
+    return comments if all(counts) else None
+
+
+def _walk_frames(n_lines: int, line, name: str) -> list | None:
+    """The count scan over ``n_lines`` lines, ``line(k)`` giving line ``k`` (text or bytes)."""
     position, frame = 0, 0
     counts: list[int] = []
-    comments: list[str] = []
+    comments: list = []
     total = 0
     limits = budget.current()
-    while position < len(lines):
-        head = lines[position].split()
+    while position < n_lines:
+        head = line(position).split()
         if not head:  # blank lines between or after frames: ASE decides whether it accepts them
             position += 1
             continue
@@ -69,14 +136,14 @@ def _check_xyz_frame_sizes(text: str, name: str) -> list[str] | None:
             count = int(head[0])
         except ValueError:
             return None  # not a count line: ASE's own error names the problem
-        remaining = len(lines) - position - 2
+        remaining = n_lines - position - 2
         if count < 0 or count > remaining:
             raise DatasetError(
                 f"{name}: frame {frame} (starting at line {position + 1}): expected {count} atoms but only "
                 f"{max(remaining, 0)} lines follow. The file is truncated or the count is wrong."
             )
         counts.append(count)
-        comments.append(lines[position + 1])
+        comments.append(line(position + 1))
         total += count
         if count > limits.max_atoms_per_structure or len(counts) > limits.max_structures or total > limits.max_atoms:
             within_budget(name, budget.check_counts, counts)
@@ -92,14 +159,7 @@ def _check_xyz_frame_sizes(text: str, name: str) -> list[str] | None:
 # them as text) and the raw `uid` ASE leaves unparsed; cell vectors given as VEC lines (ASE only)
 # stop the count scan, so those files go to ASE too
 _ASE_ONLY = re.compile(r"=[ \t]*\[|\buid[ \t]*=", re.IGNORECASE)
-
-
-class _Results:
-    """The results ASE's reader would hold in a SinglePointCalculator (energy, forces, ...),
-    without the copy of the atoms that calculator makes: the tables only read ``.results``."""
-
-    def __init__(self, results: dict):
-        self.results = results
+_ASE_ONLY_BYTES = re.compile(rb"=[ \t]*\[|\buid[ \t]*=", re.IGNORECASE)
 
 
 #: EXPLORER_NATIVE_XYZ=0 keeps the C parser out: it runs in the reading process, and a malformed
@@ -113,33 +173,33 @@ def native_parser_enabled() -> bool:
     return os.environ.get(NATIVE_XYZ_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _ase_like_frames(text: str, comments: list[str] | None) -> list[ase.Atoms] | None:
-    """The frames of ``text`` through the extxyz C parser, as ASE's extxyz reader builds them
-    (same numbers, positions, cell, pbc, info, arrays and calculator results); ``None`` when the
-    C parser is not installed or refuses the text, or the frames' ``comments`` hold what the two
-    parsers read differently (``None``: the count scan stopped), so that ASE reads it."""
+def _native_frames(data: bytes, comments: list | None) -> tuple | None:
+    """The frames of ``data`` (UTF-8 bytes) through the extxyz C parser, read as ASE's extended
+    XYZ reader reads the same text: ``(structures, counts, per_structure, per_atom, positions,
+    cells, pbcs)`` with plain ``ase.Atoms`` and the properties gathered as
+    :func:`~compute.formats._common.collect_properties` gathers them from ASE's frames (same
+    names, order, values). ``None`` when the C parser is not installed or refuses the text, or
+    when the frames' ``comments`` hold what the two parsers read differently (``None``: the count
+    scan stopped), so that ASE reads the file."""
     if not native_parser_enabled():
         return None
     try:
         from extxyz import cextxyz
     except ImportError:
         return None
-    if comments is None:
+    if not comments:
         return None
-    joined = "\n".join(comments)
-    if ("[" in joined or "uid" in joined.lower()) and _ASE_ONLY.search(joined):  # substring tests first: cheaper
+    if isinstance(comments[0], bytes):
+        joined, pattern, bracket, uid = b"\n".join(comments), _ASE_ONLY_BYTES, b"[", b"uid"
+    else:
+        joined, pattern, bracket, uid = "\n".join(comments), _ASE_ONLY, "[", "uid"
+    if (bracket in joined or uid in joined.lower()) and pattern.search(joined):  # substring tests first: cheaper
         return None
-    from ase.calculators.calculator import all_properties
-    from ase.data import atomic_numbers
-    from ase.io.extxyz import REV_PROPERTY_NAME_MAP, SPECIAL_3_3_KEYS, per_config_properties
-
-    config_results = set(per_config_properties)
-    results_names = set(all_properties)
     raw: list[tuple] = []
     with tempfile.TemporaryDirectory(prefix="explorer-") as tmp:
         path = os.path.join(tmp, "upload.xyz")  # the C parser reads a FILE*, not Python bytes
-        with open(path, "w", encoding="utf-8") as fd:
-            fd.write(text)
+        with open(path, "wb") as fd:
+            fd.write(data)
         fp = cextxyz.cfopen(path, "r")
         if not fp:
             return None
@@ -153,10 +213,10 @@ def _ase_like_frames(text: str, comments: list[str] | None) -> list[ase.Atoms] |
             return None
         finally:
             cextxyz.cfclose(fp)
+    if not raw:
+        return None
     try:
-        numbers = _numbers([{REV_PROPERTY_NAME_MAP.get(k, k): v for k, v in arrays.items()} for _, _, arrays in raw], atomic_numbers)
-        return [_ase_frame(natoms, info, arrays, z, REV_PROPERTY_NAME_MAP, SPECIAL_3_3_KEYS, config_results, results_names)
-                for (natoms, info, arrays), z in zip(raw, numbers)]
+        return _frames_from_dicts(raw)
     except Exception:  # noqa: BLE001 -- a frame ASE would refuse: its reader gives the message
         return None
 
@@ -166,69 +226,323 @@ def _numbers(columns: list[dict], atomic_numbers: dict) -> list[np.ndarray]:
     as ASE reads them) looked up once per distinct symbol over the whole file."""
     symbols = [c["symbols"] for c in columns if "numbers" not in c]
     if symbols:
-        distinct, inverse = np.unique(np.concatenate(symbols).astype(str), return_inverse=True)
-        table = np.array([atomic_numbers[s.capitalize()] for s in distinct.tolist()], dtype=np.int64)
-        looked_up = iter(np.split(table[inverse.reshape(-1)], np.cumsum([len(s) for s in symbols])[:-1]))
-    return [np.asarray(c["numbers"], dtype=np.int64) if "numbers" in c else next(looked_up) for c in columns]
+        flat = np.concatenate(symbols)
+        if flat.dtype.kind != "U":
+            flat = flat.astype(str)
+        distinct, inverse = _distinct_symbols(flat)
+        table = np.array([atomic_numbers[s.capitalize()] for s in distinct], dtype=int)
+        looked_up = table[inverse]
+        bounds = np.cumsum([0] + [len(s) for s in symbols]).tolist()
+        pieces = iter([looked_up[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])])
+    return [np.array(c["numbers"], dtype=int) if "numbers" in c else next(pieces) for c in columns]
 
 
-def _ase_frame(natoms, info, arrays, numbers, rename, special_3_3, config_results, results_names) -> ase.Atoms:
-    """One C-parsed frame as ASE's ``_read_xyz_frame`` builds it (ase/io/extxyz.py)."""
-    info.pop("Properties", None)
-    lattice = info.pop("Lattice", None)
-    pbc = info.pop("pbc", None)
-    if pbc is None:  # ASE: periodic along all three axes when a lattice is given, else not
-        pbc = lattice is not None
-    for key, value in info.items():
-        if isinstance(value, np.ndarray) and value.shape == (3, 3) and key not in special_3_3:
-            # the C parser shapes every old-style 9-vector as a 3x3 (column-major) matrix; ASE keeps
-            # the 9-vector except for Lattice, virial and stress
-            info[key] = value.reshape(9, order="F")
-        elif isinstance(value, str) and value.startswith("_JSON "):
-            import json
+def _distinct_symbols(flat: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct strings of a ``<U`` array and where each entry is among them: symbols of up to
+    three characters become one integer each (code points < 2²¹), much faster to sort than text."""
+    width = flat.dtype.itemsize // 4
+    if 0 < width and len(flat):
+        codes = flat.view(np.uint32).reshape(len(flat), width)
+        if width <= 3 or not codes[:, 3:].any():
+            key = codes[:, 0].astype(np.int64)
+            for j in range(1, min(width, 3)):
+                key |= codes[:, j].astype(np.int64) << (21 * j)
+            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            return flat[first].tolist(), inverse.reshape(-1)
+    distinct, inverse = np.unique(flat, return_inverse=True)
+    return distinct.tolist(), inverse.reshape(-1)
 
-            decoded = json.loads(value.replace("_JSON ", "", 1))
-            as_array = np.array(decoded)
-            info[key] = as_array if as_array.dtype.kind in "ifb" else decoded
-        elif key in special_3_3 and not (isinstance(value, np.ndarray) and value.shape == (3, 3)):
-            raise ValueError(f"{key} is not a 3x3 matrix")  # ASE refuses it: its error is the one shown
-    columns = {rename.get(k, k): v for k, v in arrays.items()}
-    columns.pop("numbers", None)
-    columns.pop("symbols", None)
-    atoms = ase.Atoms(numbers=numbers, positions=columns.pop("positions"),
-                      cell=None if lattice is None else np.ascontiguousarray(np.asarray(lattice, dtype=float).T), pbc=pbc)
-    if len(atoms) != natoms:
+
+def _frames_from_dicts(raw: list[tuple]) -> tuple:
+    """The C parser's ``(natoms, info, arrays)`` frames as ASE's ``_read_xyz_frame``
+    (ase/io/extxyz.py) reads them: numbers, positions, cell, pbc; ``info`` (9-vectors kept flat
+    but for Lattice, virial and stress; JSON decoded) and ``arrays``, with ASE's calculator
+    results (energy, forces, stress in Voigt order, ...) listed after them. Raises what ASE
+    would refuse.
+
+    Frames that all have the same keys (the usual file) are turned into columns key by key
+    (:func:`_uniform_frames`); others frame by frame (:func:`_each_frame`): the same result."""
+    from ase.data import atomic_numbers
+    from ase.io.extxyz import REV_PROPERTY_NAME_MAP
+
+    rename = REV_PROPERTY_NAME_MAP
+    columns_list = [{rename.get(k, k): v for k, v in arrays.items()} for _, _, arrays in raw]
+    numbers = _numbers(columns_list, atomic_numbers)
+    counts = np.fromiter((frame[0] for frame in raw), dtype=np.int64, count=len(raw))
+    uniform = _uniform_frames(raw, columns_list, numbers, counts)
+    return uniform if uniform is not None else _each_frame(raw, columns_list, numbers, counts)
+
+
+def _ase_names() -> tuple[frozenset, frozenset, frozenset]:
+    """ASE's special 3x3 info keys, per-configuration results and calculator result names."""
+    from ase.calculators.calculator import all_properties
+    from ase.io.extxyz import SPECIAL_3_3_KEYS, per_config_properties
+
+    return frozenset(SPECIAL_3_3_KEYS), frozenset(per_config_properties), frozenset(all_properties)
+
+
+def _info_value(key: str, value, special: frozenset):
+    """An ``info`` value of the C parser as ASE's reader gives it."""
+    if isinstance(value, np.ndarray) and value.shape == (3, 3) and key not in special:
+        # the C parser shapes every old-style 9-vector as a 3x3 (column-major) matrix; ASE keeps
+        # the 9-vector except for Lattice, virial and stress
+        return value.reshape(9, order="F")
+    if isinstance(value, str) and value.startswith("_JSON "):
+        import json
+
+        decoded = json.loads(value.replace("_JSON ", "", 1))
+        as_array = np.array(decoded)
+        return as_array if as_array.dtype.kind in "ifb" else decoded
+    if key in special and not (isinstance(value, np.ndarray) and value.shape == (3, 3)):
+        raise ValueError(f"{key} is not a 3x3 matrix")  # ASE refuses it: its error is the one shown
+    return value
+
+
+def _result_value(key: str, value):
+    """A per-configuration result as ASE stores it (stress in Voigt order)."""
+    if key == "stress" and np.shape(value) == (3, 3):
+        return np.array([value[0, 0], value[1, 1], value[2, 2], value[1, 2], value[0, 2], value[0, 1]])
+    return value
+
+
+def _own_positions(pos, natoms: int) -> np.ndarray:
+    if type(pos) is not np.ndarray or pos.dtype != np.float64 or not pos.flags.c_contiguous:
+        pos = np.array(pos, dtype=float)
+    if pos.shape != (natoms, 3):
         raise ValueError("atom count")
-    atoms.info = info
-    columns.pop("move_mask", None)  # a constraint in ASE, which the tables drop
-    results = {}
-    for key, value in columns.items():
+    return pos
+
+
+def _each_frame(raw: list[tuple], columns_list: list[dict], numbers: list, counts: np.ndarray) -> tuple:
+    """:func:`_frames_from_dicts`, frame by frame."""
+    from ._common import _ASE_ARRAYS, _ASE_INFO, _PER_ATOM_RESULTS
+
+    special, config_results, results_names = _ase_names()
+    n = len(raw)
+    cells = np.zeros((n, 3, 3))
+    pbcs = np.zeros((n, 3), dtype=bool)
+    positions: list[np.ndarray] = []
+    structures: list[ase.Atoms] = []
+    per_structure: dict[str, tuple[list, list]] = {}
+    per_atom: dict[str, list] = {}
+    new_atoms = _plain_atoms_factory()
+    for i, ((natoms, info, _), columns, z) in enumerate(zip(raw, columns_list, numbers)):
+        info = dict(info)
+        info.pop("Properties", None)
+        lattice = info.pop("Lattice", None)
+        pbc = info.pop("pbc", None)
+        if pbc is None:  # ASE: periodic along all three axes when a lattice is given, else not
+            pbc = lattice is not None
+        plain: list[tuple] = []
+        config: list[tuple] = []
+        for key, value in info.items():
+            (config if key in config_results else plain).append((key, _info_value(key, value, special)))
+        columns = dict(columns)
+        columns.pop("numbers", None)
+        columns.pop("symbols", None)
+        pos = _own_positions(columns.pop("positions"), natoms)
+        if z.shape != (natoms,):
+            raise ValueError("atom count")
+        if lattice is not None:
+            lattice = np.asarray(lattice, dtype=float)
+            if lattice.shape != (3, 3):
+                raise ValueError("Lattice is not a 3x3 matrix")
+            cells[i] = lattice.T
+        pbcs[i] = pbc
+        positions.append(pos)
+        structures.append(new_atoms(z, pos, cells[i].copy(), pbcs[i].copy()))
+        columns.pop("move_mask", None)  # a constraint in ASE, which the tables drop
+        results: dict = {}
+        atom_arrays: list[tuple] = []
+        for key, value in columns.items():
+            if key in results_names:
+                results[key] = value
+            else:
+                atom_arrays.append((key, value))
+        for key, value in config:
+            results[key] = _result_value(key, value)
+        # a plain-XYZ free-text comment ("water, B3LYP") comes back as bare words set to True
+        if plain and all(v is True for _, v in plain):
+            plain = []
+        for key, value in plain:
+            if key not in _ASE_INFO:
+                rows, values = per_structure.setdefault(key, ([], []))
+                rows.append(i)
+                values.append(value)
+        for key, value in atom_arrays:
+            if key not in _ASE_ARRAYS:
+                per_atom.setdefault(key, []).append((i, value))
+        for key, value in results.items():
+            if key in _PER_ATOM_RESULTS and np.ndim(value) >= 1 and len(value) == natoms:
+                per_atom.setdefault(key, []).append((i, value))
+            else:
+                rows, values = per_structure.setdefault(key, ([], []))
+                rows.append(i)
+                values.append(value)
+    return structures, counts, per_structure, per_atom, positions, cells, pbcs
+
+
+# info values that need no conversion (but under a special 3x3 key, which must be a matrix)
+_SIMPLE_TYPES = frozenset({float, int, bool})
+
+
+def _uniform_frames(raw: list[tuple], columns_list: list[dict], numbers: list, counts: np.ndarray) -> tuple | None:
+    """:func:`_each_frame` for frames that all have the same info keys and per-atom columns in
+    the same order, built key by key over all frames at once; ``None`` when the frames differ
+    (or a plain-XYZ comment, a result named twice or a result that is per atom in some frames
+    only calls for the frame-by-frame rules)."""
+    from ._common import _ASE_ARRAYS, _ASE_INFO, _PER_ATOM_RESULTS
+
+    infos = [frame[1] for frame in raw]
+    info_keys = list(infos[0])
+    column_keys = list(columns_list[0])
+    if any(list(info) != info_keys for info in infos) or any(list(c) != column_keys for c in columns_list):
+        return None
+    special, config_results, results_names = _ase_names()
+    n = len(raw)
+    all_rows = np.arange(n)
+    plain: list[tuple] = []
+    config: list[tuple] = []
+    for key in info_keys:
+        if key in ("Properties", "Lattice", "pbc"):
+            continue
+        values = [info[key] for info in infos]
+        if key in special or not set(map(type, values)) <= _SIMPLE_TYPES:
+            values = [_info_value(key, v, special) for v in values]
+        (config if key in config_results else plain).append((key, values))
+    if plain and all(bool in set(map(type, values)) for _, values in plain):
+        # some frame may be a plain-XYZ comment of bare words (all True): frame by frame
+        if any(all(values[i] is True for _, values in plain) for i in range(n)):
+            return None
+    # positions, numbers, cells, pbc
+    positions = [_own_positions(c["positions"], int(k)) for c, k in zip(columns_list, counts.tolist())]
+    if any(z.shape != (k,) for z, k in zip(numbers, counts.tolist())):
+        raise ValueError("atom count")
+    if "Lattice" in info_keys:
+        lattices = [np.asarray(info["Lattice"], dtype=float) for info in infos]
+        if any(lattice.shape != (3, 3) for lattice in lattices):
+            raise ValueError("Lattice is not a 3x3 matrix")
+        cells = np.ascontiguousarray(np.stack(lattices).transpose(0, 2, 1))
+    else:
+        cells = np.zeros((n, 3, 3))
+    pbcs = np.zeros((n, 3), dtype=bool)
+    if "pbc" in info_keys:
+        for i, info in enumerate(infos):
+            pbcs[i] = info["pbc"]
+    else:  # ASE: periodic along all three axes when a lattice is given, else not
+        pbcs[:] = "Lattice" in info_keys
+    new_atoms = _plain_atoms_factory()
+    structures = [new_atoms(z, pos, cells[i].copy(), pbcs[i].copy()) for i, (z, pos) in enumerate(zip(numbers, positions))]
+    # properties
+    results: dict[str, list] = {}
+    atom_arrays: list[tuple] = []
+    for key in column_keys:
+        if key in ("numbers", "symbols", "positions", "move_mask"):
+            continue
+        values = [c[key] for c in columns_list]
         if key in results_names:
-            results[key] = value
+            results[key] = values
         else:
-            atoms.arrays[key] = value
-    for key in [k for k in info if k in config_results]:
-        value = info.pop(key)
-        if key == "stress" and np.shape(value) == (3, 3):  # Voigt order, as ASE stores it
-            value = np.array([value[0, 0], value[1, 1], value[2, 2], value[1, 2], value[0, 2], value[0, 1]])
-        results[key] = value
-    if results:
-        atoms.calc = _Results(results)
-    return atoms
+            atom_arrays.append((key, values))
+    for key, values in config:
+        if key in results:
+            return None  # a per-atom column and an info value of the same result: frame by frame
+        results[key] = [_result_value(key, v) for v in values] if key == "stress" else values
+    per_structure: dict[str, tuple] = {}
+    per_atom: dict[str, list] = {}
+    for key, values in plain:
+        if key not in _ASE_INFO:
+            per_structure[key] = (all_rows, values)
+    for key, values in atom_arrays:
+        if key not in _ASE_ARRAYS:
+            per_atom[key] = list(enumerate(values))
+    for key, values in results.items():
+        atomwise = [key in _PER_ATOM_RESULTS and np.ndim(v) >= 1 and len(v) == k for v, k in zip(values, counts.tolist())]
+        if all(atomwise):
+            per_atom[key] = list(enumerate(values))
+        elif not any(atomwise):
+            per_structure[key] = (all_rows, values)
+        else:
+            return None
+    return structures, counts, per_structure, per_atom, positions, cells, pbcs
+
+
+_PLAIN_ATOMS = None
+
+
+def _plain_atoms_factory():
+    """A function ``(numbers, positions, cell, pbc) -> ase.Atoms`` for plain structures (no info,
+    calculator, constraints or other arrays), taking the arrays as given (``numbers`` of ASE's
+    integer type, ``positions`` float64 ``(n, 3)`` C-contiguous, ``cell`` float64 ``(3, 3)``,
+    ``pbc`` bool ``(3,)``, each owned by the structure).
+
+    ``ase.Atoms(...)`` spends ~15 µs per structure converting and checking what the C parser
+    already gives in its final form; this sets the same attributes directly. It is used only
+    when a structure built so is equal, attribute for attribute, to one built by ``ase.Atoms``
+    (checked once per process); otherwise it is ``ase.Atoms`` itself.
+    """
+    global _PLAIN_ATOMS
+    if _PLAIN_ATOMS is not None:
+        return _PLAIN_ATOMS
+    from ase.cell import Cell
+
+    def constructed(numbers, positions, cell, pbc):
+        return ase.Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc)
+
+    def direct(numbers, positions, cell, pbc):
+        atoms = object.__new__(ase.Atoms)
+        cellobj = object.__new__(Cell)
+        cellobj.array = cell
+        atoms.__dict__.update(_cellobj=cellobj, _pbc=pbc, arrays={"numbers": numbers, "positions": positions},
+                              _celldisp=np.zeros((3, 1)), _constraints=[], info={}, _calc=None)
+        return atoms
+
+    def args():
+        return (np.array([1, 8], dtype=int), np.array([[0.0, 0.0, 0.0], [0.0, 0.1, 0.9]]),
+                np.array([[2.0, 0.0, 0.0], [0.5, 3.0, 0.0], [0.0, 0.0, 4.0]]), np.array([True, False, True]))
+
+    try:
+        ref, got = constructed(*args()), direct(*args())
+        same = (list(vars(ref)) == list(vars(got))
+                and all(type(vars(ref)[k]) is type(vars(got)[k]) for k in vars(ref))
+                and list(vars(ref.cell)) == list(vars(got.cell))
+                and list(ref.arrays) == list(got.arrays)
+                and all(ref.arrays[k].dtype == got.arrays[k].dtype and ref.arrays[k].shape == got.arrays[k].shape
+                        for k in ref.arrays)
+                and ref == got and np.array_equal(ref.get_celldisp(), got.get_celldisp())
+                and ref.info == got.info and ref.calc is None and got.calc is None and not ref.constraints)
+    except Exception:  # noqa: BLE001 -- another ASE: its constructor, whatever it does
+        same = False
+    _PLAIN_ATOMS = direct if same else constructed
+    return _PLAIN_ATOMS
 
 
 def read_extxyz(data: bytes, name: str) -> Parts:
-    text = decode_text(data)
-    comments = _check_xyz_frame_sizes(text, name)
-    exclude = frozenset(_JSON_KEY.findall(text)) if "_JSON" in text else frozenset()
+    if _plain_lines(data):
+        # the common case: ASCII with \n line breaks, scanned and parsed as bytes (text only
+        # for ASE's reader, if it is needed)
+        text = None
+        comments = _check_xyz_frame_sizes_bytes(data, name)
+        exclude = (frozenset(k.decode() for k in _JSON_KEY_BYTES.findall(data)) if b"_JSON" in data else frozenset())
+        encoded = data
+    else:
+        text = decode_text(data)
+        comments = _check_xyz_frame_sizes(text, name)
+        exclude = frozenset(_JSON_KEY.findall(text)) if "_JSON" in text else frozenset()
+        encoded = None
     # tens of thousands of frames are hundreds of thousands of new objects, none in a cycle: the
     # cyclic collector would walk them again and again (a quarter of the time), so it waits
     collecting = gc.isenabled()
     gc.disable()
     try:
-        frames = _ase_like_frames(text, comments)
-        if frames is None:
-            frames = ase_iread(io.StringIO(text), "extxyz", name, "(extended) XYZ", count_lines=True)
+        native = _native_frames(text.encode("utf-8") if encoded is None else encoded, comments) if comments else None
+        if native is not None:
+            structures, counts, per_structure, per_atom, positions, cells, pbcs = native
+            validate_structures(structures, name, "frame", counts, positions, cells, pbcs)
+            return tables_parts(structures, counts, per_structure, per_atom, exclude)
+        if text is None:
+            text = decode_text(data)
+        frames = ase_iread(io.StringIO(text), "extxyz", name, "(extended) XYZ", count_lines=True)
         for atoms in frames:
             # a plain-XYZ free-text comment ("water, B3LYP") comes back as bare words set to True
             if atoms.info and all(v is True for v in atoms.info.values()):

@@ -560,8 +560,13 @@ def test_size_limit(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="over the limit"):
         read_dataset(path.read_bytes(), name="showcase.xyz", max_bytes=1000)
     assert read_dataset(path, max_bytes=size).n_structures == 29
+    # the limit is an argument (default DEFAULT_MAX_BYTES): the app's setting is the app's to pass
     monkeypatch.setenv("EXPLORER_MAX_UPLOAD_MB", "0.01")
-    with pytest.raises(DatasetError, match="EXPLORER_MAX_UPLOAD_MB"):
+    assert read_dataset(path).n_structures == 29
+    with pytest.raises(DatasetError, match="max_bytes of read_dataset; in the web app, the setting EXPLORER_MAX_UPLOAD_MB"):
+        read_dataset(path, max_bytes=10_000)
+    monkeypatch.setattr("compute.datasets.DEFAULT_MAX_BYTES", size - 1)
+    with pytest.raises(DatasetError, match="over the limit"):
         read_dataset(path)
     # a gzip bomb is stopped at the limit while decompressing
     bomb = gzip.compress(b"\n" * 5_000_000)
@@ -630,18 +635,18 @@ def _both_paths(monkeypatch, source, **kwargs):
 
     monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "1")  # whatever an app made in this process set
     used = []
-    real = extxyz_format._ase_like_frames
+    real = extxyz_format._native_frames
 
-    def spy(text, comments):
-        frames = real(text, comments)
+    def spy(data, comments):
+        frames = real(data, comments)
         used.append(frames is not None)
         return frames
 
-    monkeypatch.setattr(extxyz_format, "_ase_like_frames", spy)
+    monkeypatch.setattr(extxyz_format, "_native_frames", spy)
     fast = read_dataset(source, **kwargs)
-    monkeypatch.setattr(extxyz_format, "_ase_like_frames", lambda text, comments: None)
+    monkeypatch.setattr(extxyz_format, "_native_frames", lambda data, comments: None)
     slow = read_dataset(source, **kwargs)
-    monkeypatch.setattr(extxyz_format, "_ase_like_frames", real)
+    monkeypatch.setattr(extxyz_format, "_native_frames", real)
     return fast, slow, used == [True]
 
 
@@ -693,21 +698,69 @@ def test_extxyz_without_the_c_parser_or_refused_by_it_reads_through_ase(monkeypa
 
     text = (DATA / "explore_c-gap-20u.xyz").read_text()
     comments = extxyz_format._check_xyz_frame_sizes(text, "x.xyz")
+    data = text.encode()
     monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "1")
     monkeypatch.setitem(sys.modules, "extxyz", None)
-    assert extxyz_format._ase_like_frames(text, comments) is None
+    assert extxyz_format._native_frames(data, comments) is None
     assert read_dataset(DATA / "explore_c-gap-20u.xyz").n_structures == 5
     monkeypatch.undo()
     monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "1")
     pytest.importorskip("extxyz")
-    assert extxyz_format._ase_like_frames(text, comments) is not None
+    assert extxyz_format._native_frames(data, comments) is not None
     # the app's untrusted uploads: the C parser is not used at all
     monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "0")
-    assert extxyz_format._ase_like_frames(text, comments) is None
+    assert extxyz_format._native_frames(data, comments) is None
     monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "1")
     # new-style [..] arrays and uid are read differently by the two: ASE reads such files
-    assert extxyz_format._ase_like_frames("1\nv=[1,2] a=1\nH 0 0 0\n", ["v=[1,2] a=1"]) is None
-    assert extxyz_format._ase_like_frames("1\nUID=17\nH 0 0 0\n", ["UID=17"]) is None
+    assert extxyz_format._native_frames(b"1\nv=[1,2] a=1\nH 0 0 0\n", [b"v=[1,2] a=1"]) is None
+    assert extxyz_format._native_frames(b"1\nUID=17\nH 0 0 0\n", ["UID=17"]) is None
     # a malformed atom line: the C parser refuses it, and ASE's error is the one the user sees
     with pytest.raises(DatasetError, match="frame 0"):
         read_dataset(b"2\nenergy=1\nH 0 0 0\nH 0 zero 0\n", name="bad.xyz")
+
+
+def _awkward_frame(k: int) -> str:
+    return (f'Lattice="5 0 0 0 5 0 0 0 {5 + k}" foo="1 2 3 4 5 6 7 8 {9 + k}" virial="1 2 3 4 5 6 7 8 9" '
+            f'stress="1 0.5 0.2 0.5 2 0.1 0.2 0.1 {3 + k}" energy={-1.5 - k} flags="T F T" label=abc{k} n={3 + k} '
+            f'values="_JSON [1.5, {k}]" dipole="0.1 0.2 {k}" pbc="T T F" '
+            'Properties=species:S:1:pos:R:3:tag:I:1:ok:L:1:charge:R:1:forces:R:3:move_mask:L:3')
+
+
+UNIFORM_TEXTS = {
+    # every key in every frame, in the same order: built key by key over the file
+    "awkward": "".join(f"2\n{_awkward_frame(k)}\nh 0 0 {k} 5 T 0.1 1 0 0 T T T\nO 0 0 1 6 F -0.1 0 1 0 F F F\n"
+                       for k in range(3)),
+    "numbers": "".join(f"{k}\nProperties=Z:I:1:pos:R:3:energies:R:1 energy={k}\n"
+                       + "".join(f"{k} 0 0 {j} {j}.5\n" for j in range(k)) for k in (1, 2, 3)),
+    # only True on a comment line is read as plain-XYZ bare words (and dropped): frame by frame
+    "only true": "1\nflag=T\nO 0 0 0\n1\nflag=F\nH 0 0 0\n1\nflag=T\nH 0 0 0\n",
+}
+
+
+@pytest.mark.parametrize("source", [*XYZ_FILES, *UNIFORM_TEXTS], ids=str)
+def test_extxyz_c_parser_uniform_frames_key_by_key_same_as_frame_by_frame(monkeypatch, source):
+    """Frames with the same keys are turned into columns key by key: the same Dataset as frame by
+    frame and as ASE's reader."""
+    pytest.importorskip("extxyz")
+    import compute.formats.extxyz as extxyz_format
+
+    kwargs = {"name": f"{source}.xyz"} if isinstance(source, str) else {}
+    source = UNIFORM_TEXTS[source].encode() if isinstance(source, str) else source
+    fast, slow, used = _both_paths(monkeypatch, source, **kwargs)
+    uniform = []
+    real = extxyz_format._uniform_frames
+
+    def spy(*args):
+        out = real(*args)
+        uniform.append(out is not None)
+        return out
+
+    monkeypatch.setattr(extxyz_format, "_uniform_frames", spy)
+    again = read_dataset(source, **kwargs)
+    monkeypatch.setattr(extxyz_format, "_uniform_frames", lambda *args: None)
+    frame_by_frame = read_dataset(source, **kwargs)
+    _assert_same_dataset(fast, slow)
+    _assert_same_dataset(again, slow)
+    _assert_same_dataset(frame_by_frame, slow)
+    if kwargs:
+        assert used and uniform == [kwargs["name"] != "only true.xyz"]
