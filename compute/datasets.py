@@ -391,7 +391,7 @@ def read_dataset(source, format: str | None = None, *, name: str | None = None, 
     content_hash = hashlib.sha256(data).hexdigest()
     if spec.gzip and data[:2] == b"\x1f\x8b":
         data = _gunzip(data, display, limit)
-    if not data.strip():
+    if not data or data.isspace():  # (strip() would copy the whole file)
         raise DatasetError(f"{display}: the file is empty. Upload a file that contains structures.")
     if spec.check_size is not None:
         spec.check_size(data, display, limit)

@@ -1,22 +1,27 @@
 """Extended XYZ (and plain XYZ): structures with their properties, many frames per file.
 
 The reader first runs a linear scan that checks each frame's announced atom count against the
-lines that follow and the budget. It then parses with the libAtoms ``extxyz`` C parser (PyPI
-``extxyz``) when it is installed, turning its frames into what ASE's extended XYZ reader makes of
-the same text (:func:`_ase_like_frames`), and with ASE's reader otherwise, or when the C parser
-refuses the file, or when the file uses what the two read differently (``[...]`` arrays,
-``uid``, cell vectors as ``VEC`` lines): both paths give the same :class:`Dataset`.
-``key=_JSON ...`` values are left out (listed as skipped). The writer, :func:`to_extxyz`, writes a selection back in a
-form the reader reads with the same structures and properties; :func:`column_name` is the one
-rule for turning a property name into an extended XYZ column name.
+lines that follow and the budget (on the bytes of an ASCII file, on its text otherwise). It then
+parses with the libAtoms ``extxyz`` C parser (PyPI ``extxyz``) when it is installed, reading the
+bytes in memory, and turns its frames into the plain structures and property columns that ASE's
+extended XYZ reader gives for the same text (:func:`_native_frames`: key by key over the file
+when every frame has the same keys, frame by frame otherwise); with ASE's reader otherwise, or
+when the C parser refuses the file, or when the file uses what the two read differently
+(``[...]`` arrays, ``uid``, cell vectors as ``VEC`` lines): both paths give the same
+:class:`Dataset`. ``key=_JSON ...`` values are left out (listed as skipped). The writer,
+:func:`to_extxyz`, writes a selection back in a form the reader reads with the same structures
+and properties; :func:`column_name` is the one rule for turning a property name into an extended
+XYZ column name.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import io
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -63,22 +68,26 @@ def _check_xyz_frame_sizes(text: str, name: str) -> list[str] | None:
 
 
 
-def _plain_lines(data: bytes) -> bool:
-    """Whether ``data`` is ASCII whose only control characters are ``\\n`` and ``\\t``: then its
-    lines and words are the same as bytes and as text (``str.splitlines`` also breaks at
-    ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1e``; ``str.split`` also splits at ``\\x1f``)."""
+def _plain_line_breaks(data: bytes) -> np.ndarray | None:
+    """Where the ``\\n`` of ``data`` are, when it is ASCII whose only control characters are
+    ``\\n`` and ``\\t``: then its lines and words are the same as bytes and as text
+    (``str.splitlines`` also breaks at ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1e``;
+    ``str.split`` also splits at ``\\x1f``); ``None`` otherwise."""
     if not data.isascii():
-        return False
-    controls = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) < 32))
-    return controls == data.count(b"\n") + data.count(b"\t")
+        return None
+    codes = np.frombuffer(data, dtype=np.uint8)
+    controls = np.flatnonzero(codes < 32)
+    kinds = codes[controls]
+    newline = kinds == 10
+    if not bool((newline | (kinds == 9)).all()):
+        return None
+    return controls[newline]
 
 
-def _check_xyz_frame_sizes_bytes(data: bytes, name: str) -> list[bytes] | None:
-    """:func:`_check_xyz_frame_sizes` on the raw bytes of a file with plain lines
-    (:func:`_plain_lines`, which the caller checks), which then has the same lines as its text:
-    the line breaks are found at once by numpy, and only the count and comment lines become
-    Python objects. Same counts, comments and errors."""
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+def _check_xyz_frame_sizes_bytes(data: bytes, name: str, newlines: np.ndarray) -> list[bytes] | None:
+    """:func:`_check_xyz_frame_sizes` on the raw bytes of a file with plain lines, given where
+    its line breaks are (:func:`_plain_line_breaks`), which then has the same lines as its text:
+    only the count and comment lines become Python objects. Same counts, comments and errors."""
     # line k is data[edges[k] + 1 : edges[k + 1]]
     edges = np.empty(len(newlines) + 2, dtype=np.int64)
     edges[0] = -1
@@ -195,24 +204,7 @@ def _native_frames(data: bytes, comments: list | None) -> tuple | None:
         joined, pattern, bracket, uid = "\n".join(comments), _ASE_ONLY, "[", "uid"
     if (bracket in joined or uid in joined.lower()) and pattern.search(joined):  # substring tests first: cheaper
         return None
-    raw: list[tuple] = []
-    with tempfile.TemporaryDirectory(prefix="explorer-") as tmp:
-        path = os.path.join(tmp, "upload.xyz")  # the C parser reads a FILE*, not Python bytes
-        with open(path, "wb") as fd:
-            fd.write(data)
-        fp = cextxyz.cfopen(path, "r")
-        if not fp:
-            return None
-        try:
-            while True:
-                try:
-                    raw.append(cextxyz.read_frame_dicts(fp, use_cleri=False))
-                except EOFError:
-                    break
-        except Exception:  # noqa: BLE001 -- whatever the C parser refuses, ASE reads (or names the error)
-            return None
-        finally:
-            cextxyz.cfclose(fp)
+    raw = _read_raw_frames(cextxyz, data)
     if not raw:
         return None
     try:
@@ -221,34 +213,95 @@ def _native_frames(data: bytes, comments: list | None) -> tuple | None:
         return None
 
 
-def _numbers(columns: list[dict], atomic_numbers: dict) -> list[np.ndarray]:
+def _read_raw_frames(cextxyz, data: bytes) -> list[tuple] | None:
+    """Every frame of ``data`` as the C parser's ``(natoms, info, arrays)``, or ``None`` when it
+    refuses one. The C parser reads a C ``FILE*``: one reading ``data`` in memory (``fmemopen``),
+    or where there is none, a temporary file holding it."""
+    memory = _memory_file(cextxyz, data)
+    if memory is not None:
+        return _read_frames_from(cextxyz, memory, data)
+    with tempfile.TemporaryDirectory(prefix="explorer-") as tmp:
+        path = os.path.join(tmp, "upload.xyz")
+        with open(path, "wb") as fd:
+            fd.write(data)
+        fp = cextxyz.cfopen(path, "r")
+        return _read_frames_from(cextxyz, fp, data) if fp else None
+
+
+def _memory_file(cextxyz, data: bytes):
+    """A C ``FILE*`` reading the bytes of ``data`` where they are (POSIX ``fmemopen`` of the C
+    library the parser uses), or ``None``. ``data`` must outlive it."""
+    if sys.platform == "win32" or not data:
+        return None
+    try:
+        fmemopen = getattr(cextxyz._stdio, "fmemopen")  # noqa: B009 -- private: anything unexpected falls back
+        fmemopen.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p]
+        fmemopen.restype = cextxyz.FILE_ptr
+        fp = fmemopen(data, len(data), b"r")
+    except Exception:  # noqa: BLE001 -- no fmemopen there: a temporary file
+        return None
+    return fp if fp else None
+
+
+def _read_frames_from(cextxyz, fp, data: bytes) -> list[tuple] | None:
+    raw: list[tuple] = []
+    try:
+        while True:
+            try:
+                raw.append(cextxyz.read_frame_dicts(fp, use_cleri=False))
+            except EOFError:
+                break
+    except Exception:  # noqa: BLE001 -- whatever the C parser refuses, ASE reads (or names the error)
+        return None
+    finally:
+        cextxyz.cfclose(fp)
+    return raw
+
+
+def _numbers(columns: list[dict]) -> list[np.ndarray]:
     """Atomic numbers of every frame: its ``Z`` column, or its ``species`` symbols (capitalised,
     as ASE reads them) looked up once per distinct symbol over the whole file."""
     symbols = [c["symbols"] for c in columns if "numbers" not in c]
-    if symbols:
-        flat = np.concatenate(symbols)
-        if flat.dtype.kind != "U":
-            flat = flat.astype(str)
-        distinct, inverse = _distinct_symbols(flat)
-        table = np.array([atomic_numbers[s.capitalize()] for s in distinct], dtype=int)
-        looked_up = table[inverse]
-        bounds = np.cumsum([0] + [len(s) for s in symbols]).tolist()
-        pieces = iter([looked_up[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])])
+    pieces = iter(_numbers_of_symbols(symbols))
     return [np.array(c["numbers"], dtype=int) if "numbers" in c else next(pieces) for c in columns]
 
 
+def _numbers_of_symbols(symbols: list[np.ndarray]) -> list[np.ndarray]:
+    """The atomic numbers (ASE's integer type, one array per frame) of each frame's symbols."""
+    from ase.data import atomic_numbers
+
+    if not symbols:
+        return []
+    flat = np.concatenate(symbols)
+    if flat.dtype.kind != "U":
+        flat = flat.astype(str)
+    distinct, inverse = _distinct_symbols(flat)
+    table = np.array([atomic_numbers[s.capitalize()] for s in distinct], dtype=int)
+    looked_up = table[inverse]
+    bounds = np.cumsum([0] + [len(s) for s in symbols]).tolist()
+    return [looked_up[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def _distinct_symbols(flat: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """The distinct strings of a ``<U`` array and where each entry is among them: symbols of up to
-    three characters become one integer each (code points < 2²¹), much faster to sort than text."""
+    """The distinct strings of a ``<U`` array and where each entry is among them. Symbols of up
+    to three ASCII characters (every chemical symbol) are numbered through a table indexed by
+    their characters, without sorting; others through :func:`numpy.unique`."""
     width = flat.dtype.itemsize // 4
     if 0 < width and len(flat):
         codes = flat.view(np.uint32).reshape(len(flat), width)
-        if width <= 3 or not codes[:, 3:].any():
-            key = codes[:, 0].astype(np.int64)
+        if (width <= 3 or not codes[:, 3:].any()) and int(codes[:, : min(width, 3)].max()) < 128:
+            key = codes[:, 0].astype(np.int32)
             for j in range(1, min(width, 3)):
-                key |= codes[:, j].astype(np.int64) << (21 * j)
-            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-            return flat[first].tolist(), inverse.reshape(-1)
+                key += codes[:, j].astype(np.int32) << (7 * j)
+            seen = np.zeros(1 << 21, dtype=bool)
+            seen[key] = True
+            keys = np.flatnonzero(seen)
+            index = np.zeros(1 << 21, dtype=np.int32)
+            index[keys] = np.arange(len(keys), dtype=np.int32)
+            inverse = index[key]
+            some = np.zeros(len(keys), dtype=np.int64)
+            some[inverse] = np.arange(len(flat))  # an entry of each symbol (a key is one symbol)
+            return flat[some].tolist(), inverse
     distinct, inverse = np.unique(flat, return_inverse=True)
     return distinct.tolist(), inverse.reshape(-1)
 
@@ -262,15 +315,15 @@ def _frames_from_dicts(raw: list[tuple]) -> tuple:
 
     Frames that all have the same keys (the usual file) are turned into columns key by key
     (:func:`_uniform_frames`); others frame by frame (:func:`_each_frame`): the same result."""
-    from ase.data import atomic_numbers
     from ase.io.extxyz import REV_PROPERTY_NAME_MAP
 
+    counts = np.fromiter((frame[0] for frame in raw), dtype=np.int64, count=len(raw))
+    uniform = _uniform_frames(raw, counts)
+    if uniform is not None:
+        return uniform
     rename = REV_PROPERTY_NAME_MAP
     columns_list = [{rename.get(k, k): v for k, v in arrays.items()} for _, _, arrays in raw]
-    numbers = _numbers(columns_list, atomic_numbers)
-    counts = np.fromiter((frame[0] for frame in raw), dtype=np.int64, count=len(raw))
-    uniform = _uniform_frames(raw, columns_list, numbers, counts)
-    return uniform if uniform is not None else _each_frame(raw, columns_list, numbers, counts)
+    return _each_frame(raw, columns_list, _numbers(columns_list), counts)
 
 
 def _ase_names() -> tuple[frozenset, frozenset, frozenset]:
@@ -386,18 +439,34 @@ def _each_frame(raw: list[tuple], columns_list: list[dict], numbers: list, count
 _SIMPLE_TYPES = frozenset({float, int, bool})
 
 
-def _uniform_frames(raw: list[tuple], columns_list: list[dict], numbers: list, counts: np.ndarray) -> tuple | None:
+def _uniform_frames(raw: list[tuple], counts: np.ndarray) -> tuple | None:
     """:func:`_each_frame` for frames that all have the same info keys and per-atom columns in
     the same order, built key by key over all frames at once; ``None`` when the frames differ
     (or a plain-XYZ comment, a result named twice or a result that is per atom in some frames
     only calls for the frame-by-frame rules)."""
+    from ase.io.extxyz import REV_PROPERTY_NAME_MAP
+
     from ._common import _ASE_ARRAYS, _ASE_INFO, _PER_ATOM_RESULTS
 
     infos = [frame[1] for frame in raw]
+    arrays = [frame[2] for frame in raw]
     info_keys = list(infos[0])
-    column_keys = list(columns_list[0])
-    if any(list(info) != info_keys for info in infos) or any(list(c) != column_keys for c in columns_list):
+    array_keys = list(arrays[0])
+    if any(list(info) != info_keys for info in infos) or any(list(a) != array_keys for a in arrays):
         return None
+    renamed = {REV_PROPERTY_NAME_MAP.get(k, k): k for k in array_keys}
+    if len(renamed) != len(array_keys):
+        return None  # two columns under one name: frame by frame
+    column_keys = list(renamed)
+
+    def column(key: str) -> list:
+        raw_key = renamed[key]
+        return [a[raw_key] for a in arrays]
+
+    if "numbers" in renamed:
+        numbers = [np.array(z, dtype=int) for z in column("numbers")]
+    else:
+        numbers = _numbers_of_symbols(column("symbols"))
     special, config_results, results_names = _ase_names()
     n = len(raw)
     all_rows = np.arange(n)
@@ -415,14 +484,14 @@ def _uniform_frames(raw: list[tuple], columns_list: list[dict], numbers: list, c
         if any(all(values[i] is True for _, values in plain) for i in range(n)):
             return None
     # positions, numbers, cells, pbc
-    positions = [_own_positions(c["positions"], int(k)) for c, k in zip(columns_list, counts.tolist())]
+    positions = [_own_positions(pos, k) for pos, k in zip(column("positions"), counts.tolist())]
     if any(z.shape != (k,) for z, k in zip(numbers, counts.tolist())):
         raise ValueError("atom count")
     if "Lattice" in info_keys:
         lattices = [np.asarray(info["Lattice"], dtype=float) for info in infos]
         if any(lattice.shape != (3, 3) for lattice in lattices):
             raise ValueError("Lattice is not a 3x3 matrix")
-        cells = np.ascontiguousarray(np.stack(lattices).transpose(0, 2, 1))
+        cells = np.ascontiguousarray(np.concatenate(lattices).reshape(n, 3, 3).transpose(0, 2, 1))
     else:
         cells = np.zeros((n, 3, 3))
     pbcs = np.zeros((n, 3), dtype=bool)
@@ -439,7 +508,7 @@ def _uniform_frames(raw: list[tuple], columns_list: list[dict], numbers: list, c
     for key in column_keys:
         if key in ("numbers", "symbols", "positions", "move_mask"):
             continue
-        values = [c[key] for c in columns_list]
+        values = column(key)
         if key in results_names:
             results[key] = values
         else:
@@ -518,11 +587,12 @@ def _plain_atoms_factory():
 
 
 def read_extxyz(data: bytes, name: str) -> Parts:
-    if _plain_lines(data):
+    newlines = _plain_line_breaks(data)
+    if newlines is not None:
         # the common case: ASCII with \n line breaks, scanned and parsed as bytes (text only
         # for ASE's reader, if it is needed)
         text = None
-        comments = _check_xyz_frame_sizes_bytes(data, name)
+        comments = _check_xyz_frame_sizes_bytes(data, name, newlines)
         exclude = (frozenset(k.decode() for k in _JSON_KEY_BYTES.findall(data)) if b"_JSON" in data else frozenset())
         encoded = data
     else:

@@ -764,3 +764,57 @@ def test_extxyz_c_parser_uniform_frames_key_by_key_same_as_frame_by_frame(monkey
     _assert_same_dataset(frame_by_frame, slow)
     if kwargs:
         assert used and uniform == [kwargs["name"] != "only true.xyz"]
+
+
+@pytest.mark.parametrize("text", [
+    "2\ncomment\nH 0 0 0\nH 0 0 1\n",
+    "2\ncomment\nH 0 0 0\nH 0 0 1",  # no final line break
+    "\n\n1\n\nHe 0 0 0\n\n\n 1 \t\na=1\nHe 0 0 0\n",  # blank lines, spaces around a count, empty comment
+    "1 extra words\nc\nHe 0 0 0\n",
+    "1_0\nc\n" + "He 0 0 0\n" * 10,
+    "3\nc\nH 0 0 0\n",  # truncated
+    "-1\nc\n",
+    "2\nc\nH 0 0 0\nH 0 0 1\nnot a count\nc\n",
+    "0\nzero atoms\n1\nc\nH 0 0 0\n",
+    "1\nc\n",
+])
+def test_extxyz_count_scan_on_bytes_same_as_on_text(text):
+    """The count scan of plain ASCII files runs on the bytes: the same comments, refusals and
+    messages as on the text."""
+    import compute.formats.extxyz as extxyz_format
+
+    data = text.encode()
+    newlines = extxyz_format._plain_line_breaks(data)
+    assert newlines is not None
+
+    def outcome(scan, *args):
+        try:
+            comments = scan(*args)
+        except DatasetError as exc:
+            return str(exc)
+        return None if comments is None else [c if isinstance(c, str) else c.decode() for c in comments]
+
+    assert outcome(extxyz_format._check_xyz_frame_sizes_bytes, data, "x.xyz", newlines) == outcome(
+        extxyz_format._check_xyz_frame_sizes, text, "x.xyz")
+    # what bytes and text would split differently is scanned as text
+    for odd in ("\r\n", "\x0b", "\x1c", "\x1f", "é"):
+        assert extxyz_format._plain_line_breaks((text + odd + "\n").encode()) is None
+
+
+def test_extxyz_c_parser_reads_from_memory_or_from_a_temporary_file(monkeypatch):
+    pytest.importorskip("extxyz")
+    import sys
+
+    import compute.formats.extxyz as extxyz_format
+
+    monkeypatch.setenv(extxyz_format.NATIVE_XYZ_VARIABLE, "1")
+    path = XYZ_FILES[0]
+    from extxyz import cextxyz
+
+    if sys.platform.startswith("linux"):
+        fp = extxyz_format._memory_file(cextxyz, b"1\n\nH 0 0 0\n")
+        assert fp is not None
+        cextxyz.cfclose(fp)
+    in_memory = read_dataset(path)
+    monkeypatch.setattr(extxyz_format, "_memory_file", lambda cextxyz, data: None)
+    _assert_same_dataset(read_dataset(path), in_memory)
