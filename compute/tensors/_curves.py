@@ -82,8 +82,8 @@ def tensor_out_of_fold(frames, Y, rank: int, *, per: str = "structure", model: s
     model : "kernel" (:class:`TensorKernelRidge`, SA-GPR) or "linear" (:class:`TensorRidge`)
     descriptor : EquivariantPowerSpectrum, optional (the model's default)
     n_splits, seed : the shuffled folds. Per atom, the folds are over structures (the atoms of one
-        structure never on both sides) when at least ``n_splits`` structures have targets, else
-        over atoms.
+        structure never on both sides) when there are at least ``n_splits`` structures, else over
+        atoms. A row's fold depends on ``seed`` and the number of rows only, not on the targets.
     **model_params : passed to the model (e.g. ``zeta``, ``n_active``, ``alphas``).
 
     Returns
@@ -116,18 +116,19 @@ def tensor_out_of_fold(frames, Y, rank: int, *, per: str = "structure", model: s
                                   **model_params)
     species = estimator._descriptor().species_for(frames)
     features = estimator.features(frames, species)
-    # fold labels: of each valid row's structure (per atom, when there are enough), else of the row
-    groups = valid if per == "structure" else np.repeat(np.arange(len(frames)), counts)[valid]
-    if np.unique(groups).size < n_splits:
-        groups = valid
-    labels = np.unique(groups)
-    order = np.random.default_rng(seed).permutation(labels.size)
-    fold_of_label = np.empty(labels.size, dtype=np.int64)
-    fold_of_label[order] = np.arange(labels.size) % n_splits
-    fold = fold_of_label[np.searchsorted(labels, groups)]
+    # folds drawn over structures (per atom: the atoms of a structure together, when there are
+    # enough structures) or rows, all of them, so a row's fold does not depend on which targets
+    # are missing
+    structure = np.arange(n) if per == "structure" else np.repeat(np.arange(len(frames)), counts)
+    groups = structure if len(frames) >= n_splits else np.arange(n)
+    fold_of_group = np.empty(groups.max() + 1, dtype=np.int64)
+    fold_of_group[np.random.default_rng(seed).permutation(fold_of_group.size)] = np.arange(fold_of_group.size) % n_splits
+    fold = fold_of_group[groups][valid]
     predicted = np.full((n, 3) if rank == 1 else (n, 3, 3), np.nan)
     for k in range(n_splits):
         train, test = valid[fold != k], valid[fold == k]
+        if len(test) == 0 or len(train) == 0:
+            continue
         estimator.fit_features(take_rows(features, train), Y[train])
         predicted[test] = estimator.predict_features(take_rows(features, test))
     return _in_layout(predicted, Y.shape).reshape(Y.shape)

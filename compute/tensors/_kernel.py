@@ -32,7 +32,7 @@ import numpy as np
 
 from ..kernels import nystrom_projector
 from ..selection import fps_indices
-from ._linear import TensorRidge
+from ._linear import TensorRidge, small_blas
 
 # the atom-pair kernel is built in slabs of about this many bytes: bounded memory at any size
 _SLAB_BYTES = 64 << 20
@@ -191,7 +191,9 @@ class TensorKernelRidge(TensorRidge):
             return features
         if n_active >= n_atoms:
             return features.atoms(np.arange(n_atoms))
-        return features.atoms(np.sort(fps_indices(features.invariant, int(n_active))))
+        with small_blas(0):  # FPS: one matrix-vector product per pick, too small to share out
+            picked = fps_indices(features.invariant, int(n_active), backend="numpy")
+        return features.atoms(np.sort(picked))
 
     def _fit_design(self, features: AtomicFeatures) -> dict[int, np.ndarray]:
         basis = self._basis(features)
@@ -200,7 +202,8 @@ class TensorKernelRidge(TensorRidge):
         for lam in self.lambdas:
             u = 2 * lam + 1
             K_bb = structure_kernel(basis, basis, lam, self.zeta).reshape(basis.n_rows * u, -1)
-            self.projector_[lam] = nystrom_projector(K_bb, rcond=self.rcond)
+            with small_blas(len(K_bb)):
+                self.projector_[lam] = nystrom_projector(K_bb, rcond=self.rcond)
             K_nb = K_bb if basis is features else structure_kernel(features, basis, lam, self.zeta).reshape(features.n_rows * u, -1)
             design[lam] = (K_nb @ self.projector_[lam]).reshape(features.n_rows, u, -1)
         return design
