@@ -127,8 +127,12 @@ class Dataset:
         (property name -> text), and chemiscope's ``settings``, ``parameters``, ``shapes`` and
         per-property ``parameters``; ``pbc_guessed`` lists structures whose periodicity was
         inferred from the cell. ``values``: per-structure values that fit no table column (long
-        text, JSON-encoded lists) as ``{name: [value or None per structure]}``, written back by
-        :func:`compute.export.to_extxyz`. Empty for formats that carry none of it.
+        text, JSON-encoded lists; a chemiscope multidimensional property of many components) as
+        ``{name: [value or None per structure]}``, written back by
+        :func:`compute.export.to_extxyz` (and the chemiscope ones by
+        :func:`compute.export.to_chemiscope`); ``property_parameters``: the ``parameters`` of
+        chemiscope's multidimensional properties, whose columns ``name[1]``, ``name[2]``, ... an
+        export writes back as one property. Empty for formats that carry none of it.
     """
 
     name: str

@@ -3,6 +3,18 @@
 The reader takes chemiscope's input format (``structures``, ``properties`` with a ``target``,
 optional ``environments``) through :func:`json.loads`; :func:`to_chemiscope` writes a selection
 with the map coordinates as properties and settings that show our map in chemiscope.
+
+Multi-component properties. chemiscope stores a vector (an ``(n, k)`` array given to
+``chemiscope.write_input``) as ``k`` properties ``name[1]``, ..., ``name[k]``, the names the
+other readers give the components of a vector (an extended XYZ ``dipole`` becomes
+``dipole[1..3]``): read as those columns, written back so. A *multidimensional* property (array
+values, with ``parameters`` naming the file's parameter along its components, e.g. a density of
+states) is read as the same ``name[j]`` columns, each with the property's units and its
+description followed by `` [component j]`` (as ``write_input`` describes the columns of an
+array); the property's own units, description and parameters stay in the metadata, and an
+export writes it back as one multidimensional property. One of more components than a table
+takes (:data:`~compute.datasets.MAX_COMPONENTS`) is no column but kept whole
+(``metadata["values"]``, per structure) and written back too.
 """
 
 from __future__ import annotations
@@ -52,7 +64,31 @@ _KEPT = ("settings", "parameters", "shapes")
 
 
 def _revive(value):
+    """A value of a read file with chemiscope's NaN marker turned back into NaN (also inside the
+    list of a multidimensional property's value)."""
+    if isinstance(value, list):
+        return [np.nan if x == NAN_MARKER else x for x in value]
     return np.nan if value == NAN_MARKER else value
+
+
+def _component_names(name: str, k: int) -> list[str]:
+    """The columns of a property of ``k`` components: ``name`` itself for one, else ``name[1]``,
+    ``name[2]``, ... (the names ``chemiscope.write_input`` gives the columns of an ``(n, k)``
+    array, and the other readers the components of a vector)."""
+    return [name] if k == 1 else [f"{name}[{j}]" for j in range(1, k + 1)]
+
+
+def _describe_components(key: str, columns: dict, prop: dict, units: dict, descriptions: dict) -> None:
+    """Units and descriptions of the columns an array-valued (multidimensional) property is split
+    into, as ``chemiscope.write_input`` gives them to the columns of an ``(n, k)`` array: the
+    units of the property, its description with `` [component j]``."""
+    if len(columns) < 2:
+        return
+    for j, column in enumerate(columns, start=1):
+        if prop.get("units") not in (None, ""):
+            units.setdefault(column, prop["units"])
+        if prop.get("description") not in (None, ""):
+            descriptions.setdefault(column, f"{prop['description']} [component {j}]")
 
 
 def _refuse_constant(token: str):
@@ -131,6 +167,7 @@ def read_chemiscope(data: bytes, name: str) -> Parts:
     s_table: dict = {}
     a_table: dict = index_columns(counts if counts is not None else np.zeros(0, np.int64))
     units, descriptions, prop_parameters = {}, {}, {}
+    kept_values: dict[str, list] = {}
     for key, prop in raw_properties.items():
         if not isinstance(prop, dict) or "values" not in prop or not isinstance(prop["values"], list):
             raise DatasetError(f"{name}: property {key!r} must be an object with 'target' and a list of 'values'.")
@@ -152,7 +189,13 @@ def read_chemiscope(data: bytes, name: str) -> Parts:
                     f"{name}: structure property {key!r} has {len(values)} values for {n_structures} structures"
                     f" (mismatched lengths). Give one value per structure."
                 )
-            add_columns(s_table, columns_from_values(key, np.arange(len(values)), values, n_structures, skipped), key, skipped)
+            columns = columns_from_values(key, np.arange(len(values)), values, n_structures, skipped)
+            add_columns(s_table, columns, key, skipped)
+            _describe_components(key, {} if key in skipped else columns, prop, units, descriptions)
+            if key in skipped and "parameters" in prop and _numeric_lists(values):
+                # a multidimensional property of more components than the tables take: kept
+                # whole, so that an export gives it back
+                kept_values[str(key)] = [None if v is None else list(v) for v in values]
         elif target == "atom":
             if len(values) == n_atoms:
                 rows = np.arange(n_atoms)
@@ -164,12 +207,16 @@ def read_chemiscope(data: bytes, name: str) -> Parts:
                     f"{name}: atom property {key!r} has {len(values)} values for {expected} (mismatched lengths)."
                     f" Give one value per atom or per environment."
                 )
-            add_columns(a_table, columns_from_values(key, rows, values, n_atoms, skipped), key, skipped, reserved=INDEX_COLUMNS)
+            columns = columns_from_values(key, rows, values, n_atoms, skipped)
+            add_columns(a_table, columns, key, skipped, reserved=INDEX_COLUMNS)
+            _describe_components(key, {} if key in skipped else columns, prop, units, descriptions)
         else:
             raise DatasetError(f"{name}: property {key!r} has target {target!r}; expected 'structure' or 'atom'.")
     metadata.update(units=units, descriptions=descriptions)
     if prop_parameters:
         metadata["property_parameters"] = prop_parameters
+    if kept_values and structures is not None:
+        metadata["values"] = kept_values
     if structures is None:
         return _properties_only(name, s_table, n_structures or 0, skipped, metadata)
     return Parts(
@@ -180,6 +227,13 @@ def read_chemiscope(data: bytes, name: str) -> Parts:
         skipped=skipped,
         metadata=metadata,
     )
+
+
+def _numeric_lists(values: list) -> bool:
+    """Whether every value is a list of numbers (NaN included), all of one length."""
+    lengths = {len(v) for v in values if isinstance(v, list)}
+    return (len(lengths) == 1 and all(isinstance(v, list) for v in values)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for v in values for x in v))
 
 
 def _read_metadata(doc: dict, name: str) -> dict:
@@ -401,6 +455,79 @@ def _subset_shapes(shapes: dict, structures: np.ndarray, offsets: np.ndarray) ->
     return {name: one(shape) for name, shape in shapes.items() if isinstance(shape, dict)}
 
 
+def _referenced(settings) -> set[str]:
+    """The property names the settings use (map axes, colour, size, symbol; viewer colours)."""
+    found: set[str] = set()
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k in ("property", "symbol") and isinstance(v, str):
+                    found.add(v)
+                else:
+                    walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(settings)
+    return found
+
+
+def _multidimensional(props: dict, prop_parameters: dict, parameters, units: dict, descriptions: dict, referenced: set,
+                      kept: dict) -> dict:
+    """``props`` with the multidimensional properties of a chemiscope file read before written
+    back as such: one property whose values are arrays, with its ``parameters``, in place of the
+    columns ``name[1]``, ``name[2]``, ... the reader split it into (also from ``kept``: values of
+    more components than the tables take, one per exported structure). Columns that a setting
+    uses, that are text, or that do not match the parameter's length stay as they are."""
+    groups: dict[str, tuple[str, dict]] = {}  # first column -> (name, property)
+    dropped: set[str] = set()
+    extra: dict[str, dict] = {}
+    for name, names in prop_parameters.items():
+        if not (isinstance(names, list) and len(names) == 1 and isinstance(parameters, dict)
+                and isinstance(parameters.get(names[0]), dict) and isinstance(parameters[names[0]].get("values"), list)):
+            if name in props:
+                props[name]["parameters"] = names
+            continue
+        k = len(parameters[names[0]]["values"])
+        columns = _component_names(name, k)
+        entry: dict = {}
+        if all(c in props for c in columns) and not referenced & set(columns) and (k == 1 or name not in props):
+            targets = {props[c]["target"] for c in columns}
+            values = [props[c]["values"] for c in columns]
+            if len(targets) == 1 and not any(isinstance(v, str) and v != NAN_MARKER for column in values for v in column):
+                entry = {"target": targets.pop(), "values": [list(row) for row in zip(*values)]}
+        elif name in kept and name not in props and k > 0:
+            rows = kept[name]
+            if all(row is None or (isinstance(row, list) and len(row) == k) for row in rows):
+                entry = {"target": "structure",
+                         "values": [_json_values(np.full(k, np.nan) if row is None else np.asarray(row, dtype=float)) for row in rows]}
+                columns = []
+        if not entry:
+            if name in props:
+                props[name]["parameters"] = names
+            continue
+        for field_, source in (("units", units), ("description", descriptions)):
+            if source.get(name) not in (None, ""):
+                entry[field_] = str(source[name])
+        entry["parameters"] = names
+        if columns:
+            groups[columns[0]] = (name, entry)
+            dropped.update(columns)
+        else:
+            extra[name] = entry
+    out: dict = {}
+    for name, prop in props.items():
+        if name in groups:
+            group, entry = groups[name]
+            out[group] = entry
+        elif name not in dropped:
+            out[name] = prop
+    out.update(extra)
+    return out
+
+
 def _kept_settings(settings, props: dict) -> tuple[dict, dict]:
     """The map and first structure settings of a read file that still apply: references to
     properties not in the export and selections (``pinned``) are dropped."""
@@ -515,6 +642,7 @@ def to_chemiscope(
     [1.0, 2.0]
     """
     need_structures(dataset, "a chemiscope file")
+    n_structures = dataset.n_structures
     cutoff = _env_cutoff(environments)
     per = "structure" if cutoff is None else "atom"
     n_rows = row_count(dataset, per)
@@ -672,9 +800,10 @@ def to_chemiscope(
             {"structure": int(p), "center": int(a), "cutoff": cutoff} for p, a in zip(position, sel_atom)
         ]
     doc["settings"] = {"target": row_target, "map": map_settings, "structure": [viewer]}
-    for name, parameters in prop_parameters.items():
-        if name in props:
-            props[name]["parameters"] = parameters
+    referenced = _referenced(doc["settings"])
+    kept = info.get("values") or {}
+    doc["properties"] = _multidimensional(props, prop_parameters, info.get("parameters"), units, descriptions, referenced,
+                                          {k: [kept[k][int(i)] for i in s_rows] for k in kept if len(kept[k]) == n_structures})
     if info.get("parameters"):
         doc["parameters"] = info["parameters"]
     if info.get("shapes"):
