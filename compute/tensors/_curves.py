@@ -21,6 +21,20 @@ def make_tensor_model(model: str, rank: int, **params) -> TensorRidge:
     return TENSOR_MODELS[model](rank=rank, **params)
 
 
+def _prepared(estimator: TensorRidge, frames, basis_frames):
+    """``(data, fit, predict)`` for many fits on rows of ``frames`` (:func:`take_rows` of
+    ``data``): the features, fitted by ``fit_features``; or, for a kernel model on active
+    environments, its design against a basis chosen once among ``basis_frames``' atoms (no
+    targets used), so that each fit is a ridge only."""
+    species = estimator._descriptor().species_for(frames)
+    n_atoms = sum(len(atoms) for atoms in basis_frames)
+    if isinstance(estimator, TensorKernelRidge) and estimator.n_active_for(n_atoms) is not None:
+        estimator.choose_basis(basis_frames, species)
+        return estimator.design(frames), estimator.fit_design, estimator.predict_design
+    estimator.species_ = species
+    return estimator.features(frames, species), estimator.fit_features, estimator.predict_features
+
+
 def tensor_learning_curve(frames, Y, rank: int, train_sizes, *, descriptor=None, n_test: int | None = None, per="structure",
                           random_state: int = 0, backend: str = "auto", model: str = "linear", **model_params) -> list[dict]:
     """Test RMSE (over all Cartesian components) of a tensor model (``model``: "linear" or
@@ -32,7 +46,9 @@ def tensor_learning_curve(frames, Y, rank: int, train_sizes, *, descriptor=None,
     baseline, so a gap in the tensor model's favour is not an artefact of tuning.
 
     Returns one dict per size: ``train_size``, ``rmse_test``, ``rmse_scalar``, ``target_std``,
-    ``fit_seconds``, ``predict_seconds`` (from features already computed).
+    ``fit_seconds``, ``predict_seconds`` (from features already computed). A kernel model on
+    active environments picks them once, among the atoms of the training pool (never the test
+    set), so each size is one ridge fit on its Nyström columns.
     """
     frames = list(frames)
     T = _as_tensors(Y, rank).reshape(len(frames) if per == "structure" else -1, -1)
@@ -44,8 +60,10 @@ def tensor_learning_curve(frames, Y, rank: int, train_sizes, *, descriptor=None,
                                   **model_params)
     descriptor = estimator._descriptor()
     species = descriptor.species_for(frames)
-    features = estimator.features(frames, species)  # once: every fit below takes its rows
-    test_features = take_rows(features, test)
+    # once: every fit below takes its rows (a kernel's active set from the pool, never the test)
+    pool_frames = [frames[k] for k in pool] if per == "structure" else frames
+    data, fit, predict = _prepared(estimator, frames, pool_frames)
+    test_data = take_rows(data, test)
     invariant = descriptor.compute(frames, per=per, backend=backend, species=species, selected_keys=[(0, 1)])[(0, 1)][:, 0, :]
     scale = float(np.sqrt(np.mean(np.sum(invariant ** 2, axis=1)))) or 1.0
     invariant = invariant / scale
@@ -53,9 +71,9 @@ def tensor_learning_curve(frames, Y, rank: int, train_sizes, *, descriptor=None,
     for size in train_sizes:
         train = pool[: int(size)]
         start = time.perf_counter()
-        estimator.fit_features(take_rows(features, train), np.asarray(Y)[train])
+        fit(take_rows(data, train), np.asarray(Y)[train])
         fitted = time.perf_counter()
-        predicted = estimator.predict_features(test_features).reshape(len(test), -1)
+        predicted = predict(test_data).reshape(len(test), -1)
         predict_seconds = time.perf_counter() - fitted
         reference = T[test]
         rmse = float(np.sqrt(np.mean((predicted - reference) ** 2)))
@@ -84,7 +102,11 @@ def tensor_out_of_fold(frames, Y, rank: int, *, per: str = "structure", model: s
     n_splits, seed : the shuffled folds. Per atom, the folds are over structures (the atoms of one
         structure never on both sides) when there are at least ``n_splits`` structures, else over
         atoms. A row's fold depends on ``seed`` and the number of rows only, not on the targets.
-    **model_params : passed to the model (e.g. ``zeta``, ``n_active``, ``alphas``).
+    **model_params : passed to the model (e.g. ``zeta``, ``n_active``, ``alphas``). A kernel
+        model on active environments (``n_active`` an int, or "auto" beyond 1,000 atoms) picks
+        them once among every structure's atoms (FPS, no targets used) and reads the
+        structures in batches: memory O(rows · active environments), for thousands of
+        structures; the exact kernel's basis is each fold's training set.
 
     Returns
     -------
@@ -114,8 +136,8 @@ def tensor_out_of_fold(frames, Y, rank: int, *, per: str = "structure", model: s
     _as_tensors(Y[valid], rank)  # the target's shape checked before any descriptor is computed
     estimator = make_tensor_model(model, rank, descriptor=descriptor, per=per, backend=backend, random_state=seed,
                                   **model_params)
-    species = estimator._descriptor().species_for(frames)
-    features = estimator.features(frames, species)
+    # a kernel's active environments are picked once among every structure's atoms (no targets)
+    data, fit, predict = _prepared(estimator, frames, frames)
     # folds drawn over structures (per atom: the atoms of a structure together, when there are
     # enough structures) or rows, all of them, so a row's fold does not depend on which targets
     # are missing
@@ -129,6 +151,6 @@ def tensor_out_of_fold(frames, Y, rank: int, *, per: str = "structure", model: s
         train, test = valid[fold != k], valid[fold == k]
         if len(test) == 0 or len(train) == 0:
             continue
-        estimator.fit_features(take_rows(features, train), Y[train])
-        predicted[test] = estimator.predict_features(take_rows(features, test))
+        fit(take_rows(data, train), Y[train])
+        predicted[test] = predict(take_rows(data, test))
     return _in_layout(predicted, Y.shape).reshape(Y.shape)

@@ -36,6 +36,12 @@ from ._linear import TensorRidge, small_blas
 
 # the atom-pair kernel is built in slabs of about this many bytes: bounded memory at any size
 _SLAB_BYTES = 64 << 20
+# n_active="auto": exact kernel ridge up to this many training atoms (its cost grows as their
+# square), else this many active environments
+_AUTO_EXACT_ATOMS, _AUTO_ACTIVE = 1000, 500
+# active environments are picked among at most this many atoms (a random subset beyond), and
+# structures are read this many atoms at a time: memory bounded whatever the data set's size
+_FPS_CANDIDATES, _BATCH_ATOMS = 20000, 2000
 
 
 @dataclass
@@ -182,31 +188,71 @@ class TensorKernelRidge(TensorRidge):
             return AtomicFeatures(lam_blocks, invariant, np.repeat(np.arange(len(frames)), counts), len(frames))
         return AtomicFeatures(lam_blocks, invariant, np.arange(sum(counts)), sum(counts))
 
+    # -- the basis: training rows (exact) or active environments (sparse) ------------------------
+    def n_active_for(self, n_atoms: int) -> int | None:
+        """The active environments a fit on ``n_atoms`` training atoms uses (None: exact)."""
+        if self.n_active == "auto":
+            return None if n_atoms <= _AUTO_EXACT_ATOMS else _AUTO_ACTIVE
+        return None if self.n_active is None else int(self.n_active)
+
     def _basis(self, features: AtomicFeatures) -> AtomicFeatures:
         n_atoms = len(features.rows)
-        n_active = self.n_active
-        if n_active == "auto":
-            n_active = None if n_atoms <= 1000 else 500
+        n_active = self.n_active_for(n_atoms)
         if n_active is None:
             return features
-        if n_active >= n_atoms:
-            return features.atoms(np.arange(n_atoms))
-        with small_blas(0):  # FPS: one matrix-vector product per pick, too small to share out
-            picked = fps_indices(features.invariant, int(n_active), backend="numpy")
-        return features.atoms(np.sort(picked))
+        return features.atoms(_farthest_atoms(features.invariant, n_active))
 
-    def _fit_design(self, features: AtomicFeatures) -> dict[int, np.ndarray]:
-        basis = self._basis(features)
-        self.basis_, self.projector_ = basis, {}
-        design = {}
+    def _set_basis(self, basis: AtomicFeatures) -> dict[int, np.ndarray]:
+        """Set ``basis_`` and ``projector_``; returns the basis kernels {λ: K_bb}."""
+        self.basis_, self.projector_, kernels = basis, {}, {}
         for lam in self.lambdas:
-            u = 2 * lam + 1
-            K_bb = structure_kernel(basis, basis, lam, self.zeta).reshape(basis.n_rows * u, -1)
+            K_bb = structure_kernel(basis, basis, lam, self.zeta).reshape(basis.n_rows * (2 * lam + 1), -1)
             with small_blas(len(K_bb)):
                 self.projector_[lam] = nystrom_projector(K_bb, rcond=self.rcond)
-            K_nb = K_bb if basis is features else structure_kernel(features, basis, lam, self.zeta).reshape(features.n_rows * u, -1)
-            design[lam] = (K_nb @ self.projector_[lam]).reshape(features.n_rows, u, -1)
-        return design
+            kernels[lam] = K_bb
+        return kernels
+
+    def choose_basis(self, frames, species=None) -> TensorKernelRidge:
+        """Pick the active environments among the atoms of ``frames`` (FPS on the invariant; no
+        targets are used, so they may come from structures without one) and set up the basis,
+        reading the structures in batches: the memory is that of the candidates' invariants
+        (at most 20,000 atoms, a random subset beyond) and of one batch, not of every atom's
+        features. Then :meth:`design` and :meth:`fit_design`. Returns self."""
+        frames = list(frames)
+        self.species_ = np.asarray(species) if species is not None else self._descriptor().species_for(frames)
+        n_atoms = sum(len(atoms) for atoms in frames)
+        n_active = self.n_active_for(n_atoms)
+        if n_active is None:
+            raise ValueError("choose_basis is for active environments (n_active an int, or 'auto' beyond "
+                             f"{_AUTO_EXACT_ATOMS} atoms); the exact model's basis is its training set")
+        rng = np.random.default_rng(self.random_state)
+        candidates = np.arange(n_atoms) if n_atoms <= _FPS_CANDIDATES else np.sort(rng.choice(n_atoms, _FPS_CANDIDATES, replace=False))
+        offsets = np.concatenate([[0], np.cumsum([len(atoms) for atoms in frames])])
+        invariant = []
+        for first, last in _batches(frames):
+            block = self._descriptor().compute(frames[first:last], per="atom", backend=self.backend, species=self.species_,
+                                               selected_keys=[(0, 1)])[(0, 1)][:, 0, :]
+            inside = candidates[(candidates >= offsets[first]) & (candidates < offsets[last])] - offsets[first]
+            invariant.append(_unit_rows(block[inside]))
+        picked = np.sort(candidates[_farthest_atoms(np.concatenate(invariant), n_active)])
+        parts = []  # the active atoms' features, from the structures that hold them
+        owner = np.searchsorted(offsets, picked, side="right") - 1
+        for first, last in _batches(frames):
+            mine = (owner >= first) & (owner < last)
+            if mine.any():
+                batch = self.features(frames[first:last], self.species_, per="atom")
+                parts.append(batch.atoms(picked[mine] - offsets[first]))
+        self._set_basis(AtomicFeatures({lam: np.concatenate([b.blocks[lam] for b in parts]) for lam in self.lambdas},
+                                       np.concatenate([b.invariant for b in parts]), np.arange(len(picked)), len(picked)))
+        return self
+
+    # -- design matrices: the Nyström columns K(row, basis) U Λ^{-1/2} --------------------------
+    def _fit_design(self, features: AtomicFeatures) -> dict[int, np.ndarray]:
+        basis = self._basis(features)
+        kernels = self._set_basis(basis)
+        if basis is features:  # exact: the rows are the basis, K_nn U Λ^{-1/2} from K_nn itself
+            return {lam: (kernels[lam] @ self.projector_[lam]).reshape(features.n_rows, 2 * lam + 1, -1) for lam in self.lambdas}
+        return self._design(features)
 
     def _design(self, features: AtomicFeatures) -> dict[int, np.ndarray]:
         design = {}
@@ -215,3 +261,50 @@ class TensorKernelRidge(TensorRidge):
             K = structure_kernel(features, self.basis_, lam, self.zeta).reshape(features.n_rows * u, -1)
             design[lam] = (K @ self.projector_[lam]).reshape(features.n_rows, u, -1)
         return design
+
+    def design(self, frames, per: str | None = None) -> dict[int, np.ndarray]:
+        """{λ: (n_rows, 2λ+1, n_columns)} of ``frames`` against the fitted (or chosen) basis,
+        computed in batches of structures (the features of one batch in memory at a time)."""
+        frames = list(frames)
+        parts = [self._design(self.features(frames[first:last], self.species_, per=per)) for first, last in _batches(frames)]
+        return {lam: np.concatenate([part[lam] for part in parts]) for lam in self.lambdas}
+
+    # -- fit and predict, in batches where the basis allows ------------------------------------
+    def fit(self, frames, Y):
+        """As :meth:`TensorRidge.fit`. With active environments the structures are read in
+        batches (:meth:`choose_basis`, :meth:`design`): memory O(rows · columns), not O(atoms ·
+        features)."""
+        frames = list(frames)
+        n_atoms = sum(len(atoms) for atoms in frames)
+        if self.n_active_for(n_atoms) is None:
+            self.species_ = self._descriptor().species_for(frames)
+            return self.fit_features(self.features(frames, self.species_), Y)
+        self._check_rows(Y, len(frames) if self.per == "structure" else n_atoms)
+        self.choose_basis(frames)
+        return self.fit_design(self.design(frames), Y)
+
+    def predict(self, frames) -> np.ndarray:
+        return self.predict_design(self.design(frames))
+
+    def predict_atoms(self, frames) -> np.ndarray:
+        return self.predict_design(self.design(frames, per="atom"))
+
+
+def _farthest_atoms(invariant: np.ndarray, n: int) -> np.ndarray:
+    """Sorted indices of ``n`` rows picked by FPS (all rows if there are no more)."""
+    if n >= len(invariant):
+        return np.arange(len(invariant))
+    with small_blas(0):  # one matrix-vector product per pick: too small to share among threads
+        return np.sort(fps_indices(invariant, n, backend="numpy"))
+
+
+def _batches(frames):
+    """(first, last) ranges of consecutive structures of about ``_BATCH_ATOMS`` atoms each."""
+    first, atoms = 0, 0
+    for k, structure in enumerate(frames):
+        atoms += len(structure)
+        if atoms >= _BATCH_ATOMS:
+            yield first, k + 1
+            first, atoms = k + 1, 0
+    if first < len(frames):
+        yield first, len(frames)

@@ -49,18 +49,19 @@ def _ridge_path(X: np.ndarray, y: np.ndarray, alphas) -> list[np.ndarray]:
         values, vectors = eigh(X @ X.T)
         projected = vectors.T @ y
         return [X.T @ (vectors @ (projected / _column(values + alpha, projected))) for alpha in alphas]
-    values, vectors = eigh(X.T @ X)
-    projected = vectors.T @ (X.T @ y)
+    return _gram_path(X.T @ X, X.T @ y, alphas)
+
+
+def _gram_path(G: np.ndarray, b: np.ndarray, alphas) -> list[np.ndarray]:
+    """The primal path from G = Xᵀ X and b = Xᵀ y: w = (G + α)⁻¹ b."""
+    values, vectors = eigh(G)
+    projected = vectors.T @ b
     return [vectors @ (projected / _column(values + alpha, projected)) for alpha in alphas]
 
 
 def _column(d: np.ndarray, like: np.ndarray) -> np.ndarray:
     """``d`` shaped to divide ``like`` row by row (y may hold one target or several)."""
     return d if like.ndim == 1 else d[:, None]
-
-
-def _ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
-    return _ridge_path(X, y, [alpha])[0]
 
 
 def _n_rows(features) -> int:
@@ -96,8 +97,9 @@ class TensorRidge:
     backend : str
         Of the descriptor (see ``compute._dispatch``).
 
-    Attributes (after fit): ``weights_``, ``alpha_`` (relative), ``scale_``, each {λ: ...};
-    ``species_`` (after :meth:`fit`).
+    Attributes (after fit): ``weights_`` (of the unscaled features), ``alpha_`` (relative: the
+    absolute one is ``alpha_ * scale_**2``), ``scale_`` (root mean squared row norm), each
+    {λ: ...}; ``species_`` (after :meth:`fit`).
     """
 
     def __init__(self, rank: int = 1, descriptor: EquivariantPowerSpectrum | None = None, alphas=None, n_splits: int = 5,
@@ -140,19 +142,27 @@ class TensorRidge:
     def fit_features(self, features, Y):
         """:meth:`fit` on features already computed (:meth:`features`; rows may be any subset,
         :func:`take_rows`)."""
+        self._check_rows(Y, _n_rows(features))
+        return self.fit_design(self._fit_design(features), Y)
+
+    def _check_rows(self, Y, n: int):
+        n_targets = len(np.asarray(Y))
+        if n_targets != n:
+            raise ValueError(f"{n_targets} targets for {n} rows ({'atoms' if self.per == 'atom' else 'structures'})")
+
+    def fit_design(self, design: dict[int, np.ndarray], Y):
+        """The ridge of each λ on design matrices {λ: (n_rows, 2λ+1, n_columns)} (the features
+        here; kernel columns in :class:`TensorKernelRidge`), α by cross-validation over rows."""
         parts = cartesian_to_spherical(Y, self.rank)
-        n = _n_rows(features)
-        if len(next(iter(parts.values()))) != n:
-            raise ValueError(f"{len(next(iter(parts.values())))} targets for {n} rows ({'atoms' if self.per == 'atom' else 'structures'})")
-        design = self._fit_design(features)
+        self._check_rows(Y, next(iter(design.values())).shape[0])
         self.weights_, self.alpha_, self.scale_ = {}, {}, {}
         for lam in self.lambdas:
             X, y = design[lam], parts[lam]
-            # α is relative to the mean squared row norm, so one grid fits any feature scale
+            # α is relative to the mean squared row norm, so one grid fits any feature scale (the
+            # grid is scaled rather than X: no copy of a large design)
             scale = float(np.sqrt(np.mean(np.einsum("iuf,iuf->i", X, X)))) or 1.0
-            X = X / scale
-            alpha = self._choose_alpha(X, y)
-            self.weights_[lam] = _ridge(X.reshape(-1, X.shape[2]), y.reshape(-1), alpha)
+            alpha = self._choose_alpha(X, y, scale)
+            self.weights_[lam] = _ridge_path(X.reshape(-1, X.shape[2]), y.reshape(-1), [alpha * scale ** 2])[0]
             self.alpha_[lam], self.scale_[lam] = alpha, scale
         return self
 
@@ -164,25 +174,39 @@ class TensorRidge:
     def _design(self, features):
         return features
 
-    def _choose_alpha(self, X: np.ndarray, y: np.ndarray) -> float:
+    def _choose_alpha(self, X: np.ndarray, y: np.ndarray, scale: float) -> float:
+        """The relative α of the grid with the least cross-validated error (folds over rows,
+        never over the 2λ+1 components of one row)."""
         grid = np.asarray(self.alphas if self.alphas is not None else DEFAULT_ALPHAS, dtype=float)
-        n = X.shape[0]
+        n, width = X.shape[0], X.shape[2]
         if n < 2 * self.n_splits:
             return float(grid[len(grid) // 2])
+        absolute = grid * scale ** 2
         errors = np.zeros(len(grid))
-        # folds over rows (structures), never over the 2λ+1 components of one row
-        for test in _folds(n, self.n_splits, self.random_state):
-            train = np.setdiff1d(np.arange(n), test)
-            path = _ridge_path(X[train].reshape(-1, X.shape[2]), y[train].reshape(-1), grid)
+        folds = _folds(n, self.n_splits, self.random_state)
+        primal = n * X.shape[1] * (self.n_splits - 1) / self.n_splits > width
+        if primal:  # each fold's Xᵀ X from the whole one, less the fold's rows: no copy of X
+            flat = X.reshape(-1, width)
+            G, b = flat.T @ flat, flat.T @ y.reshape(-1)
+        for test in folds:
+            if primal:
+                Xt = X[test].reshape(-1, width)
+                path = _gram_path(G - Xt.T @ Xt, b - Xt.T @ y[test].reshape(-1), absolute)
+            else:
+                train = np.setdiff1d(np.arange(n), test)
+                path = _ridge_path(X[train].reshape(-1, width), y[train].reshape(-1), absolute)
             for k, w in enumerate(path):
                 errors[k] += np.sum((np.einsum("iuf,f->iu", X[test], w) - y[test]) ** 2)
         return float(grid[int(np.argmin(errors))])
 
+    def predict_design(self, design: dict[int, np.ndarray]) -> np.ndarray:
+        """Predictions (Cartesian) from design matrices (:meth:`fit_design`)."""
+        parts = {lam: np.einsum("iuf,f->iu", design[lam], self.weights_[lam]) for lam in self.lambdas}
+        return spherical_to_cartesian(parts, self.rank)
+
     def predict_features(self, features) -> np.ndarray:
         """:meth:`predict` from features already computed."""
-        design = self._design(features)
-        parts = {lam: np.einsum("iuf,f->iu", design[lam] / self.scale_[lam], self.weights_[lam]) for lam in self.lambdas}
-        return spherical_to_cartesian(parts, self.rank)
+        return self.predict_design(self._design(features))
 
     def predict(self, frames) -> np.ndarray:
         """Predictions in Cartesian form: (n, 3) vectors or (n, 3, 3) tensors."""
