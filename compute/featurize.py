@@ -38,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--per", choices=["structure", "atom"], default="structure",
                         help="one row per structure (mean over its atoms, default) or per atom")
     parser.add_argument("--descriptor", choices=sorted(DESCRIPTORS), default=None,
-                        help="soap: power spectrum (default); radial: radial spectrum; bispectrum: ν=3 invariants "
-                             "(their columns grow as (species · n_max)³: keep n_max small)")
+                        help="; ".join(f"{name}: {label}" for name, (label, _) in DESCRIPTORS.items())
+                        + " (default soap; bispectrum columns grow as (species · n_max)³: keep n_max small, or "
+                          "give --compression)")
     parser.add_argument("--spectrum", choices=sorted(SPECTRA), default=None, help="older spelling: power (= --descriptor soap) or radial")
     parser.add_argument("--cutoff", type=float, default=5.0, help="cutoff radius in Å (default 5)")
     parser.add_argument("--n-max", type=int, default=8, help="number of radial functions (default 8)")
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--density-width", type=float, default=0.3, help="Gaussian atom density width in Å (default 0.3)")
     parser.add_argument("--smoothing-width", type=float, default=0.5, help="width of the cutoff's cosine smoothing in Å (default 0.5)")
     parser.add_argument("--center-weight", type=float, default=1.0, help="weight of the centre atom in its own density (default 1)")
+    for name, (label, descriptors, low, high, default, kind) in _extra_options().items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, metavar=kind.__name__.upper(),
+                            help=f"{label}, {low:g}…{high:g}, default {default:g} (--descriptor {' or '.join(descriptors)} only)")
     parser.add_argument("--species", type=lambda s: [int(z) for z in s.split(",")], default=None, metavar="Z1,Z2,...",
                         help="atomic numbers fixing the columns (default: the elements of INPUT)")
     parser.add_argument("--backend", choices=["auto", "numpy", "numba", "cupy"], default="auto")
@@ -55,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="compute on a Dask cluster (e.g. tcp://host:8786; needs the 'distributed' extra)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _extra_options() -> dict:
+    """name -> (label, descriptors taking it, min, max, default, int or float) of every extra
+    hyperparameter of the registered descriptors (their ``EXTRA_HYPERS``)."""
+    options: dict = {}
+    for descriptor, (_, cls) in DESCRIPTORS.items():
+        for name, label, low, high, step, default in cls.EXTRA_HYPERS:
+            kind = int if all(isinstance(v, int) for v in (low, high, step, default)) else float
+            known = options.setdefault(name, (label, [], low, high, default, kind))
+            known[1].append(descriptor)
+    return options
 
 
 def _property_arrays(table: pd.DataFrame, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -74,7 +90,9 @@ def featurize(input_path, output_path, *, per="structure", spectrum=None, descri
     """Featurize one file and write the NPZ; returns a small summary (rows, features, seconds).
 
     ``descriptor``: a name of ``compute.descriptors.DESCRIPTORS`` (default ``"soap"``, the power
-    spectrum; ``spectrum="power"|"radial"`` is the older spelling). With ``scheduler`` (a Dask
+    spectrum; ``spectrum="power"|"radial"`` is the older spelling); ``hypers`` the common ones and
+    the descriptor's ``EXTRA_HYPERS``. A descriptor that must be fitted (``bispectrum`` with
+    ``compression=k``) is fitted on every atom of this file first. With ``scheduler`` (a Dask
     scheduler address) the chunks are computed on that cluster.
     """
     if descriptor is None:
@@ -89,9 +107,12 @@ def featurize(input_path, output_path, *, per="structure", spectrum=None, descri
     if dataset.structures is None:
         raise DatasetError(f"{dataset.name}: this is a features table, it has no structures to featurize")
     calculator = make_descriptor(descriptor, **hypers, species=species)
-    species = calculator.species_for(dataset.structures).tolist()
 
     start = time.perf_counter()
+    fitted = bool(getattr(calculator, "needs_fit", False))
+    if fitted:  # transductive: the compression is learnt from the environments it then describes
+        calculator.fit(dataset.structures, backend=backend)
+    species = calculator.species_for(dataset.structures).tolist()
     with tqdm(total=dataset.n_structures, unit="structure", disable=not progress, file=sys.stderr) as bar:
         def report(done, total):
             bar.update(done - bar.n)
@@ -122,7 +143,11 @@ def featurize(input_path, output_path, *, per="structure", spectrum=None, descri
         described = descriptor_arrays(calculator, species, spectrum=LABELLED[descriptor], per=per, source=dataset.name,
                                       content_hash=dataset.content_hash)
     else:  # no integer labels for these columns: their names say them, the hypers say what they are
-        record = {k: getattr(calculator, k) for k in ("cutoff", "n_max", "l_max", "density_width", "smoothing_width", "center_weight")}
+        names = ("cutoff", "n_max", "l_max", "density_width", "smoothing_width", "center_weight",
+                 *(extra[0] for extra in type(calculator).EXTRA_HYPERS))
+        record = {k: getattr(calculator, k) for k in names}
+        if fitted:
+            record["fitted_on"] = "every atom of the source"
         described = {"hypers": np.array(json.dumps(dict(record, per=per, spectrum=descriptor, species=species, source=dataset.name,
                                                         content_hash=dataset.content_hash), default=float))}
     if per == "atom":  # featomic's sample labels: system, atom, and the centre's type
@@ -147,6 +172,8 @@ def main(argv=None) -> int:
         parser.error(f"output {args.output!r} must end in .npz")
     hypers = dict(cutoff=args.cutoff, n_max=args.n_max, l_max=args.l_max, density_width=args.density_width,
                   smoothing_width=args.smoothing_width, center_weight=args.center_weight)
+    # only the extras given: each descriptor has its own defaults, and refuses those it lacks
+    hypers.update({name: getattr(args, name) for name in _extra_options() if getattr(args, name) is not None})
     try:
         summary = featurize(args.input, output, per=args.per, spectrum=args.spectrum, descriptor=args.descriptor, species=args.species,
                             backend=args.backend, dtype=np.float32 if args.float32 else np.float64,

@@ -32,8 +32,8 @@ from typing import Sequence
 import numpy as np
 
 from ._lode_radial import center_contribution, density_fourier, k0_factor, lode_radial_splines, radial_at_zero
-from ._spherical import real_spherical_harmonics
-from .soap import SphericalExpansion, _as_frames, _chemical_symbol, _ExpansionCalculator, per_structure, prepare_call
+from ._spherical import power_spectrum, real_spherical_harmonics
+from .soap import SoapPowerSpectrum, SphericalExpansion, _as_frames, _chemical_symbol, _ExpansionCalculator, per_structure, prepare_call
 
 #: below this many multiply-adds a structure's k-sum runs on one BLAS thread: the products are
 #: small and OpenBLAS's threading cost more than it saved (measured: 4-10x slower on 2 busy cores)
@@ -308,6 +308,24 @@ class LodePowerSpectrum:
         self.l_max = self.density.l_max
         self.species = species
 
+    #: (name, label, min, max, step, default) of the hyperparameters beyond the common SOAP ones
+    #: that an input form offers (``radius``, ``lode_n_max`` and ``k_cutoff`` default to values
+    #: derived from the others and are left to code)
+    EXTRA_HYPERS: tuple = (("smearing", "LODE smearing (Å)", 0.3, 5.0, 0.1, 1.0),
+                           ("exponent", "LODE exponent p (1: Coulomb)", 0, 6, 1, 1))
+
+    # the hyperparameters, read from the two expansions (as the other descriptors have them)
+    cutoff = property(lambda self: self.density.cutoff)
+    n_max = property(lambda self: self.density.n_max)
+    density_width = property(lambda self: self.density.density_width)
+    smoothing_width = property(lambda self: self.density.smoothing_width)
+    center_weight = property(lambda self: self.density.center_weight)
+    smearing = property(lambda self: self.potential.smearing)
+    exponent = property(lambda self: self.potential.exponent)
+    radius = property(lambda self: self.potential.radius)
+    lode_n_max = property(lambda self: self.potential.n_max)
+    k_cutoff = property(lambda self: self.potential.k_cutoff)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(density={self.density!r}, potential={self.potential!r})"
 
@@ -319,6 +337,9 @@ class LodePowerSpectrum:
 
     def feature_labels(self, species) -> np.ndarray:
         """Integer labels (l, species_a, n1, species_b, n2) of every column."""
+        return self._cross_labels(species)
+
+    def _cross_labels(self, species) -> np.ndarray:
         species = np.array(sorted(int(z) for z in species))
         grid = np.stack(np.meshgrid(np.arange(self.l_max + 1), species, np.arange(self.density.n_max), species,
                                     np.arange(self.potential.n_max), indexing="ij"), axis=-1)
@@ -326,13 +347,21 @@ class LodePowerSpectrum:
 
     def feature_names(self, species) -> list[str]:
         return [f"l={l} {_chemical_symbol(za)} n1={n1} {_chemical_symbol(zb)} n2={n2} (LODE)"
-                for l, za, n1, zb, n2 in self.feature_labels(species).tolist()]
+                for l, za, n1, zb, n2 in self._cross_labels(species).tolist()]
 
     def compute(self, frames, per: str = "atom", backend: str = "auto", *, species: Sequence[int] | None = None,
-                selected_samples=None, dtype=np.float64) -> np.ndarray:
+                selected_samples=None, dtype=np.float64, progress=None) -> np.ndarray:
         """Rows of every atom (by (structure, atom)) or structure (means), shape (n_rows, n_features)."""
+        resolved, frames, soap, lode = self._both_expansions(frames, per, backend, species, selected_samples, progress)
+        out = self._cross(soap, lode, resolved.xp)
+        if per == "structure":
+            out = per_structure(resolved.xp, frames, out, mean=True)
+        return resolved.to_host(out).astype(dtype, copy=False)
+
+    def _both_expansions(self, frames, per, backend, species, selected_samples, progress):
+        """The backend, the frames whose atoms are the rows, and the per-atom SOAP and LODE
+        coefficients of those atoms (device arrays)."""
         resolved, frames, species = prepare_call(self, frames, per, backend, species)
-        xp = resolved.xp
         if per == "structure" and selected_samples is not None:
             frames = [frames[k] for k in np.asarray(selected_samples, dtype=np.int64)]
             selected_samples = None
@@ -340,14 +369,73 @@ class LodePowerSpectrum:
         lode, _ = self.potential.coefficients(frames, "atom", resolved, species=species,
                                               selected_samples=selected_samples, return_device_array=True)
         soap = self.density.compute(frames, "atom", resolved, species=species, selected_samples=selected_samples,
-                                    return_device_array=True)
+                                    return_device_array=True, progress=progress)
+        return resolved, frames, soap, lode
+
+    def _cross(self, soap, lode, xp):
+        """(−1)^l / √(2l+1) Σ_m c_SOAP c_LODE of every row, columns (l, a, n1, b, n2)."""
         n_rows = soap.shape[0]
         columns = []
         for l in range(self.l_max + 1):
             a = soap[:, :, l * l : (l + 1) ** 2, :]
             b = lode[:, :, l * l : (l + 1) ** 2, :]
             columns.append(((-1) ** l / math.sqrt(2 * l + 1)) * xp.einsum("iamn,ibmk->ianbk", a, b).reshape(n_rows, -1))
-        out = xp.concatenate(columns, axis=1)
+        return xp.concatenate(columns, axis=1)
+
+
+class SoapLodePowerSpectrum(LodePowerSpectrum):
+    r"""SOAP and LODE together, for periodic structures: the SOAP power spectrum (ρ ⊗ ρ,
+    :class:`SoapPowerSpectrum`, its columns and order) followed by the multi-scale invariants
+    (ρ ⊗ V, :class:`LodePowerSpectrum`). :class:`LodePowerSpectrum` alone holds only ρ ⊗ V; the
+    two together are the multi-scale model of Grisafi & Ceriotti, J. Chem. Phys. 151, 204105
+    (2019). One SOAP expansion serves both parts. Rows per atom, or per structure the **mean**
+    (both parts are means, as :class:`SoapPowerSpectrum`).
+
+    Only for 3-D periodic structures: any other is a ``ValueError`` naming the frame and its pbc.
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> calc = SoapLodePowerSpectrum(cutoff=4.0, n_max=2, l_max=1, smearing=1.0)
+    >>> calc.compute(bulk("NaCl", "rocksalt", a=5.6), backend="numpy").shape   # 3 pairs·2 l·2² + 2 l·(2·2)²
+    (2, 56)
+    """
+
+    def __init__(self, cutoff: float = 5.0, n_max: int = 8, l_max: int = 6, density_width: float = 0.3,
+                 smoothing_width: float = 0.5, center_weight: float = 1.0, smearing: float = 1.0, exponent: int = 1,
+                 radius: float | None = None, lode_n_max: int | None = None, k_cutoff: float | None = None,
+                 species: Sequence[int] | None = None):
+        super().__init__(cutoff, n_max, l_max, density_width, smoothing_width, center_weight, smearing, exponent, radius,
+                         lode_n_max, k_cutoff, species)
+        self.power_spectrum = SoapPowerSpectrum(cutoff=cutoff, n_max=n_max, l_max=l_max, density_width=density_width,
+                                                smoothing_width=smoothing_width, center_weight=center_weight, species=species)
+
+    def n_features(self, n_species: int) -> int:
+        return self.power_spectrum.n_features(n_species) + super().n_features(n_species)
+
+    def feature_labels(self, species):
+        raise NotImplementedError("the SOAP and LODE columns have different integer labels: use feature_names")
+
+    def feature_names(self, species) -> list[str]:
+        return self.power_spectrum.feature_names(species) + super().feature_names(species)
+
+    def _check_periodic(self, frames) -> None:
+        for k, atoms in enumerate(_as_frames(frames)):
+            pbc = np.asarray(atoms.pbc, dtype=bool)
+            if not pbc.all():
+                raise ValueError(
+                    f"frame {k} is not periodic in every direction (pbc={pbc.tolist()}): the SOAP + LODE descriptor "
+                    "sums the long-range potential over a 3-D lattice and only takes fully periodic structures "
+                    "(choose 'soap' or 'lambda-soap' for molecules)")
+
+    def compute(self, frames, per: str = "atom", backend: str = "auto", *, species: Sequence[int] | None = None,
+                selected_samples=None, dtype=np.float64, progress=None) -> np.ndarray:
+        """Rows of every atom (by (structure, atom)) or structure (means), shape (n_rows, n_features):
+        the SOAP power spectrum, then the SOAP ⊗ LODE invariants."""
+        self._check_periodic(frames)
+        resolved, frames, soap, lode = self._both_expansions(frames, per, backend, species, selected_samples, progress)
+        xp = resolved.xp
+        out = xp.concatenate([power_spectrum(soap, self.l_max, xp=xp), self._cross(soap, lode, xp)], axis=1)
         if per == "structure":
             out = per_structure(xp, frames, out, mean=True)
         return resolved.to_host(out).astype(dtype, copy=False)

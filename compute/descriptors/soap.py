@@ -79,6 +79,8 @@ class OnExpansion:
     expansion's hyperparameters are theirs."""
 
     _HYPERS = ("cutoff", "n_max", "l_max", "density_width", "smoothing_width", "center_weight", "species")
+    #: (name, label, min, max, step, default) of each hyperparameter beyond the expansion's: none
+    EXTRA_HYPERS: tuple = ()
 
     def __init__(self, cutoff: float = 5.0, n_max: int = 8, l_max: int = 6, density_width: float = 0.3,
                  smoothing_width: float = 0.5, center_weight: float = 1.0, species: Sequence[int] | None = None):
@@ -131,6 +133,8 @@ class _ExpansionCalculator:
 
     #: the ``_numba`` kernel of this descriptor (its contraction of one centre's coefficients)
     _numba_kernel: Callable
+    #: (name, label, min, max, step, default) of each hyperparameter beyond the common ones: none
+    EXTRA_HYPERS: tuple = ()
 
     def __init__(
         self,

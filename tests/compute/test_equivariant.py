@@ -172,3 +172,27 @@ def test_bispectrum_rows_are_rotation_invariant_and_selectable():
         atoms.positions = atoms.positions @ rotation.T
     np.testing.assert_allclose(b3.compute(turned, backend="numpy", species=species), before, atol=1e-9 * np.abs(before).max())
     np.testing.assert_allclose(b3.compute(frames, backend="numpy", species=species, selected_samples=[4, 0]), before[[4, 0]])
+
+
+def test_lambda_soap_invariants_are_the_invariant_block():
+    """LambdaSoapInvariants = the (λ=0, σ=+1) block of λ-SOAP as a matrix, columns and names
+    included; per structure the mean of the atoms' rows (as the power spectrum), not the sum."""
+    from compute.descriptors import LambdaSoapInvariants
+
+    frames = ase.io.read(DATA / "explore_qm9.xyz", ":") + small_periodic_cells()
+    invariants = LambdaSoapInvariants(**HYPERS)
+    eq = EquivariantPowerSpectrum(**HYPERS)
+    species = invariants.species_for(frames)
+    for backend in ("numpy", "numba"):
+        ours = invariants.compute(frames, backend=backend, rows_per_chunk=7)  # chunks end mid-structure
+        np.testing.assert_allclose(ours, eq.compute(frames, backend=backend, selected_keys=[(0, 1)])[(0, 1)][:, 0, :],
+                                   rtol=0, atol=1e-13 * np.abs(ours).max())
+    offsets = structure_offsets(frames)
+    structures = invariants.compute(frames, per="structure", backend="numba", rows_per_chunk=7)
+    for k in range(len(frames)):
+        np.testing.assert_allclose(structures[k], ours[offsets[k] : offsets[k + 1]].mean(axis=0), atol=1e-13)
+    np.testing.assert_allclose(invariants.compute(frames, per="structure", backend="numba", selected_samples=[6, 2]),
+                               structures[[6, 2]], atol=1e-13)
+    assert ours.shape[1] == invariants.n_features(len(species)) == len(invariants.feature_names(species))
+    assert invariants.feature_names(species) == eq.feature_names((0, 1), species)
+    np.testing.assert_array_equal(invariants.feature_labels(species), eq.feature_labels((0, 1), species))

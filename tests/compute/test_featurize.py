@@ -73,3 +73,35 @@ def test_the_descriptor_option(tmp_path, capsys):
         assert json.loads(str(npz["hypers"]))["spectrum"] == "bispectrum"
     assert main([str(DATA / "explore_qm9.xyz"), "-o", str(output), "--descriptor", "radial", "--spectrum", "power", *options]) == 1
     assert "disagree" in capsys.readouterr().err
+
+
+def test_the_new_descriptors_end_to_end(tmp_path, capsys):
+    """--descriptor soap-lode (periodic files only), lambda-soap, and bispectrum --compression K
+    (fitted on the file's own atoms) write the calculator's numbers, names and extra hypers."""
+    from compute.descriptors import LambdaSoapInvariants, SoapBispectrum, SoapLodePowerSpectrum
+
+    options = ["--n-max", "2", "--l-max", "2", "--cutoff", "4.0", "--backend", "numba", "--no-progress"]
+    hypers = dict(cutoff=4.0, n_max=2, l_max=2)
+    carbon = ase.io.read(DATA / "explore_c-gap-20u.xyz", ":")
+    qm9 = ase.io.read(DATA / "explore_qm9.xyz", ":")
+    cases = [
+        (["--descriptor", "soap-lode", "--smearing", "1.5"], DATA / "explore_c-gap-20u.xyz",
+         SoapLodePowerSpectrum(**hypers, smearing=1.5), carbon, "structure"),
+        (["--descriptor", "lambda-soap"], DATA / "explore_qm9.xyz", LambdaSoapInvariants(**hypers), qm9, "structure"),
+        (["--descriptor", "bispectrum", "--compression", "3", "--per", "atom"], DATA / "explore_qm9.xyz",
+         SoapBispectrum(**hypers, compression=3).fit(qm9, backend="numba"), qm9, "atom"),
+    ]
+    for extra, source, calculator, frames, per in cases:
+        output = tmp_path / "out.npz"
+        assert main([str(source), "-o", str(output), *extra, *options]) == 0, capsys.readouterr().err
+        with np.load(output, allow_pickle=False) as npz:
+            expected = calculator.compute(frames, per=per, backend="numba")
+            np.testing.assert_allclose(npz["features"], expected, rtol=1e-12, atol=1e-14)
+            assert npz["feature_names"].tolist() == calculator.feature_names(calculator.species_for(frames))
+            record = json.loads(str(npz["hypers"]))
+        assert record["spectrum"] == extra[1] and record["per"] == per
+    assert record["compression"] == 3 and "fitted_on" in record
+    assert main([str(DATA / "explore_qm9.xyz"), "-o", str(tmp_path / "x.npz"), "--descriptor", "soap-lode", *options]) == 1
+    assert "frame 0 is not periodic" in capsys.readouterr().err
+    assert main([str(DATA / "explore_qm9.xyz"), "-o", str(tmp_path / "x.npz"), "--compression", "3", *options]) == 1
+    assert "'soap' takes no hyperparameter compression" in capsys.readouterr().err

@@ -199,3 +199,27 @@ def test_reciprocal_vectors_are_half_of_the_ball():
     assert 2 * len(k) == inside.sum()
     found = {tuple(v) for v in integers.tolist()}
     assert all(tuple(v) in found or tuple(-v) in found for v in box[inside])
+
+
+def test_soap_lode_is_the_power_spectrum_then_the_multiscale_invariants():
+    """SoapLodePowerSpectrum ("soap-lode") = [SoapPowerSpectrum | LodePowerSpectrum], names and
+    all; per structure both means; a molecule is refused naming the frame, its pbc and the remedy."""
+    from compute.descriptors import SoapLodePowerSpectrum, SoapPowerSpectrum
+
+    frames = ase.io.read(DATA / "explore_c-gap-20u.xyz", ":2") + small_periodic_cells(salt=True)
+    soap_hypers = dict(cutoff=4.0, n_max=3, l_max=2, density_width=0.35)
+    both = SoapLodePowerSpectrum(**soap_hypers, smearing=1.2, exponent=1)
+    species = both.species_for(frames)
+    for per in ("atom", "structure"):
+        expected = np.hstack([SoapPowerSpectrum(**soap_hypers).compute(frames, per=per, backend="numba", species=species),
+                              LodePowerSpectrum(**soap_hypers, smearing=1.2).compute(frames, per=per, backend="numpy", species=species)])
+        ours = both.compute(frames, per=per, backend="numba")
+        np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+    np.testing.assert_allclose(both.compute(frames, per="structure", backend="numpy", selected_samples=[3, 0]), ours[[3, 0]],
+                               atol=1e-12 * np.abs(ours).max())
+    names = both.feature_names(species)
+    assert len(names) == ours.shape[1] == both.n_features(len(species))
+    assert names[0] == "C-C l=0 n1=0 n2=0" and names[-1].endswith("(LODE)")
+    assert (both.smearing, both.exponent, both.cutoff, both.n_max) == (1.2, 1, 4.0, 3)
+    with pytest.raises(ValueError, match=r"frame 1 is not periodic in every direction \(pbc=\[False, False, False\]\).*molecules"):
+        both.compute([bulk("Si"), molecule("H2O")])
