@@ -32,7 +32,7 @@ import numpy as np
 
 from ..kernels import nystrom_projector
 from ..selection import fps_indices
-from ._linear import TensorRidge, small_blas
+from ._linear import TensorRidge, one_blas_thread
 
 # the atom-pair kernel is built in slabs of about this many bytes: bounded memory at any size
 _SLAB_BYTES = 64 << 20
@@ -207,7 +207,7 @@ class TensorKernelRidge(TensorRidge):
         self.basis_, self.projector_, kernels = basis, {}, {}
         for lam in self.lambdas:
             K_bb = structure_kernel(basis, basis, lam, self.zeta).reshape(basis.n_rows * (2 * lam + 1), -1)
-            with small_blas(len(K_bb)):
+            with one_blas_thread():
                 self.projector_[lam] = nystrom_projector(K_bb, rcond=self.rcond)
             kernels[lam] = K_bb
         return kernels
@@ -294,7 +294,7 @@ def _farthest_atoms(invariant: np.ndarray, n: int) -> np.ndarray:
     """Sorted indices of ``n`` rows picked by FPS (all rows if there are no more)."""
     if n >= len(invariant):
         return np.arange(len(invariant))
-    with small_blas(0):  # one matrix-vector product per pick: too small to share among threads
+    with one_blas_thread():  # FPS: one matrix-vector product per pick
         return np.sort(fps_indices(invariant, n, backend="numpy"))
 
 

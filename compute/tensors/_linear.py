@@ -30,32 +30,36 @@ def _folds(n: int, n_splits: int, seed: int) -> list[np.ndarray]:
     return [order[k::n_splits] for k in range(n_splits)]
 
 
-def small_blas(n: int):
-    """A context with one BLAS thread for the decomposition of an n × n matrix when n is small:
-    OpenBLAS's threads cost more than they save there, many times more on busy cores (400 × 400
-    eigh: 0.04 s on one thread, 0.06-1.5 s on two loaded cores)."""
-    return _blas_threads_for(float(n) ** 3, on_gpu=False)
+def one_blas_thread():
+    """A context with one BLAS thread, for eigendecompositions and matrix-vector products: their
+    reduction to tridiagonal form, or the product, is bound by memory and gains little from a
+    second thread, while on busy cores OpenBLAS's threads cost several times over (measured on
+    two loaded cores: 400 × 400 eigh 0.04 s on one thread, 0.06-1.5 s on two; 1500 × 1500
+    0.9 s against 4.3-4.6 s)."""
+    return _blas_threads_for(0.0, on_gpu=False)
 
 
 def eigh(M: np.ndarray):
-    with small_blas(M.shape[0]):
+    with one_blas_thread():
         return np.linalg.eigh(M)
 
 
 def _ridge_path(X: np.ndarray, y: np.ndarray, alphas) -> list[np.ndarray]:
-    """Weights of min |X w − y|² + α |w|² for every α, from one eigendecomposition of the
-    smaller of X Xᵀ and Xᵀ X (features scaled by the caller)."""
+    """Weights of min |X w − y|² + α |w|² for every α, from the smaller of X Xᵀ and Xᵀ X
+    (features scaled by the caller)."""
     if X.shape[0] <= X.shape[1]:  # dual: w = Xᵀ (X Xᵀ + α)⁻¹ y
-        values, vectors = eigh(X @ X.T)
-        projected = vectors.T @ y
-        return [X.T @ (vectors @ (projected / _column(values + alpha, projected))) for alpha in alphas]
+        duals = _gram_path(X @ X.T, y, alphas)
+        return list((X.T @ np.stack(duals, axis=1)).T) if y.ndim == 1 else [X.T @ c for c in duals]
     return _gram_path(X.T @ X, X.T @ y, alphas)
 
 
 def _gram_path(G: np.ndarray, b: np.ndarray, alphas) -> list[np.ndarray]:
-    """The primal path from G = Xᵀ X and b = Xᵀ y: w = (G + α)⁻¹ b."""
+    """(G + α)⁻¹ b for every α (G = Xᵀ X or X Xᵀ), from one eigendecomposition of G."""
     values, vectors = eigh(G)
     projected = vectors.T @ b
+    if projected.ndim == 1:  # one target: every α in one matrix product
+        alphas = np.asarray(alphas, dtype=float)
+        return list((vectors @ (projected[:, None] / (values[:, None] + alphas[None, :]))).T)
     return [vectors @ (projected / _column(values + alpha, projected)) for alpha in alphas]
 
 
@@ -195,8 +199,8 @@ class TensorRidge:
             else:
                 train = np.setdiff1d(np.arange(n), test)
                 path = _ridge_path(X[train].reshape(-1, width), y[train].reshape(-1), absolute)
-            for k, w in enumerate(path):
-                errors[k] += np.sum((np.einsum("iuf,f->iu", X[test], w) - y[test]) ** 2)
+            predicted = X[test].reshape(-1, width) @ np.stack(path, axis=1)  # (rows · (2λ+1), α)
+            errors += np.sum((predicted - y[test].reshape(-1, 1)) ** 2, axis=0)
         return float(grid[int(np.argmin(errors))])
 
     def predict_design(self, design: dict[int, np.ndarray]) -> np.ndarray:
