@@ -605,7 +605,9 @@ def read_extxyz(data: bytes, name: str) -> Parts:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        native = _native_frames(text.encode("utf-8") if encoded is None else encoded, comments) if comments else None
+        native = None
+        if comments and native_parser_enabled():  # (the app turns it off: no encoding for nothing)
+            native = _native_frames(text.encode("utf-8") if encoded is None else encoded, comments)
         if native is not None:
             structures, counts, per_structure, per_atom, positions, cells, pbcs = native
             validate_structures(structures, name, "frame", counts, positions, cells, pbcs)
