@@ -372,7 +372,7 @@
             // a click on a map or parity point -> the viewer's row (no server round trip)
             show_clicked: function (mapClick, parityClick, mapState) {
                 const trigger = ((window.dash_clientside.callback_context.triggered || [])[0] || {}).prop_id || "";
-                const click = trigger.startsWith("parity-graph") ? parityClick : mapClick;
+                const click = trigger.startsWith("map-parity-graph") ? parityClick : mapClick;
                 const point = click && click.points && click.points[0];
                 const row = point ? rowOf(point.customdata) : null;
                 if (row === null || !mapState) { return window.dash_clientside.no_update; }

@@ -91,7 +91,7 @@
     let previousStyle = null;
     let speed = "1x";
 
-    function canvas() { return document.getElementById("structure-canvas"); }
+    function canvas() { return document.getElementById("viewer-canvas"); }
 
     function unusedColor() {
         const used = cells.map(function (c) { return c.color; });

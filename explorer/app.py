@@ -180,14 +180,10 @@ def _page_address() -> str | None:
 
 def _tabs():
     """(label, layout function) of the tabs under the map."""
-    from .panels import dataset
+    from .panels import clusters, compare, dataset, export, learning
 
-    tabs = [("Properties", dataset.property_table)]
-    from .panels import clusters, compare, learning
-
-    tabs += [("Clusters", clusters.layout), ("Learning curves", learning.layout), ("Compare descriptors", compare.layout)]
-    from .panels import export; tabs.append(("Select & export", export.layout))  # noqa: E702
-    return tabs
+    return [("Properties", dataset.property_table), ("Clusters", clusters.layout), ("Learning curves", learning.layout),
+            ("Compare descriptors", compare.layout), ("Select & export", export.layout)]
 
 
 def _log_callback_requests(server) -> None:

@@ -148,13 +148,13 @@ def lasso_and_click(page, n: int) -> None:
         for x, y in [(cx + r + shift, cy - r), (cx + r + shift, cy + r), (cx - r + shift, cy + r), (cx - r + shift, cy - r)]:
             page.mouse.move(x, y, steps=6)
         page.mouse.up()
-        counted = _after_release(page, "() => document.querySelector('#selection-summary').innerText.includes('(lasso)')")
-        count = int(page.locator("#selection-summary").inner_text().split()[0].replace(",", ""))
+        counted = _after_release(page, "() => document.querySelector('#export-selection-summary').innerText.includes('(lasso)')")
+        count = int(page.locator("#export-selection-summary").inner_text().split()[0].replace(",", ""))
         # highlighted: exactly the points counted (one polygon, the pointer's path, for both)
         shown = _after_release(page, f"(n) => ({SELECTED_JS})() === n", count)
         lasso_times.append((counted, shown))
         page.mouse.dblclick(box["x"] + 3, box["y"] + 3)
-        page.wait_for_function("() => document.querySelector('#selection-summary').innerText.startsWith('Select points')")
+        page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.startsWith('Select points')")
     print(f"lasso release -> selection counted / and highlighted on the map, {n:,} points (in the page): "
           + ", ".join(f"{a * 1000:.0f}/{b * 1000:.0f}" for a, b in lasso_times) + " ms", flush=True)
 
@@ -249,7 +249,7 @@ def viewer(browser) -> None:
             print(f"viewer: click -> structure drawn, {n_atoms:,}-atom periodic structure (rattled fcc Cu, in the page): "
                   + ", ".join(f"{t * 1000:.0f}" for t in times) + f" ms [WebGL: {renderer}]", flush=True)
             # turning it: a 2-second drag in the viewer, one mouse move per 16 ms, as a hand moves
-            box = page.locator("#structure-canvas .structure-cell.active .structure-host").bounding_box()
+            box = page.locator("#viewer-canvas .structure-cell.active .structure-host").bounding_box()
             cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
             page.mouse.move(cx, cy)
             page.mouse.down()

@@ -26,12 +26,12 @@ MAX_BYTES = 16_384
 
 #: URL field -> (component id, property) it sets on the page
 CONTROLS = {
-    "descriptor": ("descriptor-kind", "value"),
-    "per": ("descriptor-per", "value"),
-    "cutoff": ("soap-cutoff", "value"),
-    "n_max": ("soap-n-max", "value"),
-    "l_max": ("soap-l-max", "value"),
-    "density_width": ("soap-density-width", "value"),
+    "descriptor": ("descriptors-kind", "value"),
+    "per": ("descriptors-per", "value"),
+    "cutoff": ("descriptors-cutoff", "value"),
+    "n_max": ("descriptors-n-max", "value"),
+    "l_max": ("descriptors-l-max", "value"),
+    "density_width": ("descriptors-density-width", "value"),
     "method": ("projection-method", "value"),
     "target": ("target-property", "value"),
     "mixing": ("mixing-slider", "value"),
@@ -40,8 +40,8 @@ CONTROLS = {
     "y": ("map-y", "value"),
     "z": ("map-z", "value"),
     "color": ("color-by", "value"),
-    "log": ("color-log", "value"),
-    "size": ("size-by", "value"),
+    "log": ("map-color-log", "value"),
+    "size": ("map-size-by", "value"),
 }
 FIELD_ORDER = ["dataset", *CONTROLS, "row"]
 _RANGES = {name: (low, high, step) for name, _, low, high, step in FIELDS}

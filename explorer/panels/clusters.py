@@ -8,10 +8,10 @@ of (what was clustered, method, parameters); the browser only receives the clust
 The map panel colours by that state when ``color-by`` is ``map:cluster`` (``map.color_values``),
 and switches ``color-by`` to it when a run ends (the map panel owns its colour).
 
-Ids: ``cluster-method``, ``cluster-n-clusters``, ``cluster-eps``, ``cluster-min-samples``,
-``cluster-min-cluster-size``, ``cluster-space`` (``"map"`` or ``"features"``), ``run-clustering``,
-``cancel-clustering``, ``cluster-progress``, ``cluster-sizes-graph`` (click a bar to select that
-cluster), ``cluster-sizes-list``, ``cluster-choice`` and ``use-cluster-selection``.
+Ids: ``clusters-method``, ``cluster-n-clusters``, ``cluster-eps``, ``cluster-min-samples``,
+``cluster-min-cluster-size``, ``clusters-space`` (``"map"`` or ``"features"``), ``clusters-run``,
+``clusters-cancel``, ``clusters-progress``, ``clusters-sizes-graph`` (click a bar to select that
+cluster), ``clusters-sizes-list``, ``clusters-choice`` and ``clusters-use-selection``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ SPACES = {"map": "on the map coordinates", "features": "on the features"}
 
 
 def _id(name: str) -> str:
-    return "cluster-" + name.replace("_", "-")
+    return "clusters-" + name.replace("_", "-")
 
 
 def layout() -> html.Div:
@@ -77,32 +77,32 @@ def layout() -> html.Div:
     ]
     controls = html.Div(
         [
-            html.Label(["method", dcc.Dropdown(id="cluster-method", options=[{"label": v, "value": k} for k, v in METHODS.items()],
+            html.Label(["method", dcc.Dropdown(id="clusters-method", options=[{"label": v, "value": k} for k, v in METHODS.items()],
                                                value="kmeans", clearable=False)], className="field"),
             html.Div(fields, className="field-grid"),
-            dcc.RadioItems(id="cluster-space", options=[{"label": v, "value": k} for k, v in SPACES.items()],
+            dcc.RadioItems(id="clusters-space", options=[{"label": v, "value": k} for k, v in SPACES.items()],
                            value="map", inline=True),
             html.Div(
                 [
-                    html.Button("Run clustering", id="run-clustering", n_clicks=0, className="button primary"),
-                    html.Button("Cancel", id="cancel-clustering", n_clicks=0, className="button", disabled=True),
+                    html.Button("Run clustering", id="clusters-run", n_clicks=0, className="button primary"),
+                    html.Button("Cancel", id="clusters-cancel", n_clicks=0, className="button", disabled=True),
                 ],
                 className="button-row",
             ),
-            html.Progress(id="cluster-progress", value="0", max="1", className="progress"),
+            html.Progress(id="clusters-progress", value="0", max="1", className="progress"),
             html.Div(
                 [
-                    html.Label(["cluster", dcc.Dropdown(id="cluster-choice", options=[], value=None, placeholder="(run first)")],
+                    html.Label(["cluster", dcc.Dropdown(id="clusters-choice", options=[], value=None, placeholder="(run first)")],
                                className="field"),
-                    html.Button("Use cluster as selection", id="use-cluster-selection", n_clicks=0, className="button"),
+                    html.Button("Use cluster as selection", id="clusters-use-selection", n_clicks=0, className="button"),
                 ],
                 className="button-row",
             ),
-            html.Div(id="cluster-sizes-list", className="cluster-sizes-list"),
+            html.Div(id="clusters-sizes-list", className="clusters-sizes-list"),
         ],
         className="panel cluster-controls",
     )
-    graph = dcc.Graph(id="cluster-sizes-graph", figure=figures.empty_figure("No clusters yet: choose a method and run"),
+    graph = dcc.Graph(id="clusters-sizes-graph", figure=figures.empty_figure("No clusters yet: choose a method and run"),
                       config=figures.GRAPH_CONFIG, style={"height": "320px"})
     return html.Div([controls, html.Div(graph, className="cluster-graph side-graph")], className="tab-panel clusters-panel")
 
@@ -270,7 +270,7 @@ def clicked_label(click_data) -> int | None:
 
 @callbacks.server(
     *[Output(f"{_id(name)}-field", "style") for name, *_ in FIELDS],
-    Input("cluster-method", "value"),
+    Input("clusters-method", "value"),
 )
 def on_method(method):
     wanted = METHOD_PARAMS.get(method, ())
@@ -279,19 +279,19 @@ def on_method(method):
 
 @callbacks.server(
     Output(state.CLUSTERS, "data"),
-    Input("run-clustering", "n_clicks"),
+    Input("clusters-run", "n_clicks"),
     State(state.MAP, "data"),
     State(state.FEATURES, "data"),
-    State("cluster-method", "value"),
-    State("cluster-n-clusters", "value"),
-    State("cluster-eps", "value"),
-    State("cluster-min-samples", "value"),
-    State("cluster-min-cluster-size", "value"),
-    State("cluster-space", "value"),
+    State("clusters-method", "value"),
+    State(_id("n_clusters"), "value"),
+    State(_id("eps"), "value"),
+    State(_id("min_samples"), "value"),
+    State(_id("min_cluster_size"), "value"),
+    State("clusters-space", "value"),
     background=True,
     interval=250,
-    progress=[Output("cluster-progress", "value"), Output("cluster-progress", "max")],
-    **run_and_cancel(callbacks, "run-clustering", "cancel-clustering", "Clustering cancelled."),
+    progress=[Output("clusters-progress", "value"), Output("clusters-progress", "max")],
+    **run_and_cancel(callbacks, "clusters-run", "clusters-cancel", "Clustering cancelled."),
     prevent_initial_call=True,
     on_error=failure_handler("Clustering", outputs=1),
 )
@@ -314,13 +314,13 @@ def on_run_clustering(set_progress, _clicks, map_state, features_state, method, 
 
 
 @callbacks.server(
-    Output("cluster-sizes-graph", "figure"),
-    Output("cluster-sizes-list", "children"),
-    Output("cluster-choice", "options"),
-    Output("cluster-choice", "value"),
+    Output("clusters-sizes-graph", "figure"),
+    Output("clusters-sizes-list", "children"),
+    Output("clusters-choice", "options"),
+    Output("clusters-choice", "value"),
     Input(state.CLUSTERS, "data"),
     Input(state.FEATURES, "data"),
-    State("cluster-choice", "value"),
+    State("clusters-choice", "value"),
 )
 def on_cluster_state(cluster_state, features_state, chosen):
     try:
@@ -333,15 +333,15 @@ def on_cluster_state(cluster_state, features_state, chosen):
 
 @callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
-    Input("use-cluster-selection", "n_clicks"),
-    Input("cluster-sizes-graph", "clickData"),
-    State("cluster-choice", "value"),
+    Input("clusters-use-selection", "n_clicks"),
+    Input("clusters-sizes-graph", "clickData"),
+    State("clusters-choice", "value"),
     State(state.CLUSTERS, "data"),
     State(state.MAP, "data"),
     prevent_initial_call=True,
 )
 def on_use_cluster(_clicks, click_data, chosen, cluster_state, map_state):
-    label = clicked_label(click_data) if "cluster-sizes-graph" in state.triggered() else chosen
+    label = clicked_label(click_data) if "clusters-sizes-graph" in state.triggered() else chosen
     if not cluster_state:
         messages.say(messages.error("No clusters yet: run a clustering first"))
         return no_update

@@ -6,7 +6,7 @@ directions: GFRE(A → B) near 0 says the map's descriptor A already holds B lin
 B holds information A lacks. GFRD says how much the best linear map from one to the other
 deforms it.
 
-Ids: ``compare-descriptor``, ``run-compare``, ``cancel-compare``, ``compare-progress``,
+Ids: ``compare-descriptor``, ``compare-run``, ``compare-cancel``, ``compare-progress``,
 ``compare-result``.
 """
 
@@ -37,8 +37,8 @@ def layout() -> html.Div:
                                 dcc.Dropdown(id="compare-descriptor", options=[{"label": label, "value": name}
                                                                                  for name, (label, _) in DESCRIPTORS.items()],
                                              value="radial", clearable=False)], className="field"),
-                    html.Div([html.Button("Compare", id="run-compare", n_clicks=0, className="button primary"),
-                              html.Button("Cancel", id="cancel-compare", n_clicks=0, className="button", disabled=True)],
+                    html.Div([html.Button("Compare", id="compare-run", n_clicks=0, className="button primary"),
+                              html.Button("Cancel", id="compare-cancel", n_clicks=0, className="button", disabled=True)],
                              className="button-row"),
                     html.Progress(id="compare-progress", value="0", max="1", className="progress"),
                     html.P("GFRE(A → B): the error of the best linear reconstruction of B from A on held-out rows "
@@ -82,13 +82,13 @@ def result_table(result: dict) -> html.Table:
 
 @callbacks.server(
     Output("compare-result", "children"),
-    Input("run-compare", "n_clicks"),
+    Input("compare-run", "n_clicks"),
     State(state.FEATURES, "data"),
     State("compare-descriptor", "value"),
     background=True,
     interval=250,
     progress=[Output("compare-progress", "value"), Output("compare-progress", "max")],
-    **run_and_cancel(callbacks, "run-compare", "cancel-compare", "Comparison cancelled."),
+    **run_and_cancel(callbacks, "compare-run", "compare-cancel", "Comparison cancelled."),
     prevent_initial_call=True,
     on_error=failure_handler("Comparing descriptors", outputs=1),
 )

@@ -36,7 +36,7 @@ SUPPORTED = "extended XYZ, CIF, POSCAR/CONTCAR, ASE .traj/.db, chemiscope JSON, 
 def layout(max_upload_bytes: int) -> html.Div:
     return html.Div(
         [
-            dcc.Store(id="upload-limit", data=int(max_upload_bytes)),
+            dcc.Store(id="dataset-upload-limit", data=int(max_upload_bytes)),
             dcc.Upload(
                 id="upload-dataset",
                 children=html.Div(["Drop a file here or ", html.A("choose one")]),
@@ -55,9 +55,9 @@ def property_table() -> html.Div:
         [
             html.Div(
                 [
-                    dcc.Checklist(id="table-only-selected", options=[{"label": "only the selection", "value": "only"}], value=[],
+                    dcc.Checklist(id="dataset-table-only-selected", options=[{"label": "only the selection", "value": "only"}], value=[],
                                   inline=True),
-                    html.Button("Select the rows shown", id="select-table-rows", n_clicks=0, className="button",
+                    html.Button("Select the rows shown", id="dataset-select-rows", n_clicks=0, className="button",
                                 title="Make the rows left by the table's filters (e.g. a property range) the map's selection"),
                     html.Span("Click a row to see its structure; filter a column (≡ in its header) to select by property.",
                               className="hint"),
@@ -65,7 +65,7 @@ def property_table() -> html.Div:
                 className="button-row",
             ),
             dag.AgGrid(
-                id="property-table",
+                id="dataset-property-table",
                 rowData=[],
                 columnDefs=[],
                 getRowId="params.data.id",
@@ -129,7 +129,7 @@ def summary_children(dataset: Dataset) -> list:
     return [
         html.H3(dataset.name, id="dataset-name"),
         html.Ul(
-            [html.Li([html.Span(label, className="label"), html.Span(value, className="value")], id=f"summary-{label.lower()}")
+            [html.Li([html.Span(label, className="label"), html.Span(value, className="value")], id=f"dataset-summary-{label.lower()}")
              for label, value in stats],
             className="summary-stats",
         ),
@@ -213,11 +213,11 @@ def rows_of_structures(store: Store, features_state: dict, structures) -> list[i
 
 @callbacks.server(
     Output("dataset-summary", "children"),
-    Output("property-table", "rowData"),
-    Output("property-table", "columnDefs"),
-    Output("property-table", "selectedRows"),
+    Output("dataset-property-table", "rowData"),
+    Output("dataset-property-table", "columnDefs"),
+    Output("dataset-property-table", "selectedRows"),
     Input(state.DATASET, "data"),
-    Input("table-only-selected", "value"),
+    Input("dataset-table-only-selected", "value"),
     Input(state.SELECTION, "data"),
     State(state.FEATURES, "data"),
 )
@@ -255,8 +255,8 @@ def dataset_view(store: Store, dataset_state, features_state, selection, *, only
 
 @callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
-    Input("select-table-rows", "n_clicks"),
-    State("property-table", "virtualRowData"),
+    Input("dataset-select-rows", "n_clicks"),
+    State("dataset-property-table", "virtualRowData"),
     State(state.FEATURES, "data"),
     State(state.DATASET, "data"),
     prevent_initial_call=True,
@@ -294,6 +294,6 @@ callbacks.clientside(
     Output("status-message", "children", allow_duplicate=True),
     Input("upload-dataset", "contents"),
     State("upload-dataset", "filename"),
-    State("upload-limit", "data"),
+    State("dataset-upload-limit", "data"),
     prevent_initial_call=True,
 )

@@ -34,7 +34,7 @@ FIELDS = [
 
 def layout() -> html.Div:
     inputs = [
-        html.Label([label, dcc.Input(id=f"soap-{name.replace('_', '-')}", type="number", min=lo, max=hi, step=step,
+        html.Label([label, dcc.Input(id=f"descriptors-{name.replace('_', '-')}", type="number", min=lo, max=hi, step=step,
                                      value=DEFAULT_HYPERS[name], debounce=True, className="number-input")],
                    className="field")
         for name, label, lo, hi, step in FIELDS
@@ -42,24 +42,24 @@ def layout() -> html.Div:
     return html.Div(
         [
             html.H4("SOAP descriptors"),
-            html.Label(["descriptor", dcc.Dropdown(id="descriptor-kind", options=[{"label": label, "value": name}
+            html.Label(["descriptor", dcc.Dropdown(id="descriptors-kind", options=[{"label": label, "value": name}
                                                                                   for name, (label, _) in DESCRIPTORS.items()],
                                                    value="soap", clearable=False)], className="field"),
             html.Div(inputs, className="field-grid"),
             dcc.RadioItems(
-                id="descriptor-per",
+                id="descriptors-per",
                 options=[{"label": "per structure", "value": "structure"}, {"label": "per atom (environments)", "value": "atom"}],
                 value="structure",
                 inline=True,
             ),
             html.Div(
                 [
-                    html.Button("Compute", id="compute-features", n_clicks=0, className="button primary"),
-                    html.Button("Cancel", id="cancel-features", n_clicks=0, className="button", disabled=True),
+                    html.Button("Compute", id="descriptors-compute", n_clicks=0, className="button primary"),
+                    html.Button("Cancel", id="descriptors-cancel", n_clicks=0, className="button", disabled=True),
                 ],
                 className="button-row",
             ),
-            html.Progress(id="features-progress", value="0", max="1", className="progress"),
+            html.Progress(id="descriptors-progress", value="0", max="1", className="progress"),
         ],
         className="panel",
     )
@@ -156,17 +156,17 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
 @callbacks.server(
     Output(state.FEATURES, "data"),
     Input(state.DATASET, "data"),
-    Input("compute-features", "n_clicks"),
-    State("soap-cutoff", "value"),
-    State("soap-n-max", "value"),
-    State("soap-l-max", "value"),
-    State("soap-density-width", "value"),
-    State("descriptor-per", "value"),
-    State("descriptor-kind", "value"),
+    Input("descriptors-compute", "n_clicks"),
+    State("descriptors-cutoff", "value"),
+    State("descriptors-n-max", "value"),
+    State("descriptors-l-max", "value"),
+    State("descriptors-density-width", "value"),
+    State("descriptors-per", "value"),
+    State("descriptors-kind", "value"),
     background=True,
     interval=250,
-    progress=[Output("features-progress", "value"), Output("features-progress", "max")],
-    **run_and_cancel(callbacks, "compute-features", "cancel-features", "Computing SOAP cancelled: the previous descriptors and map stay."),
+    progress=[Output("descriptors-progress", "value"), Output("descriptors-progress", "max")],
+    **run_and_cancel(callbacks, "descriptors-compute", "descriptors-cancel", "Computing SOAP cancelled: the previous descriptors and map stay."),
     prevent_initial_call="initial_duplicate",
     on_error=failure_handler("Computing SOAP", outputs=1),
 )

@@ -10,9 +10,9 @@ Map rows are structures (per-structure mode) or environments (per-atom mode); th
 :func:`writer_indices` converts. Files are built on the server and named here
 (``<dataset stem>-selection.<ext>``, the stem reduced to ``[A-Za-z0-9._-]``); only bytes travel.
 
-Ids: ``selection-summary``, ``clear-selection``, ``fps-count``, ``select-fps``,
-``export-format``, ``export-selection``, ``export-download``, ``feature-count``,
-``feature-method``, ``export-features``, ``export-features-download``.
+Ids: ``export-selection-summary``, ``export-clear-selection``, ``export-fps-count``, ``export-fps-run``,
+``export-format``, ``export-selection``, ``export-download``, ``export-feature-count``,
+``export-feature-method``, ``export-features``, ``export-features-download``.
 """
 
 from __future__ import annotations
@@ -63,18 +63,18 @@ def layout() -> html.Div:
         [
             html.Div(
                 [
-                    html.Span(NOTHING_SELECTED_SENTENCE, id="selection-summary", className="selection-summary"),
-                    html.Button("Clear selection", id="clear-selection", n_clicks=0, className="button"),
+                    html.Span(NOTHING_SELECTED_SENTENCE, id="export-selection-summary", className="export-selection-summary"),
+                    html.Button("Clear selection", id="export-clear-selection", n_clicks=0, className="button"),
                 ],
                 className="button-row",
             ),
             html.Div(
                 [
                     html.Label(["N most diverse (FPS)",
-                                dcc.Input(id="fps-count", type="number", min=1, step=1, value=DEFAULT_FPS_COUNT, className="number-input")],
+                                dcc.Input(id="export-fps-count", type="number", min=1, step=1, value=DEFAULT_FPS_COUNT, className="number-input")],
                                className="field"),
-                    html.Button("Select", id="select-fps", n_clicks=0, className="button"),
-                    html.Button("Cancel", id="cancel-fps", n_clicks=0, className="button", disabled=True),
+                    html.Button("Select", id="export-fps-run", n_clicks=0, className="button"),
+                    html.Button("Cancel", id="export-fps-cancel", n_clicks=0, className="button", disabled=True),
                 ],
                 className="button-row",
             ),
@@ -92,14 +92,14 @@ def layout() -> html.Div:
             html.Div(
                 [
                     html.Label(["select N features",
-                                dcc.Input(id="feature-count", type="number", min=1, step=1, value=DEFAULT_FEATURE_COUNT, className="number-input")],
+                                dcc.Input(id="export-feature-count", type="number", min=1, step=1, value=DEFAULT_FEATURE_COUNT, className="number-input")],
                                className="field"),
                     html.Label(["by",
-                                dcc.Dropdown(id="feature-method", options=[{"label": label, "value": value} for value, label in FEATURE_METHODS],
+                                dcc.Dropdown(id="export-feature-method", options=[{"label": label, "value": value} for value, label in FEATURE_METHODS],
                                              value="fps", clearable=False, style={"minWidth": "90px"})],
                                className="field"),
                     html.Button("Export features (NPZ)", id="export-features", n_clicks=0, className="button"),
-                    html.Button("Cancel", id="cancel-export-features", n_clicks=0, className="button", disabled=True),
+                    html.Button("Cancel", id="export-features-cancel", n_clicks=0, className="button", disabled=True),
                     dcc.Download(id="export-features-download"),
                 ],
                 className="button-row",
@@ -470,7 +470,7 @@ def _download(data: bytes, filename: str) -> dict:
 callbacks.clientside(
     "function(selection, features) { return window.dash_clientside.explorer_map.selection_summary(selection, features, %s); }"
     % json.dumps(NOTHING_SELECTED_SENTENCE),
-    Output("selection-summary", "children"),
+    Output("export-selection-summary", "children"),
     Input(state.SELECTION, "data"),
     Input(state.FEATURES, "data"),
 )
@@ -478,7 +478,7 @@ callbacks.clientside(
 
 @callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
-    Input("clear-selection", "n_clicks"),
+    Input("export-clear-selection", "n_clicks"),
     prevent_initial_call=True,
 )
 def on_clear(_clicks):
@@ -508,12 +508,12 @@ def on_rows_changed(features_state, context, selection):
 # FPS runs parallel Numba code: a job, never in the web process (see explorer.jobs)
 @callbacks.server(
     Output(state.SELECTION, "data", allow_duplicate=True),
-    Input("select-fps", "n_clicks"),
-    State("fps-count", "value"),
+    Input("export-fps-run", "n_clicks"),
+    State("export-fps-count", "value"),
     State(state.FEATURES, "data"),
     background=True,
     interval=250,
-    **run_and_cancel(callbacks, "select-fps", "cancel-fps", "FPS selection cancelled: the selection stays as it was."),
+    **run_and_cancel(callbacks, "export-fps-run", "export-fps-cancel", "FPS selection cancelled: the selection stays as it was."),
     prevent_initial_call=True,
     on_error=failure_handler("FPS selection", outputs=1),
 )
@@ -542,8 +542,8 @@ def on_select_diverse(_clicks, n, features_state):
     State("map-x", "value"),
     State("map-y", "value"),
     State("map-z", "value"),
-    State("color-log", "value"),
-    State("size-by", "value"),
+    State("map-color-log", "value"),
+    State("map-size-by", "value"),
     prevent_initial_call=True,
 )
 def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection, color_by, prediction_state, cluster_state,
@@ -563,13 +563,13 @@ def on_export(_clicks, fmt, dataset_state, features_state, map_state, selection,
 @callbacks.server(
     Output("export-features-download", "data"),
     Input("export-features", "n_clicks"),
-    State("feature-count", "value"),
-    State("feature-method", "value"),
+    State("export-feature-count", "value"),
+    State("export-feature-method", "value"),
     State(state.FEATURES, "data"),
     State(state.SELECTION, "data"),
     background=True,
     interval=250,
-    **run_and_cancel(callbacks, "export-features", "cancel-export-features", "Feature export cancelled: nothing was exported."),
+    **run_and_cancel(callbacks, "export-features", "export-features-cancel", "Feature export cancelled: nothing was exported."),
     prevent_initial_call=True,
     on_error=failure_handler("Selecting features", outputs=1),
 )

@@ -21,8 +21,8 @@ Decisions:
 * Progress is reported per fit (each fold at each training-set size) by ``learning_curve``'s own
   ``progress`` hook, in one call, so kernels and FPS orderings are computed once per fold.
 
-Ids: ``learning-property``, ``learning-model``, ``learning-selection``, ``run-learning-curve``,
-``cancel-learning-curve``, ``learning-progress``, ``learning-note``, ``learning-curve-graph`` and
+Ids: ``learning-property``, ``learning-model``, ``learning-selection``, ``learning-run``,
+``learning-cancel``, ``learning-progress``, ``learning-note``, ``learning-curve-graph`` and
 ``learning-curve-table``.
 """
 
@@ -65,8 +65,8 @@ def layout() -> html.Div:
                                                         value="random", inline=True)], className="field"),
             html.Div(
                 [
-                    html.Button("Run learning curve", id="run-learning-curve", n_clicks=0, className="button primary"),
-                    html.Button("Cancel", id="cancel-learning-curve", n_clicks=0, className="button", disabled=True),
+                    html.Button("Run learning curve", id="learning-run", n_clicks=0, className="button primary"),
+                    html.Button("Cancel", id="learning-cancel", n_clicks=0, className="button", disabled=True),
                 ],
                 className="button-row",
             ),
@@ -229,7 +229,7 @@ def on_learning_note(model, features_state):
 @callbacks.server(
     Output("learning-curve-graph", "figure"),
     Output("learning-curve-table", "children"),
-    Input("run-learning-curve", "n_clicks"),
+    Input("learning-run", "n_clicks"),
     State(state.FEATURES, "data"),
     State("learning-property", "value"),
     State("learning-model", "value"),
@@ -237,7 +237,7 @@ def on_learning_note(model, features_state):
     background=True,
     interval=250,
     progress=[Output("learning-progress", "value"), Output("learning-progress", "max")],
-    **run_and_cancel(callbacks, "run-learning-curve", "cancel-learning-curve", "Learning curve cancelled."),
+    **run_and_cancel(callbacks, "learning-run", "learning-cancel", "Learning curve cancelled."),
     prevent_initial_call=True,
     on_error=failure_handler("Computing the learning curve", outputs=2),
 )

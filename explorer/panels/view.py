@@ -1,9 +1,9 @@
 """The view as an address and as a file: the page's URL follows every setting (``view_state``),
 and "Save settings" / "Load settings" write and read the same view as a small JSON file.
 
-Ids: ``page-url`` (the address, rewritten without a reload), ``open-view`` (the address of a
-loaded view, which the browser then opens), ``save-settings``, ``settings-download``,
-``load-settings``.
+Ids: ``page-url`` (the address, rewritten without a reload), ``view-open`` (the address of a
+loaded view, which the browser then opens), ``view-save-settings``, ``view-settings-download``,
+``view-load-settings``.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ def layout() -> html.Div:
             html.Div("The address of this page reopens this view (in this browser).", className="hint"),
             html.Div(
                 [
-                    html.Button("Save settings", id="save-settings", n_clicks=0, className="button"),
-                    dcc.Upload(html.Button("Load settings", className="button"), id="load-settings", multiple=False),
-                    dcc.Download(id="settings-download"),
-                    dcc.Store(id="open-view"),
+                    html.Button("Save settings", id="view-save-settings", n_clicks=0, className="button"),
+                    dcc.Upload(html.Button("Load settings", className="button"), id="view-load-settings", multiple=False),
+                    dcc.Download(id="view-settings-download"),
+                    dcc.Store(id="view-open"),
                 ],
                 className="button-row",
             ),
@@ -63,8 +63,8 @@ def on_view_changed(dataset_state, viewer_state, *values):
 
 
 @callbacks.server(
-    Output("settings-download", "data"),
-    Input("save-settings", "n_clicks"),
+    Output("view-settings-download", "data"),
+    Input("view-save-settings", "n_clicks"),
     State(state.DATASET, "data"),
     State("viewer-state", "data"),
     *[State(component, prop) for component, prop in view_state.CONTROLS.values()],
@@ -76,9 +76,9 @@ def on_save_settings(_clicks, dataset_state, viewer_state, *values):
 
 
 @callbacks.server(
-    Output("open-view", "data"),
-    Input("load-settings", "contents"),
-    State("load-settings", "filename"),
+    Output("view-open", "data"),
+    Input("view-load-settings", "contents"),
+    State("view-load-settings", "filename"),
     prevent_initial_call=True,
 )
 def on_load_settings(contents, filename):
@@ -94,7 +94,7 @@ def on_load_settings(contents, filename):
 
 callbacks.clientside(
     "function(address) { if (address) { window.location.assign(address); } return window.dash_clientside.no_update; }",
-    Output("open-view", "id"),
-    Input("open-view", "data"),
+    Output("view-open", "id"),
+    Input("view-open", "data"),
     prevent_initial_call=True,
 )

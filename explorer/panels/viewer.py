@@ -64,7 +64,7 @@ def layout() -> html.Div:
                 ],
                 className="field-grid",
             ),
-            html.Label(["colour atoms by", dcc.Dropdown(id="atom-color-by", options=[], value=None, placeholder="(element)")],
+            html.Label(["colour atoms by", dcc.Dropdown(id="viewer-atom-color-by", options=[], value=None, placeholder="(element)")],
                        className="field"),
             html.Div(
                 [
@@ -113,9 +113,9 @@ def layout() -> html.Div:
             html.Div(
                 [
                     # drawn in by assets/structure_viewer.js (never a Dash output: React leaves it alone)
-                    html.Div(id="structure-canvas", className="structure-canvas empty", style=HIDDEN),
+                    html.Div(id="viewer-canvas", className="viewer-canvas empty", style=HIDDEN),
                     html.Div(id="viewer-playback", className="viewer-playback", style={"display": "none"}),
-                    html.Div(html.P(HINT, className="hint"), id="structure-details"),
+                    html.Div(html.P(HINT, className="hint"), id="viewer-details"),
                 ],
                 id="structure-viewer", className="structure-viewer",
                 **{"data-structure-index": "", "data-atom-count": "", "data-atom-index": ""},
@@ -253,7 +253,7 @@ def first_row_of_structure(rows: Rows, structure: int) -> int:
 
 @callbacks.server(
     Output("viewer-state", "data"),
-    Input("property-table", "cellClicked"),
+    Input("dataset-property-table", "cellClicked"),
     Input("viewer-step", "data"),
     Input(state.DATASET, "data"),
     State("viewer-state", "data"),
@@ -273,7 +273,7 @@ def on_show(cell, step, dataset_state, viewer_state, map_state):
     here = {"dataset": map_state["dataset"], "per": map_state["per"]}
     try:
         rows = map_rows(state.current_store().dataset(map_state["dataset"]), map_state["per"])
-        if "property-table" in fired:
+        if "dataset-property-table" in fired:
             structure = int((cell or {}).get("rowId"))
             return {"row": first_row_of_structure(rows, structure), **here}
         if "viewer-step" in fired and step:
@@ -288,7 +288,7 @@ callbacks.clientside(
     ClientsideFunction(namespace="explorer_map", function_name="show_clicked"),
     Output("viewer-state", "data", allow_duplicate=True),
     Input("map-graph", "clickData"),
-    Input("parity-graph", "clickData"),
+    Input("map-parity-graph", "clickData"),
     State(state.MAP, "data"),
     prevent_initial_call=True,
 )
@@ -296,8 +296,8 @@ callbacks.clientside(
 
 @callbacks.server(
     Output("viewer-payload", "data"),
-    Output("structure-canvas", "style"),
-    Output("structure-details", "children"),
+    Output("viewer-canvas", "style"),
+    Output("viewer-details", "children"),
     Output("structure-viewer", "data-structure-index"),
     Output("structure-viewer", "data-atom-count"),
     Output("structure-viewer", "data-atom-index"),
@@ -323,15 +323,15 @@ def on_view(viewer_state, features_state):
 # the payload is drawn in the browser, with the controls' settings (no server round trip)
 callbacks.clientside(
     ClientsideFunction(namespace="explorer_viewer", function_name="show"),
-    Output("structure-canvas", "lang"),
+    Output("viewer-canvas", "lang"),
     Input("viewer-payload", "data"),
 )
 callbacks.clientside(
     ClientsideFunction(namespace="explorer_viewer", function_name="settings"),
-    Output("structure-canvas", "title"),
+    Output("viewer-canvas", "title"),
     Input("viewer-style", "value"),
     Input("viewer-labels", "value"),
-    Input("atom-color-by", "value"),
+    Input("viewer-atom-color-by", "value"),
     Input("viewer-color-min", "value"),
     Input("viewer-color-max", "value"),
     Input("viewer-options", "value"),
@@ -344,7 +344,7 @@ callbacks.clientside(
 
 
 @callbacks.server(
-    Output("atom-color-by", "options"),
+    Output("viewer-atom-color-by", "options"),
     Output("viewer-labels", "options"),
     Input(state.DATASET, "data"),
 )

@@ -240,7 +240,7 @@ class AppPage:
         return {int(k) for k in keys[inside & ~near]}, {int(k) for k in keys[inside | near]}
 
     def selection_summary(self) -> str:
-        return self.page.locator("#selection-summary").inner_text()
+        return self.page.locator("#export-selection-summary").inner_text()
 
     def open_tab(self, label: str) -> None:
         self.page.locator(".bottom-tabs .tab", has_text=label).click()

@@ -51,12 +51,12 @@ def test_sample_map_one_point_per_structure(app_url, open_app):
     page = app.page
     assert page.title() == "Structure-property explorer"
     assert "small_molecules-1000" in page.locator("#dataset-name").inner_text()
-    assert page.locator("#summary-structures .value").inner_text() == "985"
-    assert page.locator("#summary-atoms .value").inner_text().replace(",", "") == "17743"
-    elements = page.locator("#summary-elements .value").inner_text()
+    assert page.locator("#dataset-summary-structures .value").inner_text() == "985"
+    assert page.locator("#dataset-summary-atoms .value").inner_text().replace(",", "") == "17743"
+    elements = page.locator("#dataset-summary-elements .value").inner_text()
     assert {e.strip() for e in elements.split(",")} == {"C", "H", "N", "O"}
     # the property table (ag-grid) lists the sample's properties
-    page.locator("#property-table .ag-header-cell-text", has_text=ENERGY).first.wait_for()
+    page.locator("#dataset-property-table .ag-header-cell-text", has_text=ENERGY).first.wait_for()
     # every contract id is on the page
     for element_id in ("upload-dataset", "status-message", "map-graph", "structure-viewer", "color-by",
                        "projection-method", "mixing-slider", "target-property"):
@@ -181,9 +181,9 @@ def test_good_upload_replaces_map(app_url, open_app):
     app.assert_one_point_per_row(info, 5)
     page = app.page
     assert "explore_c-gap-20u.xyz" in page.locator("#dataset-name").inner_text()
-    assert page.locator("#summary-structures .value").inner_text() == "5"
-    assert page.locator("#summary-atoms .value").inner_text().replace(",", "") == "243"
-    assert page.locator("#summary-periodic .value").inner_text() != "non-periodic"
+    assert page.locator("#dataset-summary-structures .value").inner_text() == "5"
+    assert page.locator("#dataset-summary-atoms .value").inner_text().replace(",", "") == "243"
+    assert page.locator("#dataset-summary-periodic .value").inner_text() != "non-periodic"
     # a click on the new map shows a structure of the new file
     app.click_point(4)
     from ase.io import read
@@ -219,8 +219,8 @@ def test_per_atom_mode(app_url, open_app):
     app.open()
     app.upload(DATA / "explore_qm9.xyz")
     app.wait_for_map(lambda i: "explore_qm9" in i["title"] and i["count"] == 5, what="the per-structure map of qm9")
-    app.page.locator("#descriptor-per label", has_text="per atom").click()
-    app.page.locator("#compute-features").click()
+    app.page.locator("#descriptors-per label", has_text="per atom").click()
+    app.page.locator("#descriptors-compute").click()
     info = app.wait_for_map(lambda i: "explore_qm9" in i["title"] and i["count"] == n_atoms, what="the per-atom map")
     app.assert_one_point_per_row(info, n_atoms)
 
@@ -247,7 +247,7 @@ def test_lasso_then_export_downloads_exactly_the_selection(app_url, open_app, sa
     surely, maybe = app.points_inside(polygon)
     assert len(surely) > 20
     app.lasso(polygon)
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('selected (lasso)')")
+    page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.includes('selected (lasso)')")
     count = int(app.selection_summary().split()[0].replace(",", ""))
     assert len(surely) <= count <= len(maybe)
     page.wait_for_timeout(1500)  # a redraw used to clear the selection a moment later
@@ -281,7 +281,7 @@ def test_map_saves_as_png_and_vector_svg(app_url, open_app, tmp_path):
     app.open()
     page = app.page
     with page.expect_download(timeout=60_000) as png:
-        page.locator("#save-map-png").click()
+        page.locator("#map-save-png").click()
     png_path = tmp_path / "map.png"
     png.value.save_as(png_path)
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -290,7 +290,7 @@ def test_map_saves_as_png_and_vector_svg(app_url, open_app, tmp_path):
     info = app.wait_for_map(lambda i: all(t["type"] == "scatter" for t in i["traces"]), what="the vector map")
     app.assert_one_point_per_row(info, N_SAMPLE)
     with page.expect_download(timeout=60_000) as svg:
-        page.locator("#save-map-svg").click()
+        page.locator("#map-save-svg").click()
     svg_path = tmp_path / "map.svg"
     svg.value.save_as(svg_path)
     text = svg_path.read_text()

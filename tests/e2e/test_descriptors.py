@@ -18,10 +18,10 @@ def test_the_bispectrum_map_of_the_sample(app_url, open_app):
     app = open_app(app_url)
     app.open()
     page = app.page
-    app.choose("descriptor-kind", "bispectrum (ν = 3)")
-    _type_number(page, "soap-n-max", 2)
-    _type_number(page, "soap-l-max", 2)
-    page.locator("#compute-features").click()
+    app.choose("descriptors-kind", "bispectrum (ν = 3)")
+    _type_number(page, "descriptors-n-max", 2)
+    _type_number(page, "descriptors-l-max", 2)
+    page.locator("#descriptors-compute").click()
     info = app.wait_for_map(lambda i: "bispectrum (ν = 3)" in i["title"], what="the bispectrum map")
     app.assert_one_point_per_row(info, 985)
     page.wait_for_function("() => location.search.includes('descriptor=bispectrum')")
@@ -34,7 +34,7 @@ def test_compare_descriptors_tab(app_url, open_app):
     page = app.page
     app.open_tab("Compare descriptors")
     app.choose("compare-descriptor", "radial spectrum (ν = 1)")
-    page.locator("#run-compare").click()
+    page.locator("#compare-run").click()
     page.locator("#compare-table").wait_for(timeout=180_000)
     text = page.locator("#compare-table").inner_text()
     assert "SOAP power spectrum (ν = 2) → radial spectrum (ν = 1)" in text and "GFRE" in text

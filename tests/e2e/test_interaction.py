@@ -40,7 +40,7 @@ def _first_and_second_areas(app):
 
 def _lasso(app, polygon) -> None:
     app.lasso(polygon)
-    app.page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(lasso)')")
+    app.page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.includes('(lasso)')")
 
 
 def _shift_box(app, rectangle) -> None:
@@ -49,7 +49,7 @@ def _shift_box(app, rectangle) -> None:
     app.drag_mode("select")
     app.box(rectangle[0], rectangle[2], shift=True)
     try:
-        page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('lasso + box')",
+        page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.includes('lasso + box')",
                                timeout=30_000)
     except Exception as error:  # noqa: BLE001  (say what the page showed instead)
         mode = page.evaluate("() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.dragmode")
@@ -78,14 +78,14 @@ def test_lasso_then_shift_box_adds_and_double_click_clears(app_url, open_app):
 
     # a double-click on empty map space clears it
     page.mouse.dblclick(area["x"] + 4, area["y"] + 4)
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.startsWith('Select points first')")
+    page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.startsWith('Select points first')")
 
     # a box without Shift replaces; the Clear button clears
     app.box(second[0], second[2])
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(box)')")
+    page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.includes('(box)')")
     assert len(surely_b) <= _count(app) <= len(maybe_b)
-    page.locator("#clear-selection").click()
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.startsWith('Select points first')")
+    page.locator("#export-clear-selection").click()
+    page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.startsWith('Select points first')")
 
 
 def test_selection_survives_recolouring_and_shows_in_the_table(app_url, open_app):
@@ -96,11 +96,11 @@ def test_selection_survives_recolouring_and_shows_in_the_table(app_url, open_app
     polygon = _square(area, 0.35, 0.35, 0.6, 0.6)
     app.lasso(polygon)
     app.open_tab("Select & export")
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(lasso)')")
+    page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.includes('(lasso)')")
     count = _count(app)
     assert count > 5
 
-    app.choose("size-by", ENERGY)  # a redraw of the whole map
+    app.choose("map-size-by", ENERGY)  # a redraw of the whole map
     page.wait_for_function(
         "() => { const t = document.querySelector('#map-graph .js-plotly-plot')._fullData[0];"
         " return t.marker && (Array.isArray(t.marker.size) || ArrayBuffer.isView(t.marker.size)); }"
@@ -115,11 +115,11 @@ def test_selection_survives_recolouring_and_shows_in_the_table(app_url, open_app
     # the table highlights the selected structures, and can list only them
     app.open_tab("Properties")
     page.wait_for_function(
-        "(n) => dash_ag_grid.getApi('property-table').getSelectedRows().length === n", arg=count
+        "(n) => dash_ag_grid.getApi('dataset-property-table').getSelectedRows().length === n", arg=count
     )
-    page.locator("#table-only-selected input[type=checkbox]").check()
+    page.locator("#dataset-table-only-selected input[type=checkbox]").check()
     page.wait_for_function(
-        "(n) => dash_ag_grid.getApi('property-table').getDisplayedRowCount() === n", arg=count
+        "(n) => dash_ag_grid.getApi('dataset-property-table').getDisplayedRowCount() === n", arg=count
     )
 
 
@@ -128,7 +128,7 @@ def test_table_filter_selects_a_property_range(app_url, open_app, sample_atoms):
     app.open()
     page = app.page
     # the table's own column filter, used as a person would: energy per atom above -4.2 eV
-    header = page.locator("#property-table .ag-header-cell", has_text=ENERGY).first
+    header = page.locator("#dataset-property-table .ag-header-cell", has_text=ENERGY).first
     header.hover()
     header.locator(".ag-header-cell-filter-button").first.click()
     page.locator(".ag-filter .ag-filter-select .ag-picker-field-wrapper").first.click()
@@ -136,12 +136,12 @@ def test_table_filter_selects_a_property_range(app_url, open_app, sample_atoms):
     page.locator(".ag-filter .ag-filter-from input").first.fill("-4.2")
     expected = sum(1 for a in sample_atoms if a.info[ENERGY] > -4.2)
     assert 0 < expected < N_SAMPLE
-    page.wait_for_function("(n) => dash_ag_grid.getApi('property-table').getDisplayedRowCount() === n", arg=expected)
+    page.wait_for_function("(n) => dash_ag_grid.getApi('dataset-property-table').getDisplayedRowCount() === n", arg=expected)
     page.keyboard.press("Escape")
-    page.locator("#select-table-rows").click()
+    page.locator("#dataset-select-rows").click()
     app.wait_for_status(f"Selected the {expected:,} structures the table shows")
     app.open_tab("Select & export")
-    page.wait_for_function("(n) => document.querySelector('#selection-summary').innerText.startsWith(n + ' structures')",
+    page.wait_for_function("(n) => document.querySelector('#export-selection-summary').innerText.startsWith(n + ' structures')",
                            arg=f"{expected:,}")
 
 
@@ -149,7 +149,7 @@ def test_table_row_click_and_arrow_keys_show_structures(app_url, open_app, sampl
     app = open_app(app_url)
     app.open()
     page = app.page
-    page.locator("#property-table .ag-row[row-id='7'] .ag-cell").first.click()
+    page.locator("#dataset-property-table .ag-row[row-id='7'] .ag-cell").first.click()
     assert app.wait_for_viewer(7)["atoms"] == str(len(sample_atoms[7]))
     app.wait_for_ring(app.pixels()[7])
 
@@ -179,7 +179,7 @@ def test_zoom_then_recolour_keeps_the_view(app_url, open_app):
     page.wait_for_timeout(300)
     assert page.evaluate(read_range) == zoomed
     assert page.evaluate("() => document.querySelector('#map-graph .js-plotly-plot')._fullLayout.dragmode") == "zoom"
-    app.choose("size-by", ENERGY)
+    app.choose("map-size-by", ENERGY)
     page.wait_for_function(
         "() => { const t = document.querySelector('#map-graph .js-plotly-plot')._fullData[0];"
         " return t.marker && (Array.isArray(t.marker.size) || ArrayBuffer.isView(t.marker.size)); }"
@@ -197,17 +197,17 @@ def test_new_dataset_clears_viewer_and_selection_and_table_types(app_url, open_a
     app.wait_for_viewer(index)
     app.lasso(_square(app.plot_area(), 0.3, 0.3, 0.6, 0.6))
     app.open_tab("Select & export")
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('(lasso)')")
+    page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.includes('(lasso)')")
 
     app.upload(DATA / "explore_c-gap-20u.xyz")
     app.wait_for_map(lambda i: "explore_c-gap-20u" in i["title"], what="the uploaded map")
     assert app.viewer() == {"index": "", "atoms": ""}
     app.wait_for_ring(None)
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.startsWith('Select points first')")
+    page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.startsWith('Select points first')")
     # a text column of the new file is shown as text, not "Invalid Number"
     app.open_tab("Properties")
-    page.locator("#property-table .ag-cell", has_text="Amorphous_Bulk").first.wait_for()
-    assert "Invalid Number" not in page.locator("#property-table").inner_text()
+    page.locator("#dataset-property-table .ag-cell", has_text="Amorphous_Bulk").first.wait_for()
+    assert "Invalid Number" not in page.locator("#dataset-property-table").inner_text()
 
 
 def test_no_cloud_upload_button(app_url, open_app):
@@ -268,15 +268,15 @@ def test_fps_then_new_soap_then_another_session_maps_its_upload(own_app, open_ap
     app = open_app(url)
     app.open()
     page = app.page
-    _set_number(page, "soap-cutoff", 4.5)
-    page.locator("#compute-features").click()
+    _set_number(page, "descriptors-cutoff", 4.5)
+    page.locator("#descriptors-compute").click()
     app.wait_for_map(lambda i: True)
     app.open_tab("Select & export")
-    page.locator("#select-fps").click()
+    page.locator("#export-fps-run").click()
     app.wait_for_status("Selected the 50 most diverse structures (FPS)")
-    _set_number(page, "soap-cutoff", 4.0)
-    page.locator("#compute-features").click()
-    page.wait_for_function("() => document.querySelector('#compute-features').disabled === false", timeout=120_000)
+    _set_number(page, "descriptors-cutoff", 4.0)
+    page.locator("#descriptors-compute").click()
+    page.wait_for_function("() => document.querySelector('#descriptors-compute').disabled === false", timeout=120_000)
     app.wait_for_map(lambda i: True)
     assert "fork()" not in log.read_text()
 
@@ -330,10 +330,10 @@ def test_a_killed_job_is_reported_and_a_retry_works(own_app, open_app):
     app.open()
     page = app.page
     # a long job: large per-atom SOAP of the 17,743 environments
-    _set_number(page, "soap-n-max", 12)
-    _set_number(page, "soap-l-max", 10)
-    page.locator("#descriptor-per label", has_text="per atom").click()
-    page.locator("#compute-features").click()
+    _set_number(page, "descriptors-n-max", 12)
+    _set_number(page, "descriptors-l-max", 10)
+    page.locator("#descriptors-per label", has_text="per atom").click()
+    page.locator("#descriptors-compute").click()
     deadline = time.monotonic() + 60
     while not _running_job_pids(data_dir) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -344,13 +344,13 @@ def test_a_killed_job_is_reported_and_a_retry_works(own_app, open_app):
     message = app.wait_for_status("Computing SOAP failed", timeout_ms=60_000)
     assert "stopped without a result" in message and "Try again" in message
     assert page.locator("#status-message .status-error").count() == 1
-    assert page.locator("#compute-features").is_enabled()
+    assert page.locator("#descriptors-compute").is_enabled()
 
     # retry with the defaults: the map comes
-    _set_number(page, "soap-n-max", 8)
-    _set_number(page, "soap-l-max", 6)
-    page.locator("#descriptor-per label", has_text="per structure").click()
-    page.locator("#compute-features").click()
+    _set_number(page, "descriptors-n-max", 8)
+    _set_number(page, "descriptors-l-max", 6)
+    page.locator("#descriptors-per label", has_text="per structure").click()
+    page.locator("#descriptors-compute").click()
     app.wait_for_map(lambda i: i["count"] == N_SAMPLE)
 
 
@@ -383,7 +383,7 @@ def test_reload_and_links_reopen_the_view_for_this_browser_only(app_url, open_ap
 
     # "Save settings" writes the view; "Load settings" opens it again
     with page.expect_download() as saved:
-        page.locator("#save-settings").click()
+        page.locator("#view-save-settings").click()
     settings = tmp_path / "view.json"
     saved.value.save_as(settings)
     assert '"method": "pcovr"' in settings.read_text()
@@ -399,7 +399,7 @@ def test_reload_and_links_reopen_the_view_for_this_browser_only(app_url, open_ap
     fresh = page.context.new_page()
     fresh_app = type(app)(fresh, app_url)
     fresh_app.open()
-    fresh.locator("#load-settings input[type=file]").set_input_files(str(settings))
+    fresh.locator("#view-load-settings input[type=file]").set_input_files(str(settings))
     fresh_app.wait_for_map(lambda i: "explore_qm9" in i["title"] and i["title"].startswith("PCovR"), what="the loaded view")
 
 
@@ -425,17 +425,17 @@ def test_colour_by_prediction_shows_a_parity_plot_linked_to_the_viewer(app_url, 
     app = open_app(app_url)
     app.open()
     page = app.page
-    assert not page.locator("#parity-area").is_visible()
+    assert not page.locator("#map-parity-area").is_visible()
     app.choose("color-by", "predicted target (out-of-fold)")
-    page.locator("#parity-area .js-plotly-plot").wait_for()
+    page.locator("#map-parity-area .js-plotly-plot").wait_for()
     page.wait_for_function(
-        "() => { const g = document.querySelector('#parity-graph .js-plotly-plot');"
+        "() => { const g = document.querySelector('#map-parity-graph .js-plotly-plot');"
         " return g && g._fullLayout && (g._fullLayout.title.text || '').includes('out-of-fold RMSE'); }"
     )
     # click one parity point, as a person would: the viewer shows its structure, the map rings it
-    page.locator("#parity-graph").scroll_into_view_if_needed()
+    page.locator("#map-parity-graph").scroll_into_view_if_needed()
     page.wait_for_timeout(300)
-    row, x, y = page.evaluate("""() => { const gd = document.querySelector('#parity-graph .js-plotly-plot');
+    row, x, y = page.evaluate("""() => { const gd = document.querySelector('#map-parity-graph .js-plotly-plot');
         const t = gd._fullData[0], b = gd.getBoundingClientRect(), fl = gd._fullLayout;
         const i = Math.floor(t.x.length / 3);
         return [Number(gd.data[0].customdata[i][0]), b.left + fl._size.l + fl.xaxis.l2p(t.x[i]), b.top + fl._size.t + fl.yaxis.l2p(t.y[i])]; }""")

@@ -62,7 +62,7 @@ def test_journey(fresh_app_url, open_app, sample_atoms, tmp_path):
     surely, maybe = app.points_inside([corner, (opposite[0], corner[1]), opposite, (corner[0], opposite[1])])
     app.drag_mode("select")
     app.box(corner, opposite)
-    page.wait_for_function("() => document.querySelector('#selection-summary').innerText.includes('selected (box)')")
+    page.wait_for_function("() => document.querySelector('#export-selection-summary').innerText.includes('selected (box)')")
     app.choose("export-format", "CSV (indices, map coordinates, properties)")
     with page.expect_download(timeout=60_000) as download_info:
         page.locator("#export-selection").click()
@@ -87,7 +87,7 @@ def test_journey(fresh_app_url, open_app, sample_atoms, tmp_path):
     showcase = app.wait_for_map(lambda i: "showcase" in i["title"] and i["count"] == 29, what="the map of showcase.xyz")
     timings["upload showcase.xyz -> its map"] = time.perf_counter() - start
     app.assert_one_point_per_row(showcase, 29)
-    assert page.locator("#summary-structures .value").inner_text() == "29"
+    assert page.locator("#dataset-summary-structures .value").inner_text() == "29"
     app.upload(DATA / "bad" / "malformed_number.xyz")
     assert "malformed_number.xyz" in app.wait_for_status("malformed_number.xyz")
     assert app.map_info()["count"] == 29

@@ -37,13 +37,13 @@ def _shot(page, tmp_path: Path, name: str, selector: str = ".viewer-panel") -> n
 
 
 def _host(page) -> str:
-    return "#structure-canvas .structure-cell.active .structure-host"
+    return "#viewer-canvas .structure-cell.active .structure-host"
 
 
 def _drawn(app, structure: int | None = None, timeout_ms: int = 60_000) -> None:
     """Wait until the active viewer has rendered ``structure`` (any, when None)."""
     app.page.wait_for_function(
-        "(s) => { const c = document.querySelector('#structure-canvas .structure-cell.active');"
+        "(s) => { const c = document.querySelector('#viewer-canvas .structure-cell.active');"
         " const d = c && c.getAttribute('data-drawn'); return d && (s === null || d.split(':')[0] === String(s)); }",
         arg=structure, timeout=timeout_ms)
 
@@ -245,9 +245,9 @@ def test_per_atom_centre_environment_and_properties(served, open_app, tmp_path):
     app.open()
     page = app.page
     # a short cutoff: "environment only" then leaves out part of these molecules
-    _set_number(page, "soap-cutoff", 2.5)
-    page.locator("#descriptor-per label", has_text="per atom").click()
-    page.locator("#compute-features").click()
+    _set_number(page, "descriptors-cutoff", 2.5)
+    page.locator("#descriptors-per label", has_text="per atom").click()
+    page.locator("#descriptors-compute").click()
     n_atoms = sum(len(f) for f in frames)
     app.wait_for_map(lambda info: info["count"] == n_atoms)
     index = app.isolated(1, min_px=4)[0]
@@ -259,7 +259,7 @@ def test_per_atom_centre_environment_and_properties(served, open_app, tmp_path):
     atom = int(viewer.get_attribute("data-atom-index"))
     assert viewer.get_attribute("data-atom-count") == str(len(frames[structure]))
     symbol = frames[structure].get_chemical_symbols()[atom]
-    details = page.locator("#structure-details").inner_text()
+    details = page.locator("#viewer-details").inner_text()
     # the centre's element and per-atom properties, beside the structure's
     assert f"centre atom {atom} ({symbol})" in details and "axx" in details and "dipole_ccsd" in details
     assert f"centre atom {atom} ({symbol})" in page.locator(".structure-cell.active .structure-title").inner_text()
@@ -277,7 +277,7 @@ def test_colour_by_a_property_with_bar_and_range(served, open_app, tmp_path):
     app, index = _open_and_click(open_app, url, n_rows=2)
     page = app.page
     before = _shot(page, tmp_path, "40-elements", _host(page))
-    app.choose("atom-color-by", "axx")
+    app.choose("viewer-atom-color-by", "axx")
     _settled(app)
     coloured = _shot(page, tmp_path, "41-colour-by-axx", _host(page))
     assert _differs(before, coloured)
@@ -413,7 +413,7 @@ def test_pinned_viewers_compare_structures_with_their_own_markers(app_url, open_
     _drawn(app, third)
     _shot(page, tmp_path, "60-three-viewers", ".viewer-panel")
     # a click on the first viewer makes it active: the contract attributes and the ring follow it
-    box = page.locator("#structure-canvas .structure-cell").first.bounding_box()
+    box = page.locator("#viewer-canvas .structure-cell").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     app.wait_for_viewer(first)
     assert page.evaluate("() => window.__explorerViewer.cells()[0].active")
@@ -454,4 +454,4 @@ def test_the_viewer_library_leaves_the_map_drawn_by_the_pages_own_plotly(app_url
     assert layout["version"] == get_plotlyjs_version(), "window.Plotly is not the page's own plotly.js any more"
     # and the tabs take a real click
     app.open_tab("Select & export")
-    page.wait_for_function("() => document.querySelector('#selection-summary') && document.querySelector('#selection-summary').offsetParent")
+    page.wait_for_function("() => document.querySelector('#export-selection-summary') && document.querySelector('#export-selection-summary').offsetParent")
