@@ -63,6 +63,38 @@ def kernel_columns(model: str, params: dict, n_rows: int) -> int:
     return min(params.get("n_active", n_rows), n_rows) if model == "sparse_krr" else n_rows
 
 
+# -- vector and tensor properties ------------------------------------------------------------------
+#: the model of a whole vector or tensor property (a dipole, a polarizability): SA-GPR kernel
+#: ridge on λ-SOAP (equivariant by construction), as its learning curve
+TENSOR_MODELS = {"kernel": "λ-SOAP kernel ridge (SA-GPR, ζ = 2)", "linear": "λ-SOAP linear ridge"}
+TENSOR_MODEL = "kernel"
+#: λ-SOAP hyperparameters of tensor models: the features' cutoff and density width, with the
+#: radial and angular resolution capped (λ-SOAP has (2λ+1) x n² x species² features per block)
+TENSOR_MAX_N = 4
+TENSOR_MAX_L = 3
+#: active environments of the kernel model (FPS); its kernel has (2λ+1)² entries per pair
+TENSOR_N_ACTIVE = 500
+
+
+def tensor_descriptor(hypers: dict | None):
+    """The λ-SOAP descriptor of a tensor model, from the map's SOAP hyperparameters (None:
+    the defaults of ``compute.tensors``)."""
+    from .descriptors import EquivariantPowerSpectrum
+
+    hypers = hypers or {}
+    return EquivariantPowerSpectrum(cutoff=float(hypers.get("cutoff", 4.0)),
+                                    n_max=min(int(hypers.get("n_max", TENSOR_MAX_N)), TENSOR_MAX_N),
+                                    l_max=min(int(hypers.get("l_max", TENSOR_MAX_L)), TENSOR_MAX_L),
+                                    density_width=float(hypers.get("density_width", 0.4)))
+
+
+def tensor_model(model: str = TENSOR_MODEL) -> tuple[str, dict]:
+    """The tensor model's name and parameters for ``compute.tensors.make_tensor_model``."""
+    if model not in TENSOR_MODELS:
+        raise ValueError(f"unknown tensor model {model!r}: choose one of {', '.join(TENSOR_MODELS)}")
+    return model, ({"zeta": 2, "n_active": TENSOR_N_ACTIVE} if model == "kernel" else {})
+
+
 # -- clustering ------------------------------------------------------------------------------------
 #: parameters a clustering run starts from
 CLUSTER_DEFAULTS = {"n_clusters": 5, "eps": None, "min_samples": 5, "min_cluster_size": 10}

@@ -47,7 +47,7 @@ class MapResult:
     fitted_rows: np.ndarray
     scale: float
     feature_mean: np.ndarray
-    target_mean: float = 0.0
+    target_mean: float | np.ndarray = 0.0  # per component for a multi-component target
     target_scale: float = 1.0
     info: dict = field(default_factory=dict)
 
@@ -83,8 +83,9 @@ def project(
     ----------
     X : (n_rows, n_features) array
     method : {"pca", "kpca", "pcovr", "kpcovr"}
-    y : (n_rows,) array, needed by "pcovr" and "kpcovr"; rows where it is NaN are placed on the
-        map by the fitted model but not used to fit it.
+    y : (n_rows,) array, or (n_rows, k) for a vector or tensor target's components, needed by
+        "pcovr" and "kpcovr"; rows where it is NaN are placed on the map by the fitted model but
+        not used to fit it.
     mixing : float in [0, 1]
         Weight of the feature-space variance against the regression (1 is (K)PCA).
     kernel, gamma :
@@ -121,12 +122,18 @@ def project(
     if method in SUPERVISED:
         if y is None:
             raise ValueError(f"{METHODS[method]} needs a target property")
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        rows = np.flatnonzero(np.isfinite(y))
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim > 2 or (y.ndim == 2 and y.shape[0] != X.shape[0]):
+            raise ValueError(f"the target must have one value or one row of components per row of X, got shape {y.shape}")
+        y = y.reshape(X.shape[0], -1) if y.ndim == 2 else y.reshape(-1)
+        finite = np.isfinite(y) if y.ndim == 1 else np.isfinite(y).all(axis=1)
+        rows = np.flatnonzero(finite)
         if len(rows) < max(3, n_components + 1):
             raise ValueError(f"the target property has only {len(rows)} finite values: not enough to fit {METHODS[method]}")
-        target_mean = float(y[rows].mean())
-        target_scale = float(y[rows].std()) or 1.0
+        # a vector target (a dipole's components) is centred per component but scaled by one
+        # spread: its components share a unit, and a rotation must not change their weights
+        target_mean = y[rows].mean(axis=0)
+        target_scale = float((y[rows] - target_mean).std()) or 1.0
         ys = (y[rows] - target_mean) / target_scale
 
     info = {}

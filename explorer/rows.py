@@ -4,11 +4,13 @@ A map row is a structure (per-structure mode), an atomic environment (per-atom m
 or the environments a chemiscope file lists), or a row of a features table. Property choices are
 encoded as ``"<source>:<name>"`` strings so the browser only ever sends names back:
 ``structure:<column>``, ``atom:<column>`` (per-atom mode), ``map:predicted``, ``map:error``,
-``map:cluster``.
+``map:cluster``. A vector or tensor property as a whole (a λ-SOAP model's target) is
+``<source>:<name>[*]``: its components are the columns :func:`shape_groups` finds.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,6 +118,77 @@ def _vectors(columns) -> list[str]:
     """Names ``v`` with columns ``v[1]``, ``v[2]``, ``v[3]`` (a 3-vector: its length is offered)."""
     names = {str(c)[:-3] for c in columns if str(c).endswith("[1]")}
     return [v for v in sorted(names) if {f"{v}[2]", f"{v}[3]"} <= {str(c) for c in columns} and f"{v}[4]" not in {str(c) for c in columns}]
+
+
+#: component suffixes of a symmetric 3x3 tensor written as six named columns (``alpha_xx`` ...)
+TENSOR_SUFFIXES = ("xx", "yy", "zz", "xy", "xz", "yz")
+#: the choice of a whole vector or tensor property ends with this
+WHOLE = "[*]"
+
+
+def numeric_columns(table: pd.DataFrame, names) -> list:
+    """The numeric (not boolean) columns among ``names``, the row-index columns left out."""
+    return [c for c in names if c not in ("structure", "atom") and is_numeric(table[c])]
+
+
+def shape_groups(columns) -> dict[str, list]:
+    """Vectors and tensors among ``columns``: ``name[1]``, ``name[2]``, ... (3 or 6 of them) ->
+    {name: those columns in order}; and ``axx ayy azz axy axz ayz`` -> {a: those 6}. Six
+    components are a symmetric tensor in the order xx yy zz xy xz yz (extended XYZ's and
+    chemiscope's)."""
+    found: dict[str, dict[int, object]] = {}
+    for column in columns:
+        match = re.fullmatch(r"(.+)\[(\d+)\]", str(column))
+        if match:
+            found.setdefault(match.group(1), {})[int(match.group(2))] = column
+    groups = {name: [parts[k] for k in sorted(parts)] for name, parts in found.items()
+              if sorted(parts) in ([1, 2, 3], [1, 2, 3, 4, 5, 6])}
+    by_name = {str(c): c for c in columns}
+    for column in list(by_name):
+        if column.endswith("xx"):
+            prefix = column[:-2]
+            parts = [prefix + s for s in TENSOR_SUFFIXES]
+            if all(p in by_name for p in parts) and prefix not in groups:
+                groups[prefix] = [by_name[p] for p in parts]
+    return groups
+
+
+def tensor_options(dataset: Dataset, per: str) -> list[dict]:
+    """Options for learning a vector (3 components: a dipole) or a symmetric tensor (6: a
+    polarizability) whole, with a λ-SOAP model: structure properties, and per atom the atoms'."""
+    if dataset.structures is None:
+        return []  # a features table has no geometry to build equivariant features from
+    options = []
+    sources = [("structure", dataset.structure_properties, "")]
+    if per == "atom":
+        sources.append(("atom", dataset.atom_properties, " (atom)"))
+    for source, table, suffix in sources:
+        for name, columns in shape_groups(numeric_columns(table, table.columns)).items():
+            kind = "vector" if len(columns) == 3 else "tensor"
+            options.append({"label": f"{name}{suffix}: whole {kind} (λ-SOAP model)", "value": f"{source}:{name}{WHOLE}"})
+    return options
+
+
+def is_tensor_choice(choice: str | None) -> bool:
+    return bool(choice) and choice.endswith(WHOLE)
+
+
+def choice_name(choice: str) -> str:
+    """The property's name in a choice, for titles and column names (``dipole`` for a whole vector)."""
+    name = choice.partition(":")[2]
+    return name[: -len(WHOLE)] if name.endswith(WHOLE) else name
+
+
+def tensor_values(dataset: Dataset, rows: Rows, choice: str) -> np.ndarray:
+    """``(n_rows, 3)`` or ``(n_rows, 6)`` components of a whole vector / tensor choice; KeyError
+    for an unknown one."""
+    source, _, name = choice.partition(":")
+    table = dataset.structure_properties if source == "structure" else dataset.atom_properties
+    groups = shape_groups(numeric_columns(table, table.columns))
+    base = choice_name(choice)
+    if not is_tensor_choice(choice) or base not in groups:
+        raise KeyError(f"no vector or tensor property {choice!r} in {dataset.name}")
+    return np.column_stack([property_values(dataset, rows, f"{source}:{column}") for column in groups[base]])
 
 
 def property_options(dataset: Dataset, per: str, *, numeric_only: bool = False) -> list[dict]:

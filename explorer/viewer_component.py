@@ -15,13 +15,14 @@ so a click costs the server one small JSON document.
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from compute.tensors import ellipsoids, symmetric_matrices
+
+from .rows import numeric_columns, shape_groups
 
 #: where the app serves chemiscope's built JavaScript
 SCRIPT_URL = "/_viewer/chemiscope.min.js"
@@ -43,7 +44,6 @@ ELLIPSOID_SIZE = {"structure": 2.0, "atom": 1.2}
 SHAPE_COLORS = {"arrow": ("#d62728", "#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f"),
                 "ellipsoid": ("#2f6fad", "#9467bd", "#17becf", "#bcbd22", "#2ca02c", "#8c564b")}
 ELLIPSOID_ALPHA = {"structure": "bf", "atom": "bf"}  # 0.75, 0.75
-_TENSOR_SUFFIXES = ("xx", "yy", "zz", "xy", "xz", "yz")
 
 
 def script_path() -> Path:
@@ -136,33 +136,6 @@ def trajectory_frames(structures, index: int, max_atoms: int = MAX_TRAJECTORY_AT
 # -- properties and shapes ------------------------------------------------------------------------
 
 
-def _numeric(table, names) -> list[str]:
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-    return [c for c in names if c not in ("structure", "atom") and is_numeric_dtype(table[c].dtype) and not is_bool_dtype(table[c].dtype)]
-
-
-def _groups(columns) -> dict[str, list[str]]:
-    """``name[1]``, ``name[2]``, ... -> {name: columns in order}; and ``axx ayy azz axy axz ayz``
-    (a tensor by its component suffixes) -> {a: those 6}."""
-    found: dict[str, dict[int, str]] = {}
-    for column in columns:
-        match = re.fullmatch(r"(.+)\[(\d+)\]", str(column))
-        if match:
-            found.setdefault(match.group(1), {})[int(match.group(2))] = column
-    groups = {name: [parts[k] for k in sorted(parts)] for name, parts in found.items()
-              if sorted(parts) in ([1, 2, 3], [1, 2, 3, 4, 5, 6])}
-    names = set(map(str, columns))
-    for column in columns:
-        column = str(column)
-        if column.endswith("xx"):
-            prefix = column[:-2]
-            parts = [prefix + s for s in _TENSOR_SUFFIXES]
-            if all(p in names for p in parts) and prefix not in groups:
-                groups[prefix] = parts
-    return groups
-
-
 def _extent(atoms) -> float:
     """How far the atoms reach from their centre of mass (Å)."""
     if not len(atoms):
@@ -192,10 +165,10 @@ def shape_scales(dataset) -> dict[str, dict]:
     found = []
     table = dataset.structure_properties
     if dataset.structures and len(table) == len(dataset.structures):
-        found += [("structure", name, cols, table) for name, cols in _groups(_numeric(table, table.columns)).items()]
+        found += [("structure", name, cols, table) for name, cols in shape_groups(numeric_columns(table, table.columns)).items()]
     atoms_table = dataset.atom_properties
     if dataset.structures and len(atoms_table.columns) > 2:
-        found += [("atom", name, cols, atoms_table) for name, cols in _groups(_numeric(atoms_table, atoms_table.columns)).items()]
+        found += [("atom", name, cols, atoms_table) for name, cols in shape_groups(numeric_columns(atoms_table, atoms_table.columns)).items()]
     reach = None
     out: dict[str, dict] = {}
     for level, name, cols, source in found:
@@ -293,7 +266,7 @@ def viewer_payload(dataset, rows, row: int, *, cutoff: float | None = None, titl
     table = dataset.structure_properties
     shapes = _shapes_for(atoms_of, table.iloc[frames] if len(table) == len(dataset.structures) else None, atom_rows,
                          shape_scales(dataset))
-    names = _numeric(atom_rows[0], atom_rows[0].columns) if atom_rows else []
+    names = numeric_columns(atom_rows[0], atom_rows[0].columns) if atom_rows else []
     # the first map row of each frame (the ring on the map follows playback)
     first = {}
     for r in np.flatnonzero(np.isin(rows.structure, frames)):

@@ -11,13 +11,14 @@ from __future__ import annotations
 import numpy as np
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
-from compute import budget, defaults, maps, models
+from compute import budget, defaults, maps, models, tensors
 from compute.datasets import DatasetError
 from compute.descriptors import DESCRIPTORS
 
 from .. import figures, messages, state
 from ..jobs import JobFailed, failure_handler
-from ..rows import ABS_ERROR, CLUSTER, ERROR, PREDICTED, Rows, default_color, first_numeric_property, map_rows, property_options, property_values, row_names
+from ..rows import (ABS_ERROR, CLUSTER, ERROR, PREDICTED, Rows, choice_name, default_color, first_numeric_property, is_tensor_choice,
+                    map_rows, property_options, property_values, row_names, tensor_options, tensor_values)
 from ..store import Store, UnknownIdError, make_key, model_lock
 from .descriptors import load_features
 
@@ -42,7 +43,7 @@ def layout() -> html.Div:
                 ["mixing (1 = PCA, 0 = regression)",
                  dcc.Slider(id="mixing-slider", min=0.0, max=1.0, step=0.05, value=0.5, marks={0: "0", 0.5: "0.5", 1: "1"},
                             updatemode="mouseup", tooltip={"placement": "bottom"}, disabled=True),
-                 html.Div(id="mixing-hint", className="hint")],
+                 html.Div(id="map-mixing-hint", className="hint")],
                 className="field",
             ),
             html.Div(
@@ -55,8 +56,8 @@ def layout() -> html.Div:
                 className="axis-row",
             ),
             html.Label(["colour by", dcc.Dropdown(id="color-by", options=[], value=None, placeholder="(none)")], className="field"),
-            dcc.Checklist(id="color-log", options=[{"label": "log colour scale", "value": "log"}], value=[], inline=True),
-            html.Label(["marker size by", dcc.Dropdown(id="size-by", options=[], value=None, placeholder="(uniform)")], className="field"),
+            dcc.Checklist(id="map-color-log", options=[{"label": "log colour scale", "value": "log"}], value=[], inline=True),
+            html.Label(["marker size by", dcc.Dropdown(id="map-size-by", options=[], value=None, placeholder="(uniform)")], className="field"),
             html.Progress(id="map-progress", value="0", max="1", className="progress"),
         ],
         className="panel",
@@ -74,15 +75,15 @@ def graph() -> html.Div:
                 className="map-graph",
             ),
             # shown when the map is coloured by the model: predicted against reference (out-of-fold)
-            html.Div(dcc.Graph(id="parity-graph", figure=figures.empty_figure(""), config=figures.GRAPH_CONFIG,
+            html.Div(dcc.Graph(id="map-parity-graph", figure=figures.empty_figure(""), config=figures.GRAPH_CONFIG,
                                style={"height": "320px"}),
-                     id="parity-area", style={"display": "none"}),
+                     id="map-parity-area", style={"display": "none"}),
             html.Div(id="map-js-sink", hidden=True),
             html.Div(
                 [
                     dcc.Checklist(id="map-vector", options=[{"label": "vector rendering (for SVG)", "value": "svg"}], value=[], inline=True),
-                    html.Button("Save PNG", id="save-map-png", n_clicks=0, className="button"),
-                    html.Button("Save SVG", id="save-map-svg", n_clicks=0, className="button"),
+                    html.Button("Save PNG", id="map-save-png", n_clicks=0, className="button"),
+                    html.Button("Save SVG", id="map-save-svg", n_clicks=0, className="button"),
                 ],
                 className="button-row",
             ),
@@ -98,11 +99,17 @@ def target_values(store: Store, dataset_id: str, per: str, target: str | None):
     if not target:
         return None
     dataset = store.dataset(dataset_id)
-    values = property_values(dataset, map_rows(dataset, per), target)
+    rows = map_rows(dataset, per)
+    if is_tensor_choice(target):  # (n_rows, 3 or 6): a whole vector or tensor
+        values = tensor_values(dataset, rows, target)
+        if not np.isfinite(values).all(axis=1).any():
+            raise ValueError(f"the target {choice_name(target)!r} has no row with every component finite")
+        return values
+    values = property_values(dataset, rows, target)
     if values.dtype == object:
-        raise ValueError(f"the target {target.partition(':')[2]!r} is not numeric")
+        raise ValueError(f"the target {choice_name(target)!r} is not numeric")
     if not np.isfinite(values).any():
-        raise ValueError(f"the target {target.partition(':')[2]!r} has no finite value")
+        raise ValueError(f"the target {choice_name(target)!r} has no finite value")
     return values
 
 
@@ -167,6 +174,11 @@ def compute_predictions(store: Store, features_state: dict, target: str) -> dict
     """Out-of-fold predictions of ``target`` by the app's model for it
     (``compute.defaults.property_model``, as its learning curve), cached."""
     key = make_key("predictions", features_state["key"], target)
+    if is_tensor_choice(target):
+        if not store.has_arrays(key):
+            predicted, y = predict_tensor(store, features_state, target)
+            store.save_arrays(key, predicted=predicted, target=y)
+        return {"key": key, "target": target, "features": features_state["key"]}
     if not store.has_arrays(key):
         X, _ = load_features(store, features_state)
         y = target_values(store, features_state["dataset"], features_state["per"], target)
@@ -180,6 +192,54 @@ def compute_predictions(store: Store, features_state: dict, target: str) -> dict
     return {"key": key, "target": target, "features": features_state["key"]}
 
 
+def predict_tensor(store: Store, features_state: dict, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold predictions of a whole vector or tensor property by the app's tensor model
+    (``compute.defaults.tensor_model``: SA-GPR on λ-SOAP, equivariant by construction), from the
+    structures themselves with the features' cutoff: ``(predicted, reference)``, each
+    ``(n_rows, 3 or 6)`` in the property's own component order."""
+    dataset = store.dataset(features_state["dataset"])
+    if dataset.structures is None:
+        raise ValueError("a vector or tensor model needs structures: this dataset is a features table")
+    per = features_state["per"]
+    rows = map_rows(dataset, per)
+    y = target_values(store, features_state["dataset"], per, target)
+    rank = 1 if y.shape[1] == 3 else 2
+    if per == "atom":
+        # the model learns every atom of the structures; map rows may be some of them (a
+        # chemiscope file's environments): the others enter as missing targets
+        offsets = dataset.atom_offsets
+        flat = offsets[rows.structure] + rows.atom
+        if not np.array_equal(flat, np.arange(offsets[-1])):
+            full = np.full((int(offsets[-1]), y.shape[1]), np.nan)
+            full[flat] = y
+        else:
+            full = y
+    else:
+        full = y
+    model, params = defaults.tensor_model()
+    predicted = tensors.tensor_out_of_fold(dataset.structures, full, rank, per=per, model=model, n_splits=defaults.N_SPLITS,
+                                           descriptor=defaults.tensor_descriptor(features_state.get("hypers")), **params)
+    if per == "atom" and full is not y:
+        predicted = predicted[flat]
+    return predicted, y
+
+
+def error_values(arrays, color_by: str, name: str) -> tuple[np.ndarray, str]:
+    """The colour of a prediction choice: the value and its signed error for a scalar; for a
+    vector or tensor, the length of the prediction and of its error (a Euclidean norm over the
+    components, the same whichever way the structure is turned)."""
+    predicted, target = arrays["predicted"], arrays["target"]
+    if predicted.ndim == 2:
+        if color_by == PREDICTED:
+            return np.linalg.norm(predicted, axis=1), f"|predicted {name}|"
+        return np.linalg.norm(predicted - target, axis=1), f"|error| of {name} (norm over its components)"
+    if color_by == PREDICTED:
+        return predicted, f"predicted {name}"
+    if color_by == ABS_ERROR:
+        return np.abs(predicted - target), f"|error| in {name}"
+    return predicted - target, f"error in {name} (predicted − reference)"
+
+
 def color_values(store: Store, dataset, rows: Rows, color_by: str | None, prediction_state: dict | None, cluster_state: dict | None):
     """(values, name, kind) for the colour choice; (None, "", None) when nothing applies yet."""
     if not color_by:
@@ -188,12 +248,8 @@ def color_values(store: Store, dataset, rows: Rows, color_by: str | None, predic
         if not prediction_state:
             return None, "", None
         arrays = store.load_arrays(prediction_state["key"])
-        name = prediction_state["target"].partition(":")[2]
-        if color_by == PREDICTED:
-            return arrays["predicted"], f"predicted {name}", "numeric"
-        if color_by == ABS_ERROR:
-            return np.abs(arrays["predicted"] - arrays["target"]), f"|error| in {name}", "numeric"
-        return arrays["predicted"] - arrays["target"], f"error in {name} (predicted − reference)", "numeric"
+        values, title = error_values(arrays, color_by, choice_name(prediction_state["target"]))
+        return values, title, "numeric"
     if color_by == CLUSTER:
         if not cluster_state:
             return None, "", None
@@ -220,13 +276,16 @@ def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, s
     if size is not None and size.dtype == object:
         size = None
     hover = {}
-    if map_state.get("target"):
-        hover[map_state["target"].partition(":")[2]] = property_values(dataset, rows, map_state["target"])
+    target = map_state.get("target")
+    if target and is_tensor_choice(target):
+        hover[f"|{choice_name(target)}|"] = np.linalg.norm(tensor_values(dataset, rows, target), axis=1)
+    elif target:
+        hover[choice_name(target)] = property_values(dataset, rows, target)
     method = maps.METHODS[map_state["method"]]
     mixing = f" (mixing {map_state['mixing']:.2f})" if map_state["method"] in maps.SUPERVISED else ""
     return figures.map_figure(
         coords,
-        color=color, color_name=color_name, color_kind=color_kind, log_color=log_color, diverging=color_by == ERROR,
+        color=color, color_name=color_name, color_kind=color_kind, log_color=log_color, diverging=color_by == ERROR and color_name.startswith("error"),
         size=size, size_name=(size_by or "").partition(":")[2],
         hover=hover, names=row_names(dataset, rows),
         index_name="environment" if rows.per == "atom" else "structure",
@@ -286,7 +345,8 @@ def map_options(store: Store, dataset_state: dict, per: str):
                {"label": "prediction error", "value": ERROR},
                {"label": "absolute prediction error", "value": ABS_ERROR},
                {"label": "cluster", "value": CLUSTER}]
-    return properties + special, numeric, numeric, default_color(dataset, per), first_numeric_property(dataset, per)
+    targets = numeric + tensor_options(dataset, per)
+    return properties + special, numeric, targets, default_color(dataset, per), first_numeric_property(dataset, per)
 
 
 # -- callbacks -------------------------------------------------------------------------------------
@@ -294,7 +354,7 @@ def map_options(store: Store, dataset_state: dict, per: str):
 
 @callbacks.server(
     Output("color-by", "options"),
-    Output("size-by", "options"),
+    Output("map-size-by", "options"),
     Output("target-property", "options"),
     Output("color-by", "value"),
     Output("target-property", "value"),
@@ -314,7 +374,7 @@ def on_options(features_state, dataset_state, color_by, target):
             state.current_store(), dataset_state, features_state["per"])
     except UnknownIdError:
         return (no_update,) * 8
-    axes = axis_options(target_options)
+    axes = axis_options(size_options)  # the numeric properties (no whole vector)
     valid_color = {o["value"] for o in color_options}
     valid_target = {o["value"] for o in target_options}
     return (
@@ -370,7 +430,7 @@ def mixing_control(method: str | None) -> tuple[bool, str]:
 
 @callbacks.server(
     Output("mixing-slider", "disabled"),
-    Output("mixing-hint", "children"),
+    Output("map-mixing-hint", "children"),
     Input("projection-method", "value"),
 )
 def on_method(method):
@@ -425,8 +485,8 @@ def on_compute_predictions(features_state, target, color_by, prediction_state):
     Output("map-graph", "figure"),
     Input(state.MAP, "data"),
     Input("color-by", "value"),
-    Input("color-log", "value"),
-    Input("size-by", "value"),
+    Input("map-color-log", "value"),
+    Input("map-size-by", "value"),
     Input("map-dims", "value"),
     Input("map-x", "value"),
     Input("map-y", "value"),
@@ -469,14 +529,19 @@ def parity_view(store: Store, features_state: dict | None, prediction_state: dic
     arrays = store.load_arrays(prediction_state["key"])
     dataset = store.dataset(features_state["dataset"])
     rows = map_rows(dataset, features_state["per"])
-    name = prediction_state["target"].partition(":")[2]
-    figure = figures.parity_figure(arrays["target"], arrays["predicted"], name=name, names=row_names(dataset, rows))
+    name = choice_name(prediction_state["target"])
+    reference, predicted, names = arrays["target"], arrays["predicted"], row_names(dataset, rows)
+    if predicted.ndim == 2:  # every component of every row: a rotation-blind model would scatter here
+        k = predicted.shape[1]
+        names = np.array([f"{n} [{c + 1}]" for n in names for c in range(k)], dtype=object)
+        reference, predicted, name = reference.ravel(), predicted.ravel(), f"{name} (all {k} components)"
+    figure = figures.parity_figure(reference, predicted, name=name, names=names)
     return figure, {"display": "block"}
 
 
 @callbacks.server(
-    Output("parity-graph", "figure"),
-    Output("parity-area", "style"),
+    Output("map-parity-graph", "figure"),
+    Output("map-parity-area", "style"),
     Input("color-by", "value"),
     Input(state.PREDICTIONS, "data"),
     State(state.FEATURES, "data"),
@@ -507,13 +572,13 @@ callbacks.clientside(
         const trigger = (dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
         const graph = document.querySelector('#map-graph .js-plotly-plot');
         if (!graph || !trigger) { return window.dash_clientside.no_update; }
-        const format = trigger.startsWith('save-map-svg') ? 'svg' : 'png';
+        const format = trigger.startsWith('map-save-svg') ? 'svg' : 'png';
         Plotly.downloadImage(graph, {format: format, filename: 'structure-map', scale: format === 'png' ? 2 : 1});
         return window.dash_clientside.no_update;
     }
     """,
-    Output("save-map-png", "title"),
-    Input("save-map-png", "n_clicks"),
-    Input("save-map-svg", "n_clicks"),
+    Output("map-save-png", "title"),
+    Input("map-save-png", "n_clicks"),
+    Input("map-save-svg", "n_clicks"),
     prevent_initial_call=True,
 )

@@ -1,0 +1,118 @@
+"""A whole vector or tensor property (a dipole, a polarizability) as the app's target: offered in
+the target and learning-curve lists, predicted out of fold by the λ-SOAP model of
+``compute.tensors`` (the same numbers the panel would show), the map coloured by the norm of the
+error, a parity plot of every component, a supervised map on all components, and exports in the
+property's own layout. Real data: ``showcase.xyz`` (29 molecules with dipoles and 6-component
+polarizabilities) and ``alpha-mu.xyz`` (per-atom polarizabilities)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compute import defaults, tensors
+from compute.datasets import read_dataset
+from explorer.panels import dataset as dataset_panel
+from explorer.panels import descriptors
+from explorer.panels import map as map_panel
+from explorer.rows import ABS_ERROR, ERROR, PREDICTED, map_rows, tensor_options, tensor_values
+from explorer.store import Store
+
+DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
+SHOWCASE = DATA / "showcase.xyz"
+ALPHA_MU = DATA / "alpha-mu.xyz"
+HYPERS = {"cutoff": 3.5, "n_max": 3, "l_max": 2, "density_width": 0.4}
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "store")
+
+
+def _upload(store, path):
+    url = "data:application/octet-stream;base64," + base64.b64encode(path.read_bytes()).decode()
+    dataset_state, _ = dataset_panel.accept_upload(store, url, path.name, 10 * MB)
+    return dataset_state
+
+
+@pytest.fixture
+def showcase(store):
+    dataset_state = _upload(store, SHOWCASE)
+    return dataset_state, descriptors.compute_features(store, dataset_state["id"], HYPERS, "structure", backend="numba")
+
+
+def test_vectors_and_tensors_are_offered_whole():
+    dataset = read_dataset(SHOWCASE)
+    options = {o["value"]: o["label"] for o in tensor_options(dataset, "structure")}
+    assert "structure:dipole_ccsd[*]" in options and "vector" in options["structure:dipole_ccsd[*]"]
+    assert "structure:ccsd_pol[*]" in options and "tensor" in options["structure:ccsd_pol[*]"]
+    rows = map_rows(dataset, "structure")
+    values = tensor_values(dataset, rows, "structure:ccsd_pol[*]")
+    assert values.shape == (29, 6)
+    np.testing.assert_array_equal(values[:, 3], dataset.structure_properties["ccsd_pol[4]"].to_numpy())
+    # per atom, alpha-mu's axx ayy azz axy axz ayz are one tensor
+    atoms = read_dataset(ALPHA_MU)
+    assert "atom:a[*]" in {o["value"] for o in tensor_options(atoms, "atom")}
+    assert "atom:a[*]" not in {o["value"] for o in tensor_options(atoms, "structure")}
+
+
+def test_the_target_list_offers_them_and_the_axes_do_not(store, showcase):
+    dataset_state, features_state = showcase
+    color, size, targets, *_ = map_panel.map_options(store, dataset_state, "structure")
+    assert "structure:dipole_b3lyp[*]" in {o["value"] for o in targets}
+    axes = map_panel.axis_options(size)
+    assert not any(str(o["value"]).endswith("[*]") for o in axes)
+
+
+def test_dipole_predictions_are_the_tensor_models_out_of_fold(store, showcase):
+    dataset_state, features_state = showcase
+    target = "structure:dipole_ccsd[*]"
+    prediction_state = map_panel.compute_predictions(store, features_state, target)
+    arrays = store.load_arrays(prediction_state["key"])
+    dataset = read_dataset(SHOWCASE)
+    reference = dataset.structure_properties[[f"dipole_ccsd[{k}]" for k in (1, 2, 3)]].to_numpy()
+    np.testing.assert_allclose(arrays["target"], reference)
+    model, params = defaults.tensor_model()
+    expected = tensors.tensor_out_of_fold(dataset.structures, reference, 1, model=model, n_splits=defaults.N_SPLITS,
+                                          descriptor=defaults.tensor_descriptor(features_state["hypers"]), **params)
+    np.testing.assert_allclose(arrays["predicted"], expected, rtol=1e-10, atol=1e-12)
+    # a real model, not a constant: better than predicting the mean dipole
+    error = np.sqrt(np.mean((arrays["predicted"] - reference) ** 2))
+    assert error < np.sqrt(np.mean((reference - reference.mean(0)) ** 2))
+
+    # the map is coloured by the length of the error vector, the same for |error| and error
+    dataset_obj = store.dataset(features_state["dataset"])
+    rows = map_rows(dataset_obj, "structure")
+    for choice in (ERROR, ABS_ERROR):
+        values, title, kind = map_panel.color_values(store, dataset_obj, rows, choice, prediction_state, None)
+        np.testing.assert_allclose(values, np.linalg.norm(expected - reference, axis=1))
+        assert "dipole_ccsd" in title and "norm" in title and kind == "numeric"
+    values, title, _ = map_panel.color_values(store, dataset_obj, rows, PREDICTED, prediction_state, None)
+    np.testing.assert_allclose(values, np.linalg.norm(expected, axis=1))
+
+    figure, style = map_panel.parity_view(store, features_state, prediction_state, ERROR)
+    assert style == {"display": "block"}
+    xs = np.concatenate([np.asarray(t.x, dtype=float) for t in figure.data if t.x is not None and len(t.x) == 87])
+    np.testing.assert_allclose(np.sort(xs), np.sort(reference.ravel()))
+
+
+def test_a_supervised_map_fits_every_component_of_a_tensor_target(store, showcase):
+    _, features_state = showcase
+    map_state = map_panel.compute_map(store, features_state, "pcovr", "structure:ccsd_pol[*]", 0.5, backend="numpy")
+    coordinates = store.load_arrays(map_state["coords"])["coordinates"]
+    assert coordinates.shape[0] == 29 and np.isfinite(coordinates).all()
+    figure = map_panel.draw_map(store, map_state, color_by=None)
+    assert any("|ccsd_pol|" in str(t.hovertemplate) for t in figure.data)
+
+
+def test_per_atom_polarizabilities_are_predicted_per_atom(store):
+    dataset_state = _upload(store, ALPHA_MU)
+    features_state = descriptors.compute_features(store, dataset_state["id"], HYPERS, "atom", backend="numba")
+    prediction_state = map_panel.compute_predictions(store, features_state, "atom:a[*]")
+    arrays = store.load_arrays(prediction_state["key"])
+    assert arrays["predicted"].shape == arrays["target"].shape == (40, 6)
+    assert np.isfinite(arrays["predicted"]).all()
