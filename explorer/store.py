@@ -82,6 +82,10 @@ class Store:
         The same bytes are stored once; under another name they get another id, so a file never
         shows another uploader's file name.
         """
+        if max_bytes is None:  # the app's limit (EXPLORER_MAX_UPLOAD_MB), read here: compute knows no app settings
+            from .settings import Settings
+
+            max_bytes = Settings.from_env().max_upload_bytes
         dataset = read_dataset(data, name=name, max_bytes=max_bytes)
         blob = self.root / "blobs" / f"{dataset.content_hash}.raw"
         if not blob.exists():
