@@ -54,7 +54,9 @@ def learning_curve_figure(table, *, property_name: str = "", model_name: str = "
     table : pandas.DataFrame
         As returned by ``compute.models.learning_curve``: columns ``train_size``, ``rmse_train``,
         ``rmse_test``, ``rmse_test_std`` and ``mae_test`` (``rmse_train_std`` and ``mae_test_std``
-        are used when present). Several rows with the same size are averaged.
+        are used when present). Several rows with the same size are averaged. A vector or
+        tensor target's table also has ``rmse_scalar``: a scalar model fitted to each Cartesian
+        component, drawn beside the equivariant model's curve.
     property_name, model_name : str
         Used in the axis and figure titles.
 
@@ -104,6 +106,14 @@ def learning_curve_figure(table, *, property_name: str = "", model_name: str = "
                 marker=dict(size=7, symbol="square", color=CATEGORICAL_COLORS[1]),
                 line=dict(width=1.5, dash="dash"),
                 hovertemplate="n = %{x}<br>train RMSE = %{y:.4g}<extra></extra>",
+            )  # fmt: skip
+        )
+    if "rmse_scalar" in table.columns:  # a vector/tensor target: the rotation-blind model beside it
+        traces.append(
+            go.Scatter(
+                x=x, y=col("rmse_scalar"), mode="lines+markers", name="scalar model per Cartesian component",
+                marker=dict(size=7, symbol="x", color=CATEGORICAL_COLORS[3]), line=dict(width=1.5, dash="dash"),
+                hovertemplate="n = %{x}<br>scalar model test RMSE = %{y:.4g}<extra></extra>",
             )  # fmt: skip
         )
     if "mae_test" in table.columns:

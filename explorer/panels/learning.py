@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
-from compute import defaults, models
+from compute import defaults, models, tensors
 from compute.datasets import DatasetError
 
 from .. import figures, messages, state
 from ..jobs import failure_handler, run_and_cancel
-from ..rows import first_numeric_property, property_options
+from ..rows import choice_name, first_numeric_property, is_tensor_choice, map_rows, property_options, tensor_options
 from ..store import Store, UnknownIdError, make_key
 from .descriptors import load_features
 from .map import structure_groups, target_values
@@ -126,6 +126,8 @@ def run_learning_curve(store: Store, features_state: dict, target: str, model: s
     if selection not in SELECTIONS:
         raise ValueError(f"unknown training-set selection {selection!r}: choose random or FPS")
     resolve_model(model, features_state, 0)  # an unknown model is refused before anything is read
+    if is_tensor_choice(target):
+        return run_tensor_curve(store, features_state, target, model, selection, progress)
     y = target_values(store, features_state["dataset"], features_state["per"], target)
     n_valid = int(np.isfinite(y).sum())
     model, params = resolve_model(model, features_state, n_valid)
@@ -146,6 +148,63 @@ def run_learning_curve(store: Store, features_state: dict, target: str, model: s
     return table
 
 
+def tensor_model_for(model: str) -> str:
+    """The λ-SOAP model a vector or tensor target gets for a model choice: linear ridge for
+    "ridge", the SA-GPR kernel model for every kernel choice."""
+    return "linear" if model == "ridge" else defaults.TENSOR_MODEL
+
+
+def tensor_train_sizes(n_pool: int) -> list[int]:
+    """Five training sizes, evenly spaced on a log axis, up to the whole training pool."""
+    low = min(max(4, n_pool // 20), n_pool)
+    return sorted({int(round(s)) for s in np.geomspace(low, n_pool, 5)})
+
+
+def run_tensor_curve(store: Store, features_state: dict, target: str, model: str, selection: str, progress=None) -> pd.DataFrame:
+    """The learning curve of a whole vector or tensor property with the λ-SOAP model
+    (``compute.tensors.tensor_learning_curve``: a fifth of the rows held out, RMSE over every
+    Cartesian component) and, beside it, a scalar model of each component on the λ=0 features,
+    which ignores how the property turns with the structure. Cached like the scalar curves."""
+    if selection != "random":
+        raise ValueError("a vector or tensor learning curve uses random training sets (FPS is for scalar targets)")
+    tensor_model, params = defaults.tensor_model(tensor_model_for(model))
+    key = curve_key(features_state, target, tensor_model, selection)
+    if store.has_arrays(key):
+        table = _load_table(store, key)
+        table.attrs["model"] = tensor_model
+        return table
+    dataset = store.dataset(features_state["dataset"])
+    if dataset.structures is None:
+        raise ValueError("a vector or tensor model needs structures: this dataset is a features table")
+    per = features_state["per"]
+    y = target_values(store, features_state["dataset"], per, target)
+    finite = np.isfinite(y).all(axis=1)
+    if per == "atom":
+        rows = map_rows(dataset, per)
+        offsets = dataset.atom_offsets
+        if not (finite.all() and np.array_equal(offsets[rows.structure] + rows.atom, np.arange(offsets[-1]))):
+            raise ValueError(f"a per-atom learning curve of {choice_name(target)!r} needs its value on every atom")
+        frames = list(dataset.structures)
+    else:
+        frames = [dataset.structures[i] for i in np.flatnonzero(finite)]
+        y = y[finite]
+    n = len(y)
+    if n < 2 * N_SPLITS:
+        raise ValueError(f"{choice_name(target)!r} has {n} rows with every component finite: a learning curve needs at least {2 * N_SPLITS}")
+    n_test = max(1, n // 5)
+    rank = 1 if y.shape[1] == 3 else 2
+    if progress:
+        progress(0, 1)
+    rows = tensors.tensor_learning_curve(frames, y, rank, tensor_train_sizes(n - n_test), n_test=n_test, per=per, model=tensor_model,
+                                         descriptor=defaults.tensor_descriptor(features_state.get("hypers")), **params)
+    if progress:
+        progress(1, 1)
+    table = pd.DataFrame(rows)[["train_size", "rmse_test", "rmse_scalar", "target_std"]]
+    store.save_arrays(key, columns=np.array(table.columns, dtype=str), **{f"col_{k}": table[c].to_numpy() for k, c in enumerate(table.columns)})
+    table.attrs["model"] = tensor_model
+    return table
+
+
 def _load_table(store: Store, key: str) -> pd.DataFrame:
     arrays = store.load_arrays(key)
     return pd.DataFrame({name: arrays[f"col_{k}"] for k, name in enumerate(arrays["columns"].tolist())})
@@ -154,13 +213,19 @@ def _load_table(store: Store, key: str) -> pd.DataFrame:
 def curve_figure(table: pd.DataFrame, target: str, model: str):
     """``figures.learning_curve_figure``, with the train RMSE in the legend only: a kernel model
     can fit its training set to ~1e-10, which would squash the test curve on a log axis."""
-    fig = figures.learning_curve_figure(table, property_name=target.partition(":")[2], model_name=MODELS.get(model, model))
+    fig = figures.learning_curve_figure(table, property_name=choice_name(target),
+                                        model_name=MODELS.get(model) or defaults.TENSOR_MODELS.get(model, model))
     fig.update_traces(visible="legendonly", selector={"name": "train RMSE"})
     return fig
 
 
 def curve_table(table: pd.DataFrame) -> html.Table:
     """A small table of the numbers: size, test RMSE ± spread over folds, train RMSE, test MAE."""
+    if "rmse_scalar" in table.columns:  # a vector or tensor target
+        header = html.Tr([html.Th(h) for h in ("training set", "test RMSE (λ-SOAP)", "scalar model per component", "target spread")])
+        body = [html.Tr([html.Td(f"{int(row.train_size)}"), html.Td(f"{row.rmse_test:.4g}"), html.Td(f"{row.rmse_scalar:.4g}"),
+                         html.Td(f"{row.target_std:.4g}")]) for row in table.sort_values("train_size").itertuples()]
+        return html.Table([html.Thead(header), html.Tbody(body)], className="numbers-table")
     header = html.Tr([html.Th(h) for h in ("training set", "test RMSE", "± (folds)", "train RMSE", "test MAE")])
     body = [
         html.Tr([
@@ -178,8 +243,11 @@ def curve_table(table: pd.DataFrame) -> html.Table:
 def summary_message(table: pd.DataFrame, target: str, model: str, n_rows: int) -> str:
     table = table.sort_values("train_size")
     first, last = table.iloc[0], table.iloc[-1]
-    message = (f"Learning curve of {target.partition(':')[2]} with {MODELS[model]}: test RMSE {first.rmse_test:.3g} "
+    name = MODELS.get(model) or defaults.TENSOR_MODELS.get(model, model)
+    message = (f"Learning curve of {choice_name(target)} with {name}: test RMSE {first.rmse_test:.3g} "
                f"at {int(first.train_size)} → {last.rmse_test:.3g} at {int(last.train_size)} training points")
+    if "rmse_scalar" in table.columns:
+        return message + f" (a scalar model per Cartesian component: {last.rmse_scalar:.3g})"
     warning = check_size(model, n_rows)
     return message + (f" (note: {warning})" if warning else "")
 
@@ -188,7 +256,7 @@ def learning_options(store: Store, dataset_state: dict, features_state: dict):
     """(options, default) of the property dropdown: the numeric properties of the map rows."""
     dataset = store.dataset(dataset_state["id"])
     per = features_state.get("per", "structure") if dataset.structures is not None else "structure"
-    return property_options(dataset, per, numeric_only=True), first_numeric_property(dataset, per)
+    return property_options(dataset, per, numeric_only=True) + tensor_options(dataset, per), first_numeric_property(dataset, per)
 
 
 # -- callbacks -------------------------------------------------------------------------------------

@@ -116,3 +116,24 @@ def test_per_atom_polarizabilities_are_predicted_per_atom(store):
     arrays = store.load_arrays(prediction_state["key"])
     assert arrays["predicted"].shape == arrays["target"].shape == (40, 6)
     assert np.isfinite(arrays["predicted"]).all()
+
+
+def test_learning_curve_of_a_dipole_beside_the_scalar_model(store, showcase):
+    from explorer.panels import learning
+
+    _, features_state = showcase
+    target = "structure:dipole_b3lyp[*]"
+    assert target in {o["value"] for o in learning.learning_options(store, {"id": features_state["dataset"]}, features_state)[0]}
+    table = learning.run_learning_curve(store, features_state, target, "auto", "random")
+    dataset = read_dataset(SHOWCASE)
+    reference = dataset.structure_properties[[f"dipole_b3lyp[{k}]" for k in (1, 2, 3)]].to_numpy()
+    model, params = defaults.tensor_model()
+    expected = tensors.tensor_learning_curve(dataset.structures, reference, 1, learning.tensor_train_sizes(29 - 5), n_test=5,
+                                             model=model, descriptor=defaults.tensor_descriptor(features_state["hypers"]), **params)
+    np.testing.assert_allclose(table["rmse_test"], [row["rmse_test"] for row in expected], rtol=1e-10)
+    np.testing.assert_allclose(table["rmse_scalar"], [row["rmse_scalar"] for row in expected], rtol=1e-10)
+    figure = learning.curve_figure(table, target, table.attrs["model"])
+    assert {"test RMSE", "scalar model per Cartesian component"} <= {t.name for t in figure.data}
+    assert "dipole_b3lyp" in learning.summary_message(table, target, table.attrs["model"], 29)
+    with pytest.raises(ValueError, match="random"):
+        learning.run_learning_curve(store, features_state, target, "auto", "fps")
