@@ -44,6 +44,9 @@ ELLIPSOID_SIZE = {"structure": 2.0, "atom": 1.2}
 SHAPE_COLORS = {"arrow": ("#d62728", "#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f"),
                 "ellipsoid": ("#2f6fad", "#9467bd", "#17becf", "#bcbd22", "#2ca02c", "#8c564b")}
 ELLIPSOID_ALPHA = {"structure": "bf", "atom": "bf"}  # 0.75, 0.75
+#: a model's predicted vector or tensor, drawn with its reference (same scale, same place): one
+#: colour no reference shape has, so the two read apart when they overlap
+PREDICTED_COLORS = {"arrow": "#111111", "ellipsoid": "#f0a30a"}
 
 
 def script_path() -> Path:
@@ -200,21 +203,43 @@ def shape_scales(dataset) -> dict[str, dict]:
     return out
 
 
-def _shapes_for(frames_atoms, structure_rows, atom_rows, specs) -> list[dict]:
+def predicted_shape(specs: dict, name: str, level: str, values_by_structure: dict) -> dict:
+    """The shape spec of a model's predictions of property ``name`` (``level`` "structure" or
+    "atom"), beside :func:`shape_scales`' spec of the reference: same kind and scale (a predicted
+    arrow twice as long means a twice larger prediction), its own colour. ``values_by_structure``:
+    structure index -> (1, k) or (n_atoms, k) predicted components. {} without a reference."""
+    reference = f"{name} ({'per atom' if level == 'atom' else 'structure'})"
+    if reference not in specs:
+        return {}
+    spec = specs[reference]
+    color = PREDICTED_COLORS[spec["kind"]] + (ELLIPSOID_ALPHA[level] if spec["kind"] == "ellipsoid" else "")
+    label = f"{name} predicted ({'per atom' if level == 'atom' else 'structure'})"
+    return {label: {**spec, "color": color, "values": values_by_structure, "reference": reference}}
+
+
+def _shapes_for(frames_atoms, structure_rows, atom_rows, specs, structures=None) -> list[dict]:
     """chemiscope shapes of each frame (``structure.shapes`` as its MoleculeViewer reads them:
     ``{label: {kind, parameters: {global, structure: [one], atom: [one per atom]}}}``), for the
     shapes of :func:`shape_scales`: an arrow per 3-vector, an ellipsoid per tensor; per-structure
-    ones at the centre of mass, per-atom ones on every atom. The browser's scale control sets
+    ones at the centre of mass, per-atom ones on every atom. A spec with ``values`` (a model's
+    predictions, :func:`predicted_shape`) takes them by structure index (``structures``, of each
+    frame) instead of from the tables. The browser's scale control sets
     ``parameters.global.scale``."""
     out: list[dict] = [{} for _ in frames_atoms]
     for label, spec in specs.items():
         level, tensor = spec["level"], spec["kind"] == "ellipsoid"
         rows = structure_rows if level == "structure" else atom_rows
-        if rows is None:
+        if rows is None and "values" not in spec:
             continue
         for k in range(len(frames_atoms)):
-            values = (rows[spec["columns"]].to_numpy(dtype=float)[k:k + 1] if level == "structure"
-                      else atom_rows[k][spec["columns"]].to_numpy(dtype=float))
+            if "values" in spec:
+                values = spec["values"].get(int(structures[k]))
+                if values is None or len(values) != (1 if level == "structure" else len(frames_atoms[k])):
+                    continue
+                values = np.asarray(values, dtype=float)
+            else:
+                values = (rows[spec["columns"]].to_numpy(dtype=float)[k:k + 1] if level == "structure"
+                          else atom_rows[k][spec["columns"]].to_numpy(dtype=float))
             if not (values.size and np.isfinite(values).all()):
                 continue
             if tensor:
@@ -250,12 +275,14 @@ def _atom_rows(dataset, structure: int, n_atoms: int):
     return mine if len(mine) == n_atoms else None
 
 
-def viewer_payload(dataset, rows, row: int, *, cutoff: float | None = None, title: str = "") -> dict:
+def viewer_payload(dataset, rows, row: int, *, cutoff: float | None = None, title: str = "", predictions: dict | None = None) -> dict:
     """What the browser needs to show map row ``row``: ``frames`` (the trajectory the structure
     belongs to, each ``{structure, row, data, properties}``: chemiscope's structure with its
     ``shapes``, and its numeric per-atom properties), ``frame`` (the position of the clicked one),
     ``center`` and ``cutoff`` (per-atom mode), ``title``, ``properties`` (the names offered for
-    colours and labels) and ``shapes`` (the shape names)."""
+    colours and labels) and ``shapes`` (the shape names). ``predictions``
+    (``{"name", "level", "values": {structure: components}}``, a vector or tensor model's) adds
+    the predicted shape beside the reference one."""
     structure = int(rows.structure[row])
     center = int(rows.atom[row]) if rows.atom is not None else None
     frames = trajectory_frames(dataset.structures, structure)
@@ -264,8 +291,11 @@ def viewer_payload(dataset, rows, row: int, *, cutoff: float | None = None, titl
     if any(r is None for r in atom_rows):
         atom_rows = None
     table = dataset.structure_properties
+    specs = shape_scales(dataset)
+    if predictions:
+        specs = {**specs, **predicted_shape(specs, predictions["name"], predictions["level"], predictions["values"])}
     shapes = _shapes_for(atoms_of, table.iloc[frames] if len(table) == len(dataset.structures) else None, atom_rows,
-                         shape_scales(dataset))
+                         specs, frames)
     names = numeric_columns(atom_rows[0], atom_rows[0].columns) if atom_rows else []
     # the first map row of each frame (the ring on the map follows playback)
     first = {}

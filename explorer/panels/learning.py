@@ -176,7 +176,7 @@ def run_tensor_curve(store: Store, features_state: dict, target: str, model: str
     dataset = store.dataset(features_state["dataset"])
     if dataset.structures is None:
         raise ValueError("a vector or tensor model needs structures: this dataset is a features table")
-    per = features_state["per"]
+    per = "atom" if target.startswith("atom:") else "structure"  # a structure's property is learned per structure
     y = target_values(store, features_state["dataset"], per, target)
     finite = np.isfinite(y).all(axis=1)
     if per == "atom":

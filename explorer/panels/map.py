@@ -204,24 +204,26 @@ def predict_tensor(store: Store, features_state: dict, target: str) -> tuple[np.
     rows = map_rows(dataset, per)
     y = target_values(store, features_state["dataset"], per, target)
     rank = 1 if y.shape[1] == 3 else 2
-    if per == "atom":
-        # the model learns every atom of the structures; map rows may be some of them (a
-        # chemiscope file's environments): the others enter as missing targets
-        offsets = dataset.atom_offsets
-        flat = offsets[rows.structure] + rows.atom
-        if not np.array_equal(flat, np.arange(offsets[-1])):
-            full = np.full((int(offsets[-1]), y.shape[1]), np.nan)
-            full[flat] = y
-        else:
-            full = y
-    else:
-        full = y
     model, params = defaults.tensor_model()
-    predicted = tensors.tensor_out_of_fold(dataset.structures, full, rank, per=per, model=model, n_splits=defaults.N_SPLITS,
-                                           descriptor=defaults.tensor_descriptor(features_state.get("hypers")), **params)
-    if per == "atom" and full is not y:
-        predicted = predicted[flat]
-    return predicted, y
+    descriptor = defaults.tensor_descriptor(features_state.get("hypers"))
+    if not target.startswith("atom:"):
+        # a structure's property is a sum over its atoms, learned per structure whatever the map
+        # shows; per-atom rows get their structure's prediction
+        whole = tensor_values(dataset, map_rows(dataset, "structure"), target)
+        predicted = tensors.tensor_out_of_fold(dataset.structures, whole, rank, per="structure", model=model,
+                                               n_splits=defaults.N_SPLITS, descriptor=descriptor, **params)
+        return predicted[rows.structure], y
+    # an atom's property: learned per atom, over every atom of the structures; map rows may be
+    # some of them (a chemiscope file's environments): the others enter as missing targets
+    offsets = dataset.atom_offsets
+    flat = offsets[rows.structure] + rows.atom
+    full = y
+    if not np.array_equal(flat, np.arange(offsets[-1])):
+        full = np.full((int(offsets[-1]), y.shape[1]), np.nan)
+        full[flat] = y
+    predicted = tensors.tensor_out_of_fold(dataset.structures, full, rank, per="atom", model=model, n_splits=defaults.N_SPLITS,
+                                           descriptor=descriptor, **params)
+    return predicted[flat], y
 
 
 def error_values(arrays, color_by: str, name: str) -> tuple[np.ndarray, str]:

@@ -25,7 +25,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from compute import budget
 
 from .. import state, viewer_component
-from ..rows import Rows, map_rows, property_columns
+from ..rows import Rows, choice_name, is_tensor_choice, map_rows, property_columns
 from ..store import Store, UnknownIdError
 
 from ._callbacks import Callbacks
@@ -167,11 +167,37 @@ def _table(title: str, items) -> html.Table:
     return html.Table([html.Caption(title), html.Tbody(rows)], className="structure-properties")
 
 
+def predicted_shapes(store: Store, dataset, rows: Rows, structure: int, prediction_state: dict | None) -> dict | None:
+    """The model's predictions of a whole vector or tensor for the structures shown with
+    ``structure`` (its trajectory), as ``viewer_component.viewer_payload`` takes them; None when
+    the map's predictions are of a scalar, or of other rows."""
+    if not prediction_state or not is_tensor_choice(prediction_state.get("target")):
+        return None
+    try:
+        predicted = store.load_arrays(prediction_state["key"])["predicted"]
+    except (UnknownIdError, KeyError):
+        return None
+    if predicted.ndim != 2 or len(predicted) != len(rows):
+        return None
+    level = "atom" if prediction_state["target"].startswith("atom:") else "structure"
+    values = {}
+    for s in viewer_component.trajectory_frames(dataset.structures, structure):
+        mine = np.flatnonzero(rows.structure == s)
+        if not mine.size:
+            continue
+        if level == "structure":  # per-atom rows of a structure property all hold its prediction
+            values[int(s)] = predicted[mine[:1]]
+        elif rows.atom is not None:
+            values[int(s)] = predicted[mine[np.argsort(rows.atom[mine])]]
+    return {"name": choice_name(prediction_state["target"]), "level": level, "values": values}
+
+
 def structure_view(store: Store, dataset_id: str, per: str, row: int, cutoff: float | None,
-                   atom_color_by: str | None = None) -> StructureView:
+                   atom_color_by: str | None = None, prediction_state: dict | None = None) -> StructureView:
     """The viewer's content for map row ``row`` (a structure, or an environment in per-atom mode).
     ``atom_color_by`` is kept for callers of the former server-drawn figure: colours are the
-    browser's now."""
+    browser's now. With ``prediction_state`` of a vector or tensor for these rows, the predicted
+    arrow or ellipsoid is offered beside the reference one."""
     dataset = store.dataset(dataset_id)
     if dataset.structures is None:
         return message("This dataset is a features table: it has no structures to show.")
@@ -189,7 +215,8 @@ def structure_view(store: Store, dataset_id: str, per: str, row: int, cutoff: fl
 
     symbol = atoms.get_chemical_symbols()[center] if center is not None else None
     title = f"#{structure} {atoms.get_chemical_formula()}" + (f" · centre atom {center} ({symbol})" if center is not None else "")
-    payload = viewer_component.viewer_payload(dataset, rows, row, cutoff=cutoff, title=title)
+    payload = viewer_component.viewer_payload(dataset, rows, row, cutoff=cutoff, title=title,
+                                              predictions=predicted_shapes(store, dataset, rows, structure, prediction_state))
     payload["dataset"] = dataset_id
     payload["max_atoms"] = int(limits.max_viewer_atoms)  # supercells are bounded by it too (in the browser)
 
@@ -303,21 +330,37 @@ callbacks.clientside(
     Output("structure-viewer", "data-atom-index"),
     Output("viewer-shapes", "options"),
     Output("viewer-shape-controls", "style"),
+    Output("viewer-shapes", "value"),
     Input("viewer-state", "data"),
     State(state.FEATURES, "data"),
+    State(state.PREDICTIONS, "data"),
+    State("viewer-shapes", "value"),
 )
-def on_view(viewer_state, features_state):
+def on_view(viewer_state, features_state, prediction_state, chosen):
     if not viewer_state:
         view = message(HINT)
     else:
         cutoff = (features_state or {}).get("hypers", {}).get("cutoff")
+        if not (prediction_state and features_state and prediction_state.get("features") == features_state.get("key")):
+            prediction_state = None
         try:
-            view = structure_view(state.current_store(), viewer_state["dataset"], viewer_state["per"], viewer_state["row"], cutoff)
+            view = structure_view(state.current_store(), viewer_state["dataset"], viewer_state["per"], viewer_state["row"], cutoff,
+                                  prediction_state=prediction_state)
         except (UnknownIdError, IndexError, KeyError) as error:
             view = message(f"Cannot show this point: {error}")
     shapes = (view.payload or {}).get("shapes", [])
     return (*view.outputs(), "" if view.atom is None else str(view.atom),
-            [{"label": s, "value": s} for s in shapes], SHOWN if shapes else HIDDEN)
+            [{"label": s, "value": s} for s in shapes], SHOWN if shapes else HIDDEN, shown_shapes(shapes, chosen))
+
+
+def shown_shapes(shapes: list[str], chosen: list[str] | None) -> list[str]:
+    """The shapes ticked after a click: the user's choice where this structure has them; with
+    nothing ticked, a model's predicted vector or tensor and its reference, side by side."""
+    kept = [s for s in (chosen or []) if s in shapes]
+    if kept:
+        return kept
+    predicted = [s for s in shapes if " predicted (" in s]
+    return sorted({*predicted, *(s.replace(" predicted (", " (") for s in predicted)} & set(shapes))
 
 
 # the payload is drawn in the browser, with the controls' settings (no server round trip)

@@ -137,3 +137,56 @@ def test_learning_curve_of_a_dipole_beside_the_scalar_model(store, showcase):
     assert "dipole_b3lyp" in learning.summary_message(table, target, table.attrs["model"], 29)
     with pytest.raises(ValueError, match="random"):
         learning.run_learning_curve(store, features_state, target, "auto", "fps")
+
+
+def test_the_viewer_draws_the_predicted_dipole_beside_the_reference(store, showcase):
+    from explorer import viewer_component
+    from explorer.panels import viewer
+
+    dataset_state, features_state = showcase
+    prediction_state = map_panel.compute_predictions(store, features_state, "structure:dipole_ccsd[*]")
+    predicted = store.load_arrays(prediction_state["key"])["predicted"]
+    view = viewer.structure_view(store, dataset_state["id"], "structure", 7, 3.5, prediction_state=prediction_state)
+    shapes = view.payload["frames"][view.payload["frame"]]["data"]["shapes"]
+    reference, model = shapes["dipole_ccsd (structure)"], shapes["dipole_ccsd predicted (structure)"]
+    # one scale for both (lengths compare), the same place, another colour
+    factor = viewer_component.shape_scales(store.dataset(dataset_state["id"]))["dipole_ccsd (structure)"]["factor"]
+    np.testing.assert_allclose(model["parameters"]["structure"][0]["vector"], predicted[7] * factor, atol=1e-3)
+    assert model["parameters"]["structure"][0]["position"] == reference["parameters"]["structure"][0]["position"]
+    assert model["parameters"]["global"]["color"] != reference["parameters"]["global"]["color"]
+    # after a click with nothing ticked, the pair is shown; a user's own choice is kept
+    assert viewer.shown_shapes(view.payload["shapes"], []) == ["dipole_ccsd (structure)", "dipole_ccsd predicted (structure)"]
+    assert viewer.shown_shapes(view.payload["shapes"], ["ccsd_pol (structure)"]) == ["ccsd_pol (structure)"]
+    # a scalar model's predictions add no shape
+    scalar = map_panel.compute_predictions(store, features_state, "structure:dipole_ccsd[1]")
+    plain = viewer.structure_view(store, dataset_state["id"], "structure", 7, 3.5, prediction_state=scalar)
+    assert not any("predicted" in s for s in plain.payload["shapes"])
+
+
+def test_the_viewer_draws_predicted_polarizabilities_on_every_atom(store):
+    from explorer.panels import viewer
+
+    dataset_state = _upload(store, ALPHA_MU)
+    features_state = descriptors.compute_features(store, dataset_state["id"], HYPERS, "atom", backend="numba")
+    prediction_state = map_panel.compute_predictions(store, features_state, "atom:a[*]")
+    view = viewer.structure_view(store, dataset_state["id"], "atom", 30, 3.5, prediction_state=prediction_state)
+    frame = view.payload["frames"][view.payload["frame"]]
+    ellipsoids = frame["data"]["shapes"]["a predicted (per atom)"]["parameters"]["atom"]
+    assert len(ellipsoids) == 13 and all(len(e["semiaxes"]) == 3 and len(e["orientation"]) == 4 for e in ellipsoids)
+    assert "a (per atom)" in frame["data"]["shapes"]
+
+
+def test_a_structure_dipole_on_a_per_atom_map_is_learned_per_structure(store, showcase):
+    dataset_state, structure_features = showcase
+    atom_features = descriptors.compute_features(store, dataset_state["id"], HYPERS, "atom", backend="numba")
+    target = "structure:dipole_ccsd[*]"
+    per_structure = store.load_arrays(map_panel.compute_predictions(store, structure_features, target)["key"])["predicted"]
+    per_atom = store.load_arrays(map_panel.compute_predictions(store, atom_features, target)["key"])["predicted"]
+    rows = map_rows(store.dataset(dataset_state["id"]), "atom")
+    # each environment shows its structure's dipole, predicted by the same per-structure model
+    np.testing.assert_allclose(per_atom, per_structure[rows.structure], rtol=1e-10)
+    # two structures are too few for five folds: said, not crashed
+    small = _upload(store, ALPHA_MU)
+    features_state = descriptors.compute_features(store, small["id"], HYPERS, "atom", backend="numba")
+    with pytest.raises(ValueError, match="fewer than n_splits"):
+        map_panel.compute_predictions(store, features_state, target)
