@@ -47,8 +47,9 @@ def tensor_learning_curve(frames, Y, rank: int, train_sizes, *, descriptor=None,
 
     Returns one dict per size: ``train_size``, ``rmse_test``, ``rmse_scalar``, ``target_std``,
     ``fit_seconds``, ``predict_seconds`` (from features already computed). A kernel model on
-    active environments picks them once, among the atoms of the training pool (never the test
-    set), so each size is one ridge fit on its Nyström columns.
+    active environments picks them once (no targets used), among the atoms of the training
+    pool's structures (per atom: of every structure), so each size is one ridge fit on its
+    Nyström columns.
     """
     frames = list(frames)
     T = _as_tensors(Y, rank).reshape(len(frames) if per == "structure" else -1, -1)
