@@ -762,6 +762,8 @@ def to_extxyz(dataset: Dataset, indices, *, per: str = "structure", extra_proper
     if clash:
         raise ValueError(f"extra property {clash[0]!r}: a property of that name already exists; choose another name")
 
+    # extra name[1..k] numeric columns (a predicted vector) are written whole, like the tables' own
+    extra_groups = _grouped(list(extra), {k for k, v in extra.items() if v.dtype.kind in "iuf"})
     offsets = dataset.atom_offsets
     s_numeric = {c for c in s_cols if is_numeric(s_table[c])}
     a_numeric = {c for c in a_cols if is_numeric(a_table[c])}
@@ -809,10 +811,15 @@ def to_extxyz(dataset: Dataset, indices, *, per: str = "structure", extra_proper
             if column[i] is not None and key not in atoms.info:
                 atoms.info[key] = column[i]
         if per == "structure":
-            for k, v in extra.items():
-                value = _scalar(v[j])
-                if value is not None:
-                    atoms.info[k] = value
+            for key, cols in extra_groups:
+                if len(cols) == 1:
+                    value = _scalar(extra[cols[0]][j])
+                    if value is not None:
+                        atoms.info[key] = value
+                else:  # name[1..k]: one vector, as the dataset's own vectors are written
+                    vec = np.array([extra[c][j] for c in cols], dtype=float)
+                    if not np.isnan(vec).all():
+                        atoms.info[key] = vec
         else:
             atoms.info[source_key] = int(i)
         lo, hi = int(offsets[i]), int(offsets[i + 1])
@@ -842,9 +849,14 @@ def to_extxyz(dataset: Dataset, indices, *, per: str = "structure", extra_proper
             used.add(name)
         if per == "atom":
             atoms.arrays["selected"] = selected[lo:hi].copy()
-            for k, full in extra_atoms.items():
-                name = column_name(k)
-                block = full[lo:hi]
+            for key, cols in extra_groups:
+                name = column_name(key)
+                if len(cols) > 1:  # name[1..k]: one k-column array
+                    if name in used or name in _RESERVED_ARRAYS:
+                        raise ValueError(f"extra property {key!r}: a property of that name already exists; choose another name")
+                    atoms.arrays[name] = np.stack([extra_atoms[c][lo:hi].astype(float) for c in cols], axis=1)
+                    continue
+                block = extra_atoms[cols[0]][lo:hi]
                 if name in used or name in _RESERVED_ARRAYS:
                     raise ValueError(f"extra property {k!r}: a property of that name already exists; choose another name")
                 if block.dtype == object and any((not x) or re.search(r"\s", x) for x in block):

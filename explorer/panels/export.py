@@ -31,7 +31,7 @@ from compute.selection import CUR, FPS, fps_indices
 
 from .. import messages, state
 from ..jobs import failure_handler, run_and_cancel
-from ..rows import CLUSTER, ERROR, PREDICTED, Rows, atom_table_positions, map_rows
+from ..rows import ABS_ERROR, CLUSTER, ERROR, PREDICTED, Rows, atom_table_positions, choice_name, map_rows, numeric_columns, shape_groups
 from ..store import Store, UnknownIdError
 from .descriptors import load_features
 
@@ -254,7 +254,27 @@ def _model_columns(store: Store, features_state: dict, selected: np.ndarray, n_r
             arrays = store.load_arrays(prediction_state["key"])
         except UnknownIdError:
             arrays = None
-        if arrays is not None and len(arrays["predicted"]) == n_rows:
+        if arrays is not None and len(arrays["predicted"]) == n_rows and arrays["predicted"].ndim == 2:
+            # a vector or tensor: one column per component, named after the property's own
+            # (dipole[1..3] -> predicted_dipole[1..3], written back as one vector; axx.. -> predicted_axx..)
+            choice = str(prediction_state["target"])
+            source = choice.partition(":")[0]
+            dataset = store.dataset(features_state["dataset"])
+            table = dataset.structure_properties if source == "structure" else dataset.atom_properties
+            components = shape_groups(numeric_columns(table, table.columns)).get(choice_name(choice))
+            if components is not None and len(components) == arrays["predicted"].shape[1]:
+                error = arrays["predicted"] - arrays["target"]
+                # the map's colours for this target: the lengths of the prediction and of its error
+                name = _column_name(choice_name(choice))
+                names[PREDICTED] = _unique_name(f"predicted_norm_{name}", taken)
+                out[names[PREDICTED]] = np.linalg.norm(arrays["predicted"][selected], axis=1)
+                names[ERROR] = names[ABS_ERROR] = _unique_name(f"error_norm_{name}", taken)
+                out[names[ERROR]] = np.linalg.norm(error[selected], axis=1)
+                for k, component in enumerate(components):
+                    out[_unique_name(f"predicted_{component}", taken)] = arrays["predicted"][selected, k].astype(np.float64)
+                for k, component in enumerate(components):
+                    out[_unique_name(f"error_{component}", taken)] = error[selected, k].astype(np.float64)
+        elif arrays is not None and len(arrays["predicted"]) == n_rows:
             target = _column_name(str(prediction_state.get("target") or "target").partition(":")[2] or "target")
             names[PREDICTED] = _unique_name(f"predicted_{target}", taken)
             out[names[PREDICTED]] = arrays["predicted"][selected].astype(np.float64)

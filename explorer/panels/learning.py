@@ -149,9 +149,11 @@ def run_learning_curve(store: Store, features_state: dict, target: str, model: s
 
 
 def tensor_model_for(model: str) -> str:
-    """The λ-SOAP model a vector or tensor target gets for a model choice: linear ridge for
-    "ridge", the SA-GPR kernel model for every kernel choice."""
-    return "linear" if model == "ridge" else defaults.TENSOR_MODEL
+    """The λ-SOAP model a vector or tensor target gets for a model choice: "automatic" is the
+    map's (``compute.defaults.TENSOR_MODEL``), "ridge" the linear one, a kernel choice SA-GPR."""
+    if model in (None, "auto"):
+        return defaults.TENSOR_MODEL
+    return "linear" if model == "ridge" else "kernel"
 
 
 def tensor_train_sizes(n_pool: int) -> list[int]:

@@ -190,3 +190,54 @@ def test_a_structure_dipole_on_a_per_atom_map_is_learned_per_structure(store, sh
     features_state = descriptors.compute_features(store, small["id"], HYPERS, "atom", backend="numba")
     with pytest.raises(ValueError, match="fewer than n_splits"):
         map_panel.compute_predictions(store, features_state, target)
+
+
+def test_exports_carry_predictions_in_the_layout_of_the_property(store, showcase):
+    import io
+    import json
+
+    import ase.io
+
+    from explorer.panels import export
+
+    dataset_state, features_state = showcase
+    map_state = map_panel.compute_map(store, features_state, "pca", None, 0.5, backend="numpy")
+    prediction_state = map_panel.compute_predictions(store, features_state, "structure:ccsd_pol[*]")
+    arrays = store.load_arrays(prediction_state["key"])
+    selection = {"rows": [2, 5, 11], "source": "lasso"}
+    data, _ = export.export_selection(store, dataset_state, features_state, map_state, selection, "extxyz", ERROR,
+                                      prediction_state)
+    frames = ase.io.read(io.StringIO(data.decode()), ":", format="extxyz")
+    for frame, row in zip(frames, selection["rows"]):
+        # six components, as ccsd_pol itself is written (xx yy zz xy xz yz)
+        assert frame.info["ccsd_pol"].shape == frame.info["predicted_ccsd_pol"].shape == (6,)
+        np.testing.assert_allclose(frame.info["predicted_ccsd_pol"], arrays["predicted"][row], rtol=1e-12)
+        np.testing.assert_allclose(frame.info["error_ccsd_pol"], arrays["predicted"][row] - arrays["target"][row], rtol=1e-9, atol=1e-9)
+        assert frame.info["error_norm_ccsd_pol"] == pytest.approx(np.linalg.norm(arrays["predicted"][row] - arrays["target"][row]))
+    # chemiscope: coloured by the norm of the error, as the map
+    data, _ = export.export_selection(store, dataset_state, features_state, map_state, selection, "chemiscope", ERROR,
+                                      prediction_state)
+    document = json.loads(data)
+    assert document["settings"]["map"]["color"]["property"] == "error_norm_ccsd_pol"
+    # per atom: alpha-mu's axx … ayz get predicted_axx … predicted_ayz
+    small = _upload(store, ALPHA_MU)
+    atom_features = descriptors.compute_features(store, small["id"], HYPERS, "atom", backend="numba")
+    atom_map = map_panel.compute_map(store, atom_features, "pca", None, 0.5, backend="numpy")
+    atom_predictions = map_panel.compute_predictions(store, atom_features, "atom:a[*]")
+    predicted = store.load_arrays(atom_predictions["key"])["predicted"]
+    data, _ = export.export_selection(store, small, atom_features, atom_map, {"rows": list(range(40)), "source": "lasso"}, "extxyz",
+                                      ERROR, atom_predictions)
+    frames = ase.io.read(io.StringIO(data.decode()), ":", format="extxyz")
+    for k, suffix in enumerate(("xx", "yy", "zz", "xy", "xz", "yz")):
+        np.testing.assert_allclose(np.concatenate([f.arrays[f"predicted_a{suffix}"] for f in frames]), predicted[:, k], atol=1e-8)  # ASE writes 8 decimals
+
+
+def test_a_kernel_choice_gives_the_sagpr_learning_curve(store, showcase):
+    from explorer.panels import learning
+
+    _, features_state = showcase
+    assert learning.tensor_model_for("auto") == defaults.TENSOR_MODEL
+    assert learning.tensor_model_for("ridge") == "linear"
+    table = learning.run_learning_curve(store, features_state, "structure:dipole_ccsd[*]", "krr", "random")
+    assert table.attrs["model"] == "kernel"
+    assert (table["rmse_test"] < table["target_std"]).all()
