@@ -1,4 +1,4 @@
-"""``python -m compute.bench [soap|maps|descriptors|read|tensors] [options]``; with no benchmark named, runs them all."""
+"""``python -m compute.bench [soap|maps|descriptors|read|tensors|nice] [options]``; with no benchmark named, runs them all."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = {"soap": "compute.bench.soap", "maps": "compute.bench.maps", "descriptors": "compute.bench.descriptors",
-              "read": "compute.bench.read", "tensors": "compute.bench.tensors"}
+              "read": "compute.bench.read", "tensors": "compute.bench.tensors", "nice": "compute.bench.nice"}
 
 
 def main(argv=None) -> int:

@@ -398,7 +398,10 @@ class SoapBispectrum(OnExpansion):
         n_rows, n_species, _, n_max = c.shape
         columns = []
         for lam, pairs in self.compressed_blocks():
-            q = xp.matmul(_coupled(c, pairs, lam, xp), xp.asarray(self.projections_[lam]))  # (rows, 2λ+1, k_λ)
+            projection = xp.asarray(self.projections_[lam])
+            p = _coupled(c, pairs, lam, xp)
+            # one GEMM over (rows · μ): a (rows, 2λ+1, F) @ (F, k) matmul would be rows small ones
+            q = (p.reshape(-1, p.shape[2]) @ projection).reshape(n_rows, 2 * lam + 1, -1)  # (rows, 2λ+1, k_λ)
             invariant = xp.asarray(real_coupling(lam, lam, 0)[0])
             third = xp.einsum("ux,icxp->iucp", invariant, c[:, :, lam * lam : (lam + 1) ** 2, :]).reshape(n_rows, 2 * lam + 1, -1)
             columns.append(xp.matmul(q.transpose(0, 2, 1), third).reshape(n_rows, -1))  # Σ_μ: (rows, k_λ, a3 n3)

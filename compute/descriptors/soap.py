@@ -65,10 +65,15 @@ def prepare_call(calculator, frames, per: str, backend, species):
 def per_structure(xp, frames, rows, *, mean: bool):
     """Per-atom ``rows`` (rows by (structure, atom), any trailing shape) reduced to one row per
     structure of ``frames``: the mean over its atoms, or the sum (``mean=False``)."""
-    counts = np.diff(structure_offsets(frames))
-    owner = xp.asarray(np.repeat(np.arange(len(frames)), counts))
-    out = xp.zeros((len(frames),) + tuple(rows.shape[1:]), dtype=rows.dtype)
-    _dispatch.scatter_add(xp, out, owner, rows)
+    offsets = structure_offsets(frames)
+    counts = np.diff(offsets)
+    if xp is np and len(frames) and counts.min() > 0:
+        # the rows of a structure are consecutive: one segmented sum (np.add.at: 1.3-3x slower, measured on ν=3 rows)
+        out = np.add.reduceat(rows, offsets[:-1], axis=0)
+    else:
+        owner = xp.asarray(np.repeat(np.arange(len(frames)), counts))
+        out = xp.zeros((len(frames),) + tuple(rows.shape[1:]), dtype=rows.dtype)
+        _dispatch.scatter_add(xp, out, owner, rows)
     if mean:
         out /= xp.asarray(counts, dtype=out.dtype).reshape((-1,) + (1,) * (out.ndim - 1))
     return out
