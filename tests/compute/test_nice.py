@@ -51,6 +51,10 @@ def test_compressed_rows_are_invariant_under_rotations_and_reflections(molecules
     nice = SoapBispectrum(**HYPERS, compression=5).fit(frames, backend="numpy")
     before = nice.compute(frames, backend="numpy")
     scale = np.abs(before).max()
+    np.testing.assert_allclose(nice.compute(frames, backend="numpy", selected_samples=[9, 0]), before[[9, 0]], atol=1e-13 * scale)
+    structures = nice.compute(frames, per="structure", backend="numpy")
+    np.testing.assert_allclose(nice.compute(frames, per="structure", backend="numpy", selected_samples=[3, 1]), structures[[3, 1]],
+                               atol=1e-13 * scale)
     for seed in range(3):
         rotation = Rotation.random(random_state=seed).as_matrix()
         for operation in (rotation, -rotation):  # proper, then improper (a reflection too)
