@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from compute import maps
 from compute.descriptors import DESCRIPTORS
 
-from .panels.descriptors import FIELDS
+from .panels.descriptors import EXTRA_FIELDS, FIELDS, field_id
 
 #: the most bytes of a settings file or query string read back
 MAX_BYTES = 16_384
@@ -32,6 +32,8 @@ CONTROLS = {
     "n_max": ("descriptors-n-max", "value"),
     "l_max": ("descriptors-l-max", "value"),
     "density_width": ("descriptors-density-width", "value"),
+    # a descriptor's own hyperparameters (NICE compression, LODE smearing and exponent)
+    **{name: (field_id(name), "value") for name in EXTRA_FIELDS},
     "method": ("projection-method", "value"),
     "target": ("target-property", "value"),
     "mixing": ("mixing-slider", "value"),
@@ -45,6 +47,7 @@ CONTROLS = {
 }
 FIELD_ORDER = ["dataset", *CONTROLS, "row"]
 _RANGES = {name: (low, high, step) for name, _, low, high, step in FIELDS}
+_RANGES.update({name: (low, high, step) for name, (_, low, high, step, *_rest) in EXTRA_FIELDS.items()})
 
 
 def _number(text, *, integer: bool, low: float, high: float):

@@ -10,7 +10,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from compute import budget
 from compute.datasets import DatasetError
-from compute.descriptors import DESCRIPTORS, SoapPowerSpectrum, make_descriptor
+from compute.descriptors import COMMON_HYPERS, DESCRIPTORS, extra_hypers, make_descriptor
 
 from .. import messages, state
 from ..jobs import failure_handler, run_and_cancel
@@ -32,12 +32,32 @@ FIELDS = [
 ]
 
 
+#: the hyperparameters some descriptors add (a NICE compression, LODE's smearing and exponent):
+#: name -> (label, min, max, step, default, the descriptors that take it), from the registry
+EXTRA_FIELDS: dict[str, tuple] = {}
+for _name in DESCRIPTORS:
+    for _field, _label, _low, _high, _step, _default in extra_hypers(_name):
+        _known = EXTRA_FIELDS.get(_field)
+        EXTRA_FIELDS[_field] = (_label, _low, _high, _step, _default, (*(_known[5] if _known else ()), _name))
+
+
+def field_id(name: str) -> str:
+    return f"descriptors-{name.replace('_', '-')}"
+
+
 def layout() -> html.Div:
     inputs = [
-        html.Label([label, dcc.Input(id=f"descriptors-{name.replace('_', '-')}", type="number", min=lo, max=hi, step=step,
+        html.Label([label, dcc.Input(id=field_id(name), type="number", min=lo, max=hi, step=step,
                                      value=DEFAULT_HYPERS[name], debounce=True, className="number-input")],
                    className="field")
         for name, label, lo, hi, step in FIELDS
+    ]
+    # shown only while a descriptor that takes them is chosen (on_descriptor_kind)
+    inputs += [
+        html.Label([label, dcc.Input(id=field_id(name), type="number", min=lo, max=hi, step=step, value=default, debounce=True,
+                                     className="number-input")],
+                   id=field_id(name) + "-field", className="field", style={"display": "none"})
+        for name, (label, lo, hi, step, default, _) in EXTRA_FIELDS.items()
     ]
     return html.Div(
         [
@@ -68,22 +88,42 @@ def layout() -> html.Div:
 # -- logic -----------------------------------------------------------------------------------------
 
 
-def read_hypers(cutoff, n_max, l_max, density_width) -> dict:
-    """Hyperparameters from the inputs (None where a field is empty or out of range: ValueError)."""
+def read_hypers(cutoff, n_max, l_max, density_width, descriptor: str = "soap", extras: dict | None = None) -> dict:
+    """Hyperparameters of ``descriptor`` from the inputs: the four SOAP ones, then those of
+    ``extras`` (name -> value) the descriptor takes. ValueError naming the field for an empty,
+    non-numeric or out-of-range value (the ranges hold on the server too: a crafted request must
+    not ask for a 100 Å cutoff) or a combination the descriptor refuses."""
+    if descriptor not in DESCRIPTORS:
+        raise ValueError(f"unknown descriptor {descriptor!r}: choose one of {', '.join(DESCRIPTORS)}")
     values = {"cutoff": cutoff, "n_max": n_max, "l_max": l_max, "density_width": density_width}
+    ranges = {name: (low, high, int if name in ("n_max", "l_max") else float) for name, _, low, high, _ in FIELDS}
+    for name, _label, low, high, step, _default in extra_hypers(descriptor):
+        values[name] = (extras or {}).get(name)
+        integer = all(isinstance(v, int) for v in (low, high, step))
+        ranges[name] = (low, high, int if integer else float)
+    hypers = {}
     for name, value in values.items():
         if value is None:
             raise ValueError(f"{name} is empty or out of its range: enter a number")
-    try:
-        hypers = {"cutoff": float(cutoff), "n_max": int(n_max), "l_max": int(l_max), "density_width": float(density_width)}
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError("the SOAP settings must be numbers") from None
-    # the inputs' ranges hold on the server too: a crafted request must not ask for a 100 Å cutoff
-    for name, _, low, high, _ in FIELDS:
-        if not low <= hypers[name] <= high:
-            raise ValueError(f"{name}={hypers[name]:g} is outside its range {low:g}…{high:g}")
-    SoapPowerSpectrum(**hypers)  # validates the rest, with messages naming the parameter
+        low, high, kind = ranges[name]
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{name} must be a number, got {value!r}") from None
+        if kind is int and number != int(number):
+            raise ValueError(f"{name} must be a whole number, got {number:g}")
+        if not low <= number <= high:
+            raise ValueError(f"{name}={number:g} is outside its range {low:g}…{high:g}")
+        hypers[name] = int(number) if kind is int else number
+    make_descriptor(descriptor, **hypers)  # validates the rest, with messages naming the parameter
     return hypers
+
+
+def descriptor_hypers(descriptor: str, hypers: dict) -> dict:
+    """The hyperparameters among ``hypers`` that ``descriptor`` takes (the SOAP ones and its own):
+    another descriptor compared on the same settings ignores, say, a NICE compression."""
+    taken = set(COMMON_HYPERS) | {name for name, *_ in extra_hypers(descriptor)}
+    return {k: v for k, v in hypers.items() if k in taken}
 
 
 def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, backend: str = "auto", progress=None,
@@ -96,6 +136,7 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
     if descriptor not in DESCRIPTORS:
         raise ValueError(f"unknown descriptor {descriptor!r}: choose one of {', '.join(DESCRIPTORS)}")
     dataset = store.dataset(dataset_id)
+    hypers = descriptor_hypers(descriptor, hypers)
     if dataset.structures is None:
         per, hypers, descriptor = "structure", {}, "soap"
     # shared by every session with this file (the power spectrum's key as it always was)
@@ -105,6 +146,8 @@ def compute_features(store: Store, dataset_id: str, hypers: dict, per: str, back
             features, names = dataset.features, list(dataset.feature_names or [f"feature {k}" for k in range(dataset.features.shape[1])])
         else:
             soap = make_descriptor(descriptor, **hypers)
+            if getattr(soap, "needs_fit", False):  # a NICE-compressed bispectrum learns its compression on the data
+                soap.fit(dataset.structures, backend=backend)
             species = soap.species_for(dataset.structures)
             # refused before any memory is spent (BudgetError names the limit and its setting)
             limits = budget.current()
@@ -163,6 +206,7 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
     State("descriptors-density-width", "value"),
     State("descriptors-per", "value"),
     State("descriptors-kind", "value"),
+    *[State(field_id(name), "value") for name in EXTRA_FIELDS],
     background=True,
     interval=250,
     progress=[Output("descriptors-progress", "value"), Output("descriptors-progress", "max")],
@@ -170,12 +214,12 @@ def load_features(store: Store, features_state: dict) -> tuple[np.ndarray, list[
     prevent_initial_call="initial_duplicate",
     on_error=failure_handler("Computing SOAP", outputs=1),
 )
-def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_max, density_width, per, descriptor):
+def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_max, density_width, per, descriptor, *extras):
     if not dataset_state:
         return no_update
     set_progress(("0", "1"))
     try:
-        hypers = read_hypers(cutoff, n_max, l_max, density_width)
+        hypers = read_hypers(cutoff, n_max, l_max, density_width, descriptor or "soap", dict(zip(EXTRA_FIELDS, extras)))
         features_state = compute_features(
             state.current_store(), dataset_state["id"], hypers, per or "structure", state.current_settings().backend,
             progress=lambda done, total: set_progress((str(done), str(total))), descriptor=descriptor or "soap",
@@ -185,3 +229,17 @@ def on_compute_features(set_progress, dataset_state, _clicks, cutoff, n_max, l_m
         return no_update
     set_progress(("1", "1"))
     return features_state
+
+
+@callbacks.server(
+    *[Output(field_id(name) + "-field", "style") for name in EXTRA_FIELDS],
+    Input("descriptors-kind", "value"),
+)
+def on_descriptor_kind(descriptor):
+    """The extra hyperparameter fields of the chosen descriptor, the others hidden."""
+    shown = extra_field_styles(descriptor)
+    return shown if len(shown) != 1 else shown[0]
+
+
+def extra_field_styles(descriptor: str | None) -> list[dict]:
+    return [{} if descriptor in users else {"display": "none"} for (*_, users) in EXTRA_FIELDS.values()]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dash import Input, Output, State, dcc, html, no_update
 
+from compute.datasets import DatasetError
+
 from .. import messages, state, view_state
 from .dataset import decode_upload
-from compute.datasets import DatasetError
+from .descriptors import EXTRA_FIELDS
 
 from ._callbacks import Callbacks
 
@@ -42,7 +44,10 @@ def layout() -> html.Div:
 def current_view(dataset_state, viewer_state, values: dict) -> dict:
     """The view of the page: its dataset, its controls' values, the structure shown."""
     view = {"dataset": (dataset_state or {}).get("id")}
+    descriptor = values.get("descriptor") or "soap"
     for key, value in values.items():
+        if key in EXTRA_FIELDS and descriptor not in EXTRA_FIELDS[key][5]:
+            continue  # another descriptor's hyperparameter (a compression for SOAP) says nothing
         view[key] = ("log" in (value or [])) if key == "log" else value
     if viewer_state and viewer_state.get("dataset") == view["dataset"]:
         view["row"] = viewer_state.get("row")

@@ -18,13 +18,20 @@ def test_the_bispectrum_map_of_the_sample(app_url, open_app):
     app = open_app(app_url)
     app.open()
     page = app.page
+    compression = page.locator("#descriptors-compression")
+    assert not compression.is_visible()  # SOAP has no compression to set
     app.choose("descriptors-kind", "bispectrum (ν = 3)")
+    compression.wait_for(state="visible")  # the bispectrum's own setting appears with it
+    assert not page.locator("#descriptors-smearing").is_visible()
     _type_number(page, "descriptors-n-max", 2)
     _type_number(page, "descriptors-l-max", 2)
+    _type_number(page, "descriptors-compression", 3)  # NICE: 3 combinations per λ kept
     page.locator("#descriptors-compute").click()
     info = app.wait_for_map(lambda i: "bispectrum (ν = 3)" in i["title"], what="the bispectrum map")
     app.assert_one_point_per_row(info, 985)
-    page.wait_for_function("() => location.search.includes('descriptor=bispectrum')")
+    page.wait_for_function("() => location.search.includes('descriptor=bispectrum') && location.search.includes('compression=3')")
+    app.choose("descriptors-kind", "SOAP power spectrum (ν = 2)")
+    compression.wait_for(state="hidden")
     assert not app.errors, app.errors
 
 

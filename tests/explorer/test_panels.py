@@ -606,3 +606,40 @@ def test_the_descriptor_choice_is_part_of_the_view():
     assert view == {"descriptor": "bispectrum", "per": "atom", "n_max": 2}
     assert view_state.from_query("?descriptor=rm%20-rf") == {}
     assert "descriptor=bispectrum" in view_state.to_query(view)
+
+
+def test_a_descriptors_own_hyperparameters(store, qm9):
+    """NICE compression and LODE settings: fields shown with their descriptor only, read with
+    their ranges, ignored by the descriptors that do not take them."""
+    assert set(descriptors.EXTRA_FIELDS) == {"compression", "smearing", "exponent"}
+    styles = dict(zip(descriptors.EXTRA_FIELDS, descriptors.extra_field_styles("bispectrum")))
+    assert styles["compression"] == {} and styles["smearing"] == {"display": "none"}
+    styles = dict(zip(descriptors.EXTRA_FIELDS, descriptors.extra_field_styles("soap")))
+    assert all(style == {"display": "none"} for style in styles.values())
+    extras = {"compression": 4, "smearing": 1.0, "exponent": 1}
+    assert descriptors.read_hypers(3.5, 4, 3, 0.4, "bispectrum", extras) == {**HYPERS, "compression": 4}
+    assert descriptors.read_hypers(3.5, 4, 3, 0.4, "soap-lode", extras) == {**HYPERS, "smearing": 1.0, "exponent": 1}
+    assert descriptors.read_hypers(3.5, 4, 3, 0.4, "soap", extras) == HYPERS
+    with pytest.raises(ValueError, match="compression=-1 is outside"):
+        descriptors.read_hypers(3.5, 4, 3, 0.4, "bispectrum", {**extras, "compression": -1})
+    with pytest.raises(ValueError, match="exponent must be a whole number"):
+        descriptors.read_hypers(3.5, 4, 3, 0.4, "soap-lode", {**extras, "exponent": 1.5})
+    with pytest.raises(ValueError, match="smearing is empty"):
+        descriptors.read_hypers(3.5, 4, 3, 0.4, "soap-lode", {"compression": 4})
+    # a compressed bispectrum is fitted on the dataset, then computed: as compute's own
+    hypers = {**HYPERS, "compression": 3}
+    state = descriptors.compute_features(store, qm9["id"], hypers, "structure", backend="numba", descriptor="bispectrum")
+    features, names = descriptors.load_features(store, state)
+    from compute.descriptors import make_descriptor
+
+    frames = store.dataset(qm9["id"]).structures
+    reference = make_descriptor("bispectrum", **hypers).fit(frames, backend="numba")
+    np.testing.assert_allclose(features, reference.compute(frames, per="structure", backend="numba"), rtol=1e-10, atol=1e-12)
+    assert names == list(reference.feature_names(reference.species_for(frames)))
+    # another descriptor on the same settings leaves the compression out (compare panel)
+    radial = descriptors.compute_features(store, qm9["id"], hypers, "structure", backend="numba", descriptor="radial")
+    assert radial["hypers"] == HYPERS
+    # molecules are not periodic: SOAP+LODE says so
+    with pytest.raises(ValueError, match="not periodic"):
+        descriptors.compute_features(store, qm9["id"], {**HYPERS, "smearing": 1.0, "exponent": 1}, "structure", backend="numba",
+                                     descriptor="soap-lode")
