@@ -71,11 +71,41 @@
         }
         return loading;
     }
-    // fetched (and compiled) as the page opens: the first click only draws
+    // A viewer built and drawn once off screen while the page is idle, adopted by the first cell:
+    // creating chemiscope's viewer (a WebGL context, 3Dmol's shader programs compiled on its first
+    // render) cost the first click of a page ~300 ms more than later ones.
+    let warm = null;         // {host, viewer, names} until adopted
+    function warmUp(Chemiscope) {
+        if (warm || cells.length || !Chemiscope || !Chemiscope.MoleculeViewer) { return; }
+        const host = document.createElement("div");
+        host.className = "structure-host";
+        host.setAttribute("aria-hidden", "true");
+        host.style.cssText = "position:fixed;left:-10000px;top:0;width:320px;height:320px;";
+        document.body.appendChild(host);
+        try {
+            const viewer = integerLabels(new Chemiscope.MoleculeViewer(host, ["index"]));
+            warm = {host: host, viewer: viewer, names: "index"};
+            // water, ball and stick, one arrow: the programs a first structure needs
+            const water = {size: 3, names: ["O", "H", "H"], x: [0, 0.76, -0.76], y: [0, 0.59, 0.59], z: [0, 0, 0],
+                           shapes: {warm: {kind: "arrow", parameters: {global: {}, structure: [{vector: [0, 0, 1]}]}}}};
+            viewer.load(water, {index: [0, 1, 2]}, {target: "structure", trajectory: false}, function () {});
+        } catch (error) {  // no WebGL: the first click builds its viewer and says why
+            host.remove();
+            warm = null;
+        }
+    }
+    function whenIdle(callback) {
+        if (window.requestIdleCallback) { window.requestIdleCallback(callback, {timeout: 3000}); }
+        else { setTimeout(callback, 200); }
+    }
+    // fetched (and compiled) as the page opens, then a viewer warmed up: the first click only draws
+    function preload() {
+        library().then(function (Chemiscope) { whenIdle(function () { warmUp(Chemiscope); }); }).catch(function () {});
+    }
     if (document.readyState === "loading") {
-        document.addEventListener("DOMContentLoaded", function () { library().catch(function () {}); });
+        document.addEventListener("DOMContentLoaded", preload);
     } else {
-        library().catch(function () {});
+        preload();
     }
 
     function setProps(id, props) {
@@ -112,11 +142,20 @@
         close.title = "Close this viewer";
         close.textContent = "\u00d7";
         head.append(swatch, title, close);
-        const host = document.createElement("div");
+        let host = document.createElement("div");
         host.className = "structure-host";
+        let viewer = null, names = null;
+        if (warm) {  // the viewer warmed up off screen moves in (its WebGL context goes with it)
+            host = warm.host;
+            host.removeAttribute("style");
+            host.removeAttribute("aria-hidden");
+            viewer = warm.viewer;
+            names = warm.names;
+            warm = null;
+        }
         root.append(head, host);
         canvas().appendChild(root);
-        const cell = {root: root, host: host, title: title, swatch: swatch, close: close, viewer: null, names: null,
+        const cell = {root: root, host: host, title: title, swatch: swatch, close: close, viewer: viewer, names: names,
                       payload: null, frame: 0, color: unusedColor()};
         swatch.style.background = cell.color;
         root.style.setProperty("--viewer-color", cell.color);
@@ -140,20 +179,22 @@
         if (add) { add.disabled = cells.length >= MAX_VIEWERS || !cells.length || !cells[active].payload; }
     }
 
+    // integer labels (atom indices) as integers: chemiscope writes every number with 3 digits ("0.00e+0")
+    function integerLabels(viewer) {
+        const format = viewer._formatLabel;
+        if (typeof format === "function") {
+            viewer._formatLabel = function (value) { return Number.isInteger(value) ? String(value) : format.call(viewer, value); };
+        }
+        return viewer;
+    }
+
     function ensureViewer(Chemiscope, cell, names) {
         const key = names.join("\u0001");
         if (cell.viewer && cell.names === key) { return; }
         if (cell.viewer) {
             cell.viewer.refreshOptions(true, names);
         } else {
-            cell.viewer = new Chemiscope.MoleculeViewer(cell.host, names);
-            // integer labels (atom indices) as integers: chemiscope writes every number with 3 digits ("0.00e+0")
-            const format = cell.viewer._formatLabel;
-            if (typeof format === "function") {
-                cell.viewer._formatLabel = function (value) {
-                    return Number.isInteger(value) ? String(value) : format.call(cell.viewer, value);
-                };
-            }
+            cell.viewer = integerLabels(new Chemiscope.MoleculeViewer(cell.host, names));
         }
         cell.names = key;
     }
