@@ -161,9 +161,24 @@
         setProps("map-graph", {clickData: {points: [{curveNumber: best[3], pointNumber: best[4], pointIndex: best[4], customdata: [best[2]]}]}});
     }
 
+    // the first lasso of a page ran the point search cold (JavaScript compiles hot code only after
+    // it has run): run it once on an idle moment, on a polygon that holds nothing
+    function warmUp(gd) {
+        const run = function () {
+            if (!is2d(gd) || gd.__explorerWarm) { return; }
+            gd.__explorerWarm = true;
+            const nowhere = [[-3, -3], [-2, -3], [-2, -2]];
+            let found = 0;
+            pointPixels(gd).forEach(function (p) { if (inside(p[0], p[1], nowhere)) { found += 1; } });
+            return found;
+        };
+        if (window.requestIdleCallback) { window.requestIdleCallback(run, {timeout: 2000}); } else { setTimeout(run, 100); }
+    }
+
     function hook(gd) {
         if (gd._explorerHooked || typeof gd.on !== "function") { return; }
         gd._explorerHooked = true;
+        gd.on("plotly_afterplot", function () { if (!gd.__explorerWarm) { warmUp(gd); } });
         let drag = null;         // the pointer gesture on the plotting area, while the button is down
         let lastPress = {t: 0, x: 0, y: 0};
 
