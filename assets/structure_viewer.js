@@ -14,6 +14,9 @@
     "use strict";
     const SCRIPT_URL = "/_viewer/chemiscope.min.js";
     const MAX_VIEWERS = 4;
+    // Above this many drawn atoms a structure opens space filling unless a style was chosen: with
+    // software WebGL, turning 10,000 atoms took 267 ms a frame with bonds, 50 ms without
+    const LARGE_ATOMS = 3000;
     const COLORS = ["#d62728", "#2f6fad", "#2ca02c", "#9467bd"];
     const PINS = "pinned viewers";   // the map trace marking each viewer's structure
     const MAP = "#map-graph .js-plotly-plot";
@@ -119,6 +122,9 @@
                     supercell: [1, 1, 1], shapes: [], scale: 1.0};
     let playing = null;      // interval id
     let previousStyle = null;
+    let styleChosen = false; // a style picked by the user (not the page's default) is always kept
+    let pageStyle = null;    // a style the page itself put in the menu, until the menu reports it
+    const DEFAULT_STYLE = "ball-and-stick";
     let speed = "1x";
 
     function canvas() { return document.getElementById("viewer-canvas"); }
@@ -250,8 +256,25 @@
         return out;
     }
 
+    // the style drawn: the chosen one, or space filling for a large structure while none was chosen
+    function styleOf(cell) {
+        if (styleChosen || !cell || !cell.payload) { return settings.style; }
+        const frame = cell.payload.frames[cell.frame];
+        const copies = frame.data.cell ? withinBudget(settings.supercell, frame.data.size, cell.payload.max_atoms) : [1, 1, 1];
+        return frame.data.size * copies[0] * copies[1] * copies[2] > LARGE_ATOMS ? "space-filling" : DEFAULT_STYLE;
+    }
+
+    // the style menu shows the style drawn (a change the page makes itself is not the user's choice)
+    function showStyle(cell) {
+        const style = styleOf(cell);
+        if (style !== settings.style) {
+            pageStyle = style;
+            setProps("viewer-style", {value: style});
+        }
+    }
+
     function chemiscopeSettings(cell) {
-        const style = settings.style;
+        const style = styleOf(cell);
         const payload = cell.payload;
         const frame = payload.frames[cell.frame];
         const out = {
@@ -313,6 +336,7 @@
                 cell.viewer.load(structureOf(frame), properties, options, resolve);
             }).then(function () {
                 cell.viewer.applySettings(chemiscopeSettings(cell));
+                showStyle(cell);
                 cell.viewer.highlight(perAtom ? payload.center : undefined);
                 if (fresh) { resetView(cell); }
                 cell.title.textContent = titleOf(cell);
@@ -332,6 +356,7 @@
         const p = cell.payload, f = p.frames[cell.frame];
         let text = p.frames.length > 1 ? p.title.replace(/^#\d+/, "#" + f.structure) : p.title;
         if (p.frames.length > 1) { text += " \u00b7 frame " + (cell.frame + 1) + "/" + p.frames.length; }
+        if (!styleChosen && styleOf(cell) === "space-filling") { text += " \u00b7 space filling: many atoms (choose a style for bonds)"; }
         return text;
     }
 
@@ -345,7 +370,7 @@
         // fitted to the atoms (not the unit cell: a molecule in a large box would be a speck)
         const model = cell.viewer._current ? cell.viewer._current.model : null;
         gl.zoomTo(model ? {model: model} : {});
-        gl.zoom(settings.style === "space-filling" ? 1.1 : 1.5);
+        gl.zoom(styleOf(cell) === "space-filling" ? 1.1 : 1.5);
         gl.setSlab(-1000, 1000);
         gl.render();
     }
@@ -610,6 +635,8 @@
                             shapes: shapes || [], scale: Math.max(0.05, n(scale, 1))};
                 const reload = before !== JSON.stringify([settings.options.indexOf("wrap") >= 0, settings.scale]);
                 const refit = style !== previousStyle;  // space filling is larger: fit it in the view again
+                if (style === pageStyle) { pageStyle = null; }
+                else if (previousStyle !== null && style !== previousStyle) { styleChosen = true; }
                 previousStyle = style;
                 cells.forEach(function (cell) {
                     if (!cell.payload || !cell.viewer) { return; }
