@@ -399,18 +399,8 @@ def read_dataset(source, format: str | None = None, *, name: str | None = None, 
         raise DatasetError(f"{display}: the file is empty. Upload a file that contains structures.")
     if spec.check_size is not None:
         spec.check_size(data, display, limit)
-    parts = spec.reader(data, display)
-    return Dataset(
-        name=display,
-        structures=parts.structures,
-        structure_properties=parts.structure_properties,
-        atom_properties=parts.atom_properties,
-        features=parts.features,
-        feature_names=parts.feature_names,
-        environments=parts.environments,
-        content_hash=content_hash,
-        format=fmt,
-        skipped_properties=parts.skipped,
-        metadata=parts.metadata,
-    )
+    dataset = spec.reader(data, display)
+    dataset.content_hash = content_hash
+    dataset.format = fmt
+    return dataset
 

@@ -2,13 +2,13 @@
 tables, validating structures, and wrapping a parser's errors into :class:`DatasetError`.
 
 A reader takes the (decompressed, size-checked) bytes of a file and its display name and returns
-:class:`Parts`; :func:`compute.datasets.read_dataset` adds the name, hash and format.
+a :class:`~compute.datasets.Dataset` of that name; :func:`compute.datasets.read_dataset` adds the
+content hash and the format.
 """
 
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
 
 import ase
 import ase.io
@@ -16,28 +16,13 @@ import numpy as np
 import pandas as pd
 
 from .. import budget
-from ..datasets import MAX_COMPONENTS, MAX_TEXT_LENGTH, DatasetError, offsets_from_counts
+from ..datasets import MAX_COMPONENTS, MAX_TEXT_LENGTH, Dataset, DatasetError, offsets_from_counts
 
 # arrays/info entries that are ASE bookkeeping rather than properties
 _ASE_ARRAYS = frozenset({"numbers", "positions", "species", "spacegroup_kinds"})
 _ASE_INFO = frozenset({"spacegroup", "unit_cell", "occupancy", "pbc", "cell"})
 # calculator results with one row per atom (ase.outputs)
 _PER_ATOM_RESULTS = frozenset({"forces", "energies", "stresses", "charges", "magmoms"})
-
-
-@dataclass
-class Parts:
-    """What a reader returns; :func:`read_dataset` adds name, hash and format."""
-
-    structures: list[ase.Atoms] | None
-    structure_properties: pd.DataFrame
-    atom_properties: pd.DataFrame
-    features: np.ndarray | None = None
-    feature_names: list[str] | None = None
-    environments: pd.DataFrame | None = None
-    skipped: dict[str, str] = field(default_factory=dict)
-    #: see :attr:`compute.datasets.Dataset.metadata`
-    metadata: dict = field(default_factory=dict)
 
 
 def _is_text(v) -> bool:
@@ -356,18 +341,19 @@ def _plain(atoms: ase.Atoms) -> ase.Atoms:
     return atoms
 
 
-def structures_parts(frames: list[ase.Atoms], name: str, exclude=frozenset()) -> Parts:
+def structures_dataset(frames: list[ase.Atoms], name: str, exclude=frozenset()) -> Dataset:
     validate_frames(frames, name)
     counts, per_structure, per_atom = collect_properties(frames)
-    return tables_parts([_plain(a) for a in frames], counts, per_structure, per_atom, exclude)
+    return tables_dataset(name, [_plain(a) for a in frames], counts, per_structure, per_atom, exclude)
 
 
-def tables_parts(structures: list[ase.Atoms], counts: np.ndarray, per_structure: dict, per_atom: dict,
-                 exclude=frozenset()) -> Parts:
-    """:class:`Parts` of validated plain structures and their properties as
+def tables_dataset(name: str, structures: list[ase.Atoms], counts: np.ndarray, per_structure: dict, per_atom: dict,
+                   exclude=frozenset()) -> Dataset:
+    """The dataset of validated plain structures and their properties as
     :func:`collect_properties` gathers them."""
     s_props, a_props, skipped, kept = tables_from_properties(counts, per_structure, per_atom, exclude)
-    return Parts(structures, s_props, a_props, skipped=skipped, metadata={"values": kept} if kept else {})
+    return Dataset(name, structures, s_props, a_props, skipped_properties=skipped,
+                   metadata={"values": kept} if kept else {})
 
 
 def decode_text(data: bytes) -> str:
@@ -398,19 +384,20 @@ FEATURES_HELP = (
 )
 
 
-def features_parts(name: str, features: np.ndarray, feature_names: list[str], props: dict, skipped: dict) -> Parts:
+def features_dataset(name: str, features: np.ndarray, feature_names: list[str], props: dict, skipped: dict) -> Dataset:
     if features.ndim != 2 or features.shape[1] == 0 or features.shape[0] == 0:
         raise DatasetError(f"{name}: no numeric features found (features of shape {features.shape}). {FEATURES_HELP}")
     bad = ~np.isfinite(features)
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raise DatasetError(f"{name}: feature {feature_names[c]!r} of row {r} is NaN or infinite. Features must be finite numbers.")
-    return Parts(
+    return Dataset(
+        name,
         None,
         pd.DataFrame(props, index=pd.RangeIndex(features.shape[0])),
         pd.DataFrame({"structure": np.zeros(0, np.int64), "atom": np.zeros(0, np.int64)}),
         features=features,
         feature_names=feature_names,
-        skipped=skipped,
+        skipped_properties=skipped,
     )
 

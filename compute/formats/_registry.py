@@ -21,7 +21,8 @@ class FormatSpec:
 
     name: str
     description: str
-    #: ``reader(data, name)`` -> the parts of a dataset (see :mod:`compute.formats._common`)
+    #: ``reader(data, name)`` -> the :class:`~compute.datasets.Dataset` named ``name``, without its
+    #: content hash and format (see :mod:`compute.formats._common`)
     reader: Callable
     extensions: tuple[str, ...]
     #: the export function for this format (its own signature), ``None`` when there is none

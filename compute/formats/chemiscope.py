@@ -22,7 +22,6 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import ase
 import numpy as np
@@ -31,15 +30,12 @@ from ase.data import atomic_numbers
 
 from .. import budget
 from .._dispatch import to_numpy
-from ..datasets import INDEX_COLUMNS, DatasetError, offsets_from_counts
+from ..datasets import INDEX_COLUMNS, Dataset, DatasetError, offsets_from_counts
 from ._common import (
-    FEATURES_HELP, Parts, add_columns, columns_from_values, features_parts, index_columns, validate_frames, within_budget,
+    FEATURES_HELP, add_columns, columns_from_values, features_dataset, index_columns, validate_frames, within_budget,
 )
 from ._registry import register
 from ._writing import atom_rows, is_numeric, need_structures, per_row, row_count, selection
-
-if TYPE_CHECKING:
-    from ..datasets import Dataset
 
 __all__ = ["DEFAULT_CUTOFF", "NAN_JSON", "NAN_MARKER", "PALETTES", "read_chemiscope", "to_chemiscope"]
 
@@ -95,7 +91,7 @@ def _refuse_constant(token: str):
     raise ValueError(f"bare {token} is not JSON")
 
 
-def read_chemiscope(data: bytes, name: str) -> Parts:
+def read_chemiscope(data: bytes, name: str) -> Dataset:
     try:
         text = data.decode("utf-8")
         try:  # strict JSON first, with chemiscope's NaN marker revived
@@ -219,12 +215,13 @@ def read_chemiscope(data: bytes, name: str) -> Parts:
         metadata["values"] = kept_values
     if structures is None:
         return _properties_only(name, s_table, n_structures or 0, skipped, metadata)
-    return Parts(
+    return Dataset(
+        name,
         structures,
         pd.DataFrame(s_table, index=pd.RangeIndex(n_structures or 0)),
         pd.DataFrame(a_table),
         environments=environments,
-        skipped=skipped,
+        skipped_properties=skipped,
         metadata=metadata,
     )
 
@@ -255,7 +252,7 @@ def _read_metadata(doc: dict, name: str) -> dict:
     return out
 
 
-def _properties_only(name: str, s_table: dict, n: int, skipped: dict, metadata: dict) -> Parts:
+def _properties_only(name: str, s_table: dict, n: int, skipped: dict, metadata: dict) -> Dataset:
     """A file without structures: a features table of its numeric structure properties (as a
     CSV without ``feature`` columns), every property kept as a column too."""
     if not s_table:
@@ -271,9 +268,9 @@ def _properties_only(name: str, s_table: dict, n: int, skipped: dict, metadata: 
         if k not in complete:
             skipped.setdefault(f"{k} (as a feature)", "missing values: kept as a property, not used as a feature")
     features = np.column_stack([np.asarray(s_table[k], dtype=float) for k in complete])
-    parts = features_parts(name, features, complete, s_table, skipped)
-    parts.metadata = metadata
-    return parts
+    dataset = features_dataset(name, features, complete, s_table, skipped)
+    dataset.metadata = metadata
+    return dataset
 
 
 def _unit_cell_setting(settings) -> bool | None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import io
 
-from ._common import Parts, ase_iread, structures_parts
+from ..datasets import Dataset
+from ._common import ase_iread, structures_dataset
 from ._registry import register
 
 __all__ = ["read_cif"]
 
 
-def read_cif(data: bytes, name: str) -> Parts:
-    return structures_parts(ase_iread(io.BytesIO(data), "cif", name, "CIF"), name)
+def read_cif(data: bytes, name: str) -> Dataset:
+    return structures_dataset(ase_iread(io.BytesIO(data), "cif", name, "CIF"), name)
 
 
 register("cif", "CIF", (".cif",), read_cif)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..datasets import INDEX_COLUMNS, MAX_TEXT_LENGTH, DatasetError
-from ._common import FEATURES_HELP, Parts, features_parts
+from ._common import FEATURES_HELP, features_dataset
 from ._registry import register
 from ._writing import atom_rows, check_per, need_structures, per_row, row_count, selection
 
@@ -37,7 +37,7 @@ __all__ = ["read_csv", "to_csv"]
 # --------------------------------------------------------------------------------------------
 
 
-def read_csv(data: bytes, name: str) -> Parts:
+def read_csv(data: bytes, name: str) -> Dataset:
     try:
         table = pd.read_csv(io.BytesIO(data), skipinitialspace=True)
     except Exception as exc:  # noqa: BLE001 -- pandas' parser errors, in one place
@@ -71,7 +71,7 @@ def read_csv(data: bytes, name: str) -> Parts:
                 continue
             props[c] = pd.Categorical(col.astype(object).where(col.notna(), None))
     skipped = {c: f"long text (more than {MAX_TEXT_LENGTH} characters)" for c in prop_cols if c not in props}
-    return features_parts(name, features, feature_cols, props, skipped)
+    return features_dataset(name, features, feature_cols, props, skipped)
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .. import budget
 from ..datasets import DatasetError
-from ._common import Parts, structures_parts
+from ._common import structures_dataset
 from ._registry import register
 from ._writing import atom_rows, check_per, is_numeric, need_structures, per_row, row_count, selection
 
@@ -66,7 +66,7 @@ def _check_plain_sqlite(path: str, name: str) -> None:
         raise DatasetError(f"{name}: {limits.refuse('max_structures', 'the number of structures', rows)}.")
 
 
-def read_db(data: bytes, name: str) -> Parts:
+def read_db(data: bytes, name: str) -> Dataset:
     import ase.db
 
     if not data.startswith(b"SQLite format 3\x00"):
@@ -94,9 +94,9 @@ def read_db(data: bytes, name: str) -> Parts:
                 f"{name}: cannot read row {len(frames)} of the ASE database: {type(exc).__name__}: {exc}."
                 f" Check that it was written by ase.db and is not damaged."
             ) from exc
-    parts = structures_parts(frames, name)
-    parts.metadata.update(kept)
-    return parts
+    dataset = structures_dataset(frames, name)
+    dataset.metadata.update(kept)
+    return dataset
 
 
 def _add_data(atoms: ase.Atoms, key: str, value) -> None:
@@ -171,14 +171,8 @@ def to_ase_db(dataset: Dataset, indices, *, per: str = "structure", extra_proper
 
     Parameters
     ----------
-    dataset : Dataset
-        A dataset with structures.
-    indices : array-like of int, or boolean mask
-        Selected structures (``per="structure"``) or atom rows (``per="atom"``).
-    per : {"structure", "atom"}
-        ``"atom"``: ``indices`` are rows of ``dataset.atom_properties``; the structures holding
-        them are written once each, in increasing order, with a per-atom ``selected`` flag. Every
-        row carries its structure's index in the dataset as ``source_index``.
+    dataset, indices, per : as in :func:`~compute.formats.extxyz.to_extxyz`
+        Every row also carries its structure's index in the dataset as ``source_index``.
     extra_properties : dict of str to array, optional
         One value per selected row (map coordinates, predictions, ...), in the order of
         ``indices``: key-value pairs (per structure) or per-atom ``data`` (per atom, NaN or empty
@@ -192,8 +186,7 @@ def to_ase_db(dataset: Dataset, indices, *, per: str = "structure", extra_proper
     Raises
     ------
     ValueError
-        Nothing selected, indices out of range or repeated, a features table without structures,
-        extra properties of the wrong length or whose names are already used.
+        As :func:`~compute.formats.extxyz.to_extxyz`.
 
     Examples
     --------

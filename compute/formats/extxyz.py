@@ -34,7 +34,7 @@ import pandas as pd
 from .. import budget
 from ..datasets import DatasetError
 from ._common import (
-    Parts, ase_iread, decode_text, structures_parts, tables_parts, validate_structures, within_budget,
+    ase_iread, decode_text, structures_dataset, tables_dataset, validate_structures, within_budget,
 )
 from ._registry import register
 from ._writing import atom_rows, check_per, is_numeric, need_structures, per_row, row_count, selection
@@ -94,17 +94,23 @@ def _check_xyz_frame_sizes_bytes(data: bytes, name: str, newlines: np.ndarray) -
     edges[1:-1] = newlines
     edges[-1] = len(data)
     n_lines = len(newlines) + (0 if data.endswith(b"\n") else 1)  # no empty line after the last break
+    edge = edges.item  # a Python int: slicing with it is faster than with a NumPy scalar
+    return _walk_frames(n_lines, lambda k: data[edge(k) + 1 : edge(k + 1)], name)
+
+
+def _walk_frames(n_lines: int, line, name: str) -> list | None:
+    """The count scan over ``n_lines`` lines, ``line(k)`` giving line ``k`` (text or bytes)."""
     limits = budget.current()
     max_per_structure, max_structures, max_atoms = limits.max_atoms_per_structure, limits.max_structures, limits.max_atoms
     position, frame, total = 0, 0, 0
     counts: list[int] = []
-    comments: list[bytes] = []
+    comments: list = []
     while position < n_lines:
-        line = data[edges[position] + 1 : edges[position + 1]]
+        count_line = line(position)
         try:
-            count = int(line)  # a count alone on its line, spaces around (as head[0] below)
+            count = int(count_line)  # a count alone on its line, spaces around: no split needed
         except ValueError:
-            head = line.split()
+            head = count_line.split()
             if not head:  # blank lines between or after frames: ASE decides whether it accepts them
                 position += 1
                 continue
@@ -119,42 +125,9 @@ def _check_xyz_frame_sizes_bytes(data: bytes, name: str, newlines: np.ndarray) -
                 f"{max(remaining, 0)} lines follow. The file is truncated or the count is wrong."
             )
         counts.append(count)
-        comments.append(data[edges[position + 1] + 1 : edges[position + 2]])
-        total += count
-        if count > max_per_structure or len(counts) > max_structures or total > max_atoms:
-            within_budget(name, budget.check_counts, counts)
-        position += count + 2
-        frame += 1
-    within_budget(name, budget.check_counts, counts)
-    return comments if all(counts) else None
-
-
-def _walk_frames(n_lines: int, line, name: str) -> list | None:
-    """The count scan over ``n_lines`` lines, ``line(k)`` giving line ``k`` (text or bytes)."""
-    position, frame = 0, 0
-    counts: list[int] = []
-    comments: list = []
-    total = 0
-    limits = budget.current()
-    while position < n_lines:
-        head = line(position).split()
-        if not head:  # blank lines between or after frames: ASE decides whether it accepts them
-            position += 1
-            continue
-        try:
-            count = int(head[0])
-        except ValueError:
-            return None  # not a count line: ASE's own error names the problem
-        remaining = n_lines - position - 2
-        if count < 0 or count > remaining:
-            raise DatasetError(
-                f"{name}: frame {frame} (starting at line {position + 1}): expected {count} atoms but only "
-                f"{max(remaining, 0)} lines follow. The file is truncated or the count is wrong."
-            )
-        counts.append(count)
         comments.append(line(position + 1))
         total += count
-        if count > limits.max_atoms_per_structure or len(counts) > limits.max_structures or total > limits.max_atoms:
+        if count > max_per_structure or len(counts) > max_structures or total > max_atoms:
             within_budget(name, budget.check_counts, counts)
         position += count + 2
         frame += 1
@@ -586,7 +559,7 @@ def _plain_atoms_factory():
     return _PLAIN_ATOMS
 
 
-def read_extxyz(data: bytes, name: str) -> Parts:
+def read_extxyz(data: bytes, name: str) -> Dataset:
     newlines = _plain_line_breaks(data)
     if newlines is not None:
         # the common case: ASCII with \n line breaks, scanned and parsed as bytes (text only
@@ -611,7 +584,7 @@ def read_extxyz(data: bytes, name: str) -> Parts:
         if native is not None:
             structures, counts, per_structure, per_atom, positions, cells, pbcs = native
             validate_structures(structures, name, "frame", counts, positions, cells, pbcs)
-            return tables_parts(structures, counts, per_structure, per_atom, exclude)
+            return tables_dataset(name, structures, counts, per_structure, per_atom, exclude)
         if text is None:
             text = decode_text(data)
         frames = ase_iread(io.StringIO(text), "extxyz", name, "(extended) XYZ", count_lines=True)
@@ -619,7 +592,7 @@ def read_extxyz(data: bytes, name: str) -> Parts:
             # a plain-XYZ free-text comment ("water, B3LYP") comes back as bare words set to True
             if atoms.info and all(v is True for v in atoms.info.values()):
                 atoms.info = {}
-        return structures_parts(frames, name, exclude)
+        return structures_dataset(frames, name, exclude)
     finally:
         if collecting:
             gc.enable()

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .._dispatch import to_numpy
-from ..datasets import MAX_TEXT_LENGTH, DatasetError, too_large
-from ._common import FEATURES_HELP, Parts, features_parts
+from ..datasets import MAX_TEXT_LENGTH, Dataset, DatasetError, too_large
+from ._common import FEATURES_HELP, features_dataset
 from ._registry import register
 from ._writing import is_numeric, selection
 
@@ -52,7 +52,7 @@ def check_npz_members(data: bytes, name: str, limit: int) -> None:
         raise too_large(name, inflated, limit, " (its arrays, decompressed)")
 
 
-def read_npz(data: bytes, name: str) -> Parts:
+def read_npz(data: bytes, name: str) -> Dataset:
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -95,7 +95,7 @@ def read_npz(data: bytes, name: str) -> Parts:
             props[key] = pd.Categorical(a.tolist())
         else:
             skipped[key] = f"values of dtype {a.dtype}"
-    return features_parts(name, features.astype(float, copy=False), feature_names, props, skipped)
+    return features_dataset(name, features.astype(float, copy=False), feature_names, props, skipped)
 
 
 # --------------------------------------------------------------------------------------------

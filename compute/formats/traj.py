@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import tempfile
 
-from ..datasets import DatasetError
-from ._common import Parts, ase_iread, structures_parts
+from ..datasets import Dataset, DatasetError
+from ._common import ase_iread, structures_dataset
 from ._registry import register
 
 __all__ = ["read_traj"]
 
 
-def read_traj(data: bytes, name: str) -> Parts:
+def read_traj(data: bytes, name: str) -> Dataset:
     if not data.startswith((b"- of Ulm", b"AFFormat")):
         raise DatasetError(
             f"{name}: not an ASE trajectory (ULM) file. Old pickle-based trajectories are refused;"
@@ -24,7 +24,7 @@ def read_traj(data: bytes, name: str) -> Parts:
         with open(path, "wb") as fd:
             fd.write(data)
         frames = ase_iread(path, "traj", name, "ASE trajectory")
-    return structures_parts(frames, name)
+    return structures_dataset(frames, name)
 
 
 register("traj", "ASE trajectory", (".traj",), read_traj, aliases=("trajectory",), gzip=False)

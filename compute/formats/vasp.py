@@ -7,8 +7,8 @@ import io
 import re
 
 from .. import budget
-from ..datasets import DatasetError
-from ._common import Parts, ase_iread, decode_text, structures_parts, within_budget
+from ..datasets import Dataset, DatasetError
+from ._common import ase_iread, decode_text, structures_dataset, within_budget
 from ._registry import register
 
 __all__ = ["read_vasp"]
@@ -35,10 +35,10 @@ def _check_poscar_atom_count(text: str, name: str) -> None:
         return
 
 
-def read_vasp(data: bytes, name: str) -> Parts:
+def read_vasp(data: bytes, name: str) -> Dataset:
     text = decode_text(data)
     _check_poscar_atom_count(text, name)
-    return structures_parts(ase_iread(io.StringIO(text), "vasp", name, "POSCAR/CONTCAR"), name)
+    return structures_dataset(ase_iread(io.StringIO(text), "vasp", name, "POSCAR/CONTCAR"), name)
 
 
 register("vasp", "VASP POSCAR/CONTCAR", (".vasp", ".poscar"), read_vasp, prefixes=("POSCAR", "CONTCAR"), aliases=("poscar", "contcar"))
