@@ -214,6 +214,31 @@ class SampleSpaceCache:
         return s, U, inv_sqrt_or_zero(s, xp, tol)
 
 
+def centred_targets(estimator, y, n, backend, center=True):
+    """``y`` checked for ``n`` samples, as (n, n_targets), minus its mean; ``None`` when ``y`` is
+    (an unsupervised fit). Sets ``estimator.y_mean_`` (zeros when not ``center``) and
+    ``estimator._y_1d`` (whether predictions are 1D)."""
+    if y is None:
+        return None
+    from .._validation import check_y
+
+    y = check_y(y, n, estimator=estimator, backend=backend)
+    estimator._y_1d = y.ndim == 1
+    Y = y.reshape(n, -1)
+    estimator.y_mean_ = Y.mean(axis=0) if center else backend.xp.zeros(Y.shape[1])
+    return Y - estimator.y_mean_
+
+
+class UnsupervisedFit:
+    """``fit(X)`` of the unsupervised maps (PCA, KernelPCA): the supervised map's fit at
+    ``mixing=1``, with no targets and no regression. A class provides
+    ``_fit(X, y, mixing, regularization)``."""
+
+    def fit(self, X, y=None):
+        """Fit on ``X`` (``y`` is ignored). Returns self."""
+        return self._fit(X, None, mixing=1.0, regularization=0.0)
+
+
 class MixingFit:
     """``fit(X, y)`` and ``refit(mixing)`` of the supervised maps (PCovR, KernelPCovR).
 

@@ -15,6 +15,23 @@ _CHUNK = 4096  # rows of kernel computed at once in transform / Nystrom features
 
 
 class _KernelPCovBase(TransformerMixin, BaseEstimator):
+    # every kernel map's parameters: KernelPCA's, to which KernelPCovR adds mixing and regularization
+    def __init__(self, n_components=2, kernel="rbf", gamma=None, degree=2, coef0=0, center=True,
+                 n_active=None, kernel_params=None, eigen_solver="auto", tol=1e-12,
+                 nystrom_rcond=1e-10, backend="auto"):
+        self.n_components = n_components
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.center = center
+        self.n_active = n_active
+        self.kernel_params = kernel_params
+        self.eigen_solver = eigen_solver
+        self.tol = tol
+        self.nystrom_rcond = nystrom_rcond
+        self.backend = backend
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.pairwise = self.kernel == "precomputed"
@@ -55,13 +72,7 @@ class _KernelPCovBase(TransformerMixin, BaseEstimator):
         precomputed = self.kernel == "precomputed"
         if precomputed and X.shape[0] != X.shape[1]:
             raise ValueError(f"with kernel='precomputed', X must be the square training kernel; got {X.shape}")
-        Yc = None
-        if y is not None:
-            y = check_y(y, n, estimator=self, backend=be)
-            self._y_1d = y.ndim == 1
-            Y = y.reshape(n, -1)
-            self.y_mean_ = Y.mean(axis=0) if self.center else be.xp.zeros(Y.shape[1])
-            Yc = Y - self.y_mean_
+        Yc = B.centred_targets(self, y, n, be, center=self.center)
         check_n_features(self, X, reset=True)
         self.n_samples_in_ = n
         if self.n_active is None:
@@ -302,20 +313,11 @@ class KernelPCovR(B.MixingFit, RegressorMixin, _KernelPCovBase):
     def __init__(self, mixing=0.5, n_components=2, kernel="rbf", gamma=None, degree=2, coef0=0,
                  regularization=1e-6, center=True, n_active=None, kernel_params=None,
                  eigen_solver="auto", tol=1e-12, nystrom_rcond=1e-10, backend="auto"):
+        super().__init__(n_components=n_components, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0,
+                         center=center, n_active=n_active, kernel_params=kernel_params,
+                         eigen_solver=eigen_solver, tol=tol, nystrom_rcond=nystrom_rcond, backend=backend)
         self.mixing = mixing
-        self.n_components = n_components
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
         self.regularization = regularization
-        self.center = center
-        self.n_active = n_active
-        self.kernel_params = kernel_params
-        self.eigen_solver = eigen_solver
-        self.tol = tol
-        self.nystrom_rcond = nystrom_rcond
-        self.backend = backend
 
     def _expected_failed_checks(self):
         """scikit-learn estimator checks this instance is known to fail, with the reason (for
@@ -395,7 +397,7 @@ class KernelPCovR(B.MixingFit, RegressorMixin, _KernelPCovBase):
         return -(l_kpca + l_krr)
 
 
-class KernelPCA(_KernelPCovBase):
+class KernelPCA(B.UnsupervisedFit, _KernelPCovBase):
     """Kernel PCA (the ``mixing=1`` limit of :class:`KernelPCovR`), full or Nyström.
 
     Equals :class:`sklearn.decomposition.KernelPCA` (same kernel, centred) up to the sign of each
@@ -408,23 +410,3 @@ class KernelPCA(_KernelPCovBase):
     >>> KernelPCA(n_components=2, gamma=0.3).fit_transform(X).shape
     (100, 2)
     """
-
-    def __init__(self, n_components=2, kernel="rbf", gamma=None, degree=2, coef0=0, center=True,
-                 n_active=None, kernel_params=None, eigen_solver="auto", tol=1e-12,
-                 nystrom_rcond=1e-10, backend="auto"):
-        self.n_components = n_components
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-        self.center = center
-        self.n_active = n_active
-        self.kernel_params = kernel_params
-        self.eigen_solver = eigen_solver
-        self.tol = tol
-        self.nystrom_rcond = nystrom_rcond
-        self.backend = backend
-
-    def fit(self, X, y=None):
-        """Fit on ``X`` (``y`` ignored). Returns self."""
-        return self._fit(X, None, mixing=1.0, regularization=0.0)

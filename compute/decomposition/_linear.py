@@ -22,13 +22,7 @@ class _LinearPCovBase(TransformerMixin, BaseEstimator):
         k = B.check_n_components(self.n_components, min(n, p))
         if self.space not in ("auto", "feature", "sample"):
             raise ValueError(f"space must be 'auto', 'feature' or 'sample', got {self.space!r}")
-        Yc = None
-        if y is not None:
-            y = check_y(y, n, estimator=self, backend=be)
-            self._y_1d = y.ndim == 1
-            Y = y.reshape(n, -1)
-            self.y_mean_ = Y.mean(axis=0)
-            Yc = Y - self.y_mean_
+        Yc = B.centred_targets(self, y, n, be)
         check_n_features(self, X, reset=True)
         self.n_samples_in_ = n
         self.mean_ = X.mean(axis=0)
@@ -118,7 +112,7 @@ class _LinearPCovBase(TransformerMixin, BaseEstimator):
         return B.as_input_type(T @ self.ptx_ + self.mean_, cc)
 
 
-class PCA(_LinearPCovBase):
+class PCA(B.UnsupervisedFit, _LinearPCovBase):
     """Principal component analysis (the ``mixing=1`` limit of :class:`PCovR`).
 
     Centres the features with their mean, diagonalises the covariance (``n_samples >
@@ -159,10 +153,6 @@ class PCA(_LinearPCovBase):
         self.space = space
         self.tol = tol
         self.backend = backend
-
-    def fit(self, X, y=None):
-        """Fit on ``X`` (``y`` is ignored). Returns self."""
-        return self._fit(X, None, mixing=1.0, regularization=0.0)
 
 
 class PCovR(B.MixingFit, RegressorMixin, _LinearPCovBase):

@@ -191,30 +191,43 @@ class LambdaSoapInvariants(OnExpansion):
                 selected_samples=None, dtype=np.float64, progress=None, rows_per_chunk: int = 1024) -> np.ndarray:
         """Rows of every atom (by (structure, atom)) or of every structure (means), shape
         (n_rows, n_features); arguments as in :meth:`SphericalExpansion.compute`."""
-        resolved, frames, species = prepare_call(self, frames, per, backend, species)
-        if per == "structure" and selected_samples is not None:
-            frames = [frames[k] for k in np.asarray(selected_samples, dtype=np.int64)]
-            selected_samples = None
-        coefficients = self.expansion.compute(frames, per="atom", backend=resolved, species=species,
-                                              selected_samples=selected_samples, return_device_array=True, progress=progress)
-        xp = resolved.xp
-        n_atoms, n_species, _, n_max = coefficients.shape
+        return _invariant_rows(self, self._rows, frames, per, backend, species, selected_samples, dtype, progress,
+                               rows_per_chunk)
+
+    def _rows(self, c, xp):
+        n_rows, n_species, _, n_max = c.shape
         channels = n_species * n_max
-        couplings = [xp.asarray(real_coupling(l, l, 0)[0]) for l in range(self.l_max + 1)]
-        out = xp.empty((len(frames) if per == "structure" else n_atoms, self.n_features(n_species)))
-        done = 0
-        for rows, chunk_frames in _row_chunks(frames, per, n_atoms, rows_per_chunk):
-            c = coefficients[rows]
-            columns = []
-            for l, coupling in enumerate(couplings):
-                x = c[:, :, l * l : (l + 1) ** 2, :].transpose(0, 1, 3, 2).reshape(len(c), channels, 2 * l + 1)
-                columns.append((x @ coupling @ x.transpose(0, 2, 1)).reshape(len(c), -1))
-            values = xp.concatenate(columns, axis=1)
-            if chunk_frames is not None:
-                values = per_structure(xp, chunk_frames, values, mean=True)
-            out[done : done + len(values)] = values
-            done += len(values)
-        return resolved.to_host(out).astype(dtype, copy=False)
+        columns = []
+        for l in range(self.l_max + 1):
+            coupling = xp.asarray(real_coupling(l, l, 0)[0])
+            x = c[:, :, l * l : (l + 1) ** 2, :].transpose(0, 1, 3, 2).reshape(n_rows, channels, 2 * l + 1)
+            columns.append((x @ coupling @ x.transpose(0, 2, 1)).reshape(n_rows, -1))
+        return xp.concatenate(columns, axis=1)
+
+
+def _invariant_rows(descriptor, contract, frames, per, backend, species, selected_samples, dtype, progress,
+                    rows_per_chunk):
+    """The rows of an invariant built on ``descriptor.expansion``, computed ``rows_per_chunk``
+    atoms at a time: ``contract(c, xp)`` turns the density coefficients ``c`` of a chunk of atoms
+    into their rows; per structure, each structure's mean row."""
+    resolved, frames, species = prepare_call(descriptor, frames, per, backend, species)
+    if per == "structure" and selected_samples is not None:
+        frames = [frames[k] for k in np.asarray(selected_samples, dtype=np.int64)]
+        selected_samples = None
+    coefficients = descriptor.expansion.compute(frames, per="atom", backend=resolved, species=species,
+                                                selected_samples=selected_samples, return_device_array=True,
+                                                progress=progress)
+    xp = resolved.xp
+    n_atoms, n_species = coefficients.shape[:2]
+    out = xp.empty((len(frames) if per == "structure" else n_atoms, descriptor.n_features(n_species)))
+    done = 0
+    for rows, chunk_frames in _row_chunks(frames, per, n_atoms, rows_per_chunk):
+        values = contract(coefficients[rows], xp)  # (rows × (2l+1) × channels²) intermediates per chunk
+        if chunk_frames is not None:
+            values = per_structure(xp, chunk_frames, values, mean=True)
+        out[done : done + len(values)] = values
+        done += len(values)
+    return resolved.to_host(out).astype(dtype, copy=False)
 
 
 class SoapBispectrum(OnExpansion):
@@ -362,24 +375,9 @@ class SoapBispectrum(OnExpansion):
                 sorted({int(z) for z in species}) != self.fitted_species_.tolist():
             raise ValueError(f"species={sorted({int(z) for z in species})}: this compression was fitted on "
                              f"species {self.fitted_species_.tolist()}; fit again to change them")
-        resolved, frames, species = prepare_call(self, frames, per, backend, species)
-        if per == "structure" and selected_samples is not None:
-            frames = [frames[k] for k in np.asarray(selected_samples, dtype=np.int64)]
-            selected_samples = None
-        coefficients = self.expansion.compute(frames, per="atom", backend=resolved, species=species,
-                                              selected_samples=selected_samples, return_device_array=True, progress=progress)
-        xp = resolved.xp
-        n_atoms, n_species = coefficients.shape[:2]
         contract = self._full_rows if self.compression is None else self._compressed_rows
-        out = xp.empty((len(frames) if per == "structure" else n_atoms, self.n_features(n_species)))
-        done = 0
-        for rows, chunk_frames in _row_chunks(frames, per, n_atoms, rows_per_chunk):
-            values = contract(coefficients[rows], xp)  # (rows × (2l+1) × channels²) intermediates per chunk
-            if chunk_frames is not None:
-                values = per_structure(xp, chunk_frames, values, mean=True)
-            out[done : done + len(values)] = values
-            done += len(values)
-        return resolved.to_host(out).astype(dtype, copy=False)
+        return _invariant_rows(self, contract, frames, per, backend, species, selected_samples, dtype, progress,
+                               rows_per_chunk)
 
     def _full_rows(self, c, xp):
         n_rows, n_species, _, n_max = c.shape

@@ -21,12 +21,36 @@ from ._base import (
 from ._ridge import ridge_solution
 
 
-class _KernelParams:
+class _KernelModel(BaseModel):
+    """What the kernel models share: validating a fit's input, and predicting as
+    ``k(x) · weights + intercept_``. A class sets ``_weights`` (the name of its fitted weights)
+    and provides ``_kernel_rows(X, kernel)``, the kernel between ``X`` and what the weights
+    multiply."""
+
+    _weights = ""
+
     def _kernel_params(self):
         return dict(gamma=self.gamma, degree=self.degree, coef0=self.coef0, zeta=self.zeta)
 
+    def _validate_kernel_fit(self, X, y):
+        """``(kernel, alpha grid, backend, X, y)`` of a fit; a precomputed kernel must be square."""
+        kernel = check_kernel(self.kernel)
+        grid = check_alpha_params(self.alpha, self.alphas)
+        be, X, y = self._validate_fit(X, y)
+        if kernel == "precomputed" and X.shape[0] != X.shape[1]:
+            raise ValueError(f"kernel='precomputed' needs a square training kernel, got shape {X.shape}")
+        return kernel, grid, be, X, y
 
-class KernelRidgeModel(_KernelParams, BaseModel):
+    def predict(self, X):
+        """Predictions for ``X`` (features, or the (n_samples, n_train) kernel)."""
+        check_is_fitted(self, self._weights)
+        weights = getattr(self, self._weights)
+        X, came_cupy = self._validate_predict(X, weights)
+        K = self._kernel_rows(X, check_kernel(self.kernel))
+        return self._as_input_type(K @ weights + self.intercept_, came_cupy)
+
+
+class KernelRidgeModel(_KernelModel):
     """Kernel ridge regression, alpha by exact leave-one-out CV over one eigendecomposition.
 
     Parameters
@@ -72,6 +96,8 @@ class KernelRidgeModel(_KernelParams, BaseModel):
     True
     """
 
+    _weights = "dual_coef_"
+
     def __init__(self, kernel="rbf", *, alpha=None, alphas=None, fit_intercept=True, gamma=None, degree=2,
                  coef0=1, zeta=2, backend="auto"):
         self.kernel = kernel
@@ -86,16 +112,9 @@ class KernelRidgeModel(_KernelParams, BaseModel):
 
     def fit(self, X, y):
         """Fit on ``X`` (features, or the square training kernel) and ``y``; returns self."""
-        kernel = check_kernel(self.kernel)
-        grid = check_alpha_params(self.alpha, self.alphas)
-        be, X, y = self._validate_fit(X, y)
+        kernel, grid, be, X, y = self._validate_kernel_fit(X, y)
         xp = be.xp
-        if kernel == "precomputed":
-            if X.shape[0] != X.shape[1]:
-                raise ValueError(f"kernel='precomputed' needs a square training kernel, got shape {X.shape}")
-            K = X
-        else:
-            K = kernel_matrix(X, None, kernel, self._kernel_params())
+        K = X if kernel == "precomputed" else kernel_matrix(X, None, kernel, self._kernel_params())
         n = K.shape[0]
         self.alphas_ = self.cv_mse_ = None
         if grid is None:
@@ -113,13 +132,8 @@ class KernelRidgeModel(_KernelParams, BaseModel):
         self.n_train_ = n
         return self
 
-    def predict(self, X):
-        """Predictions for ``X`` (features, or the (n_samples, n_train) kernel)."""
-        check_is_fitted(self, "dual_coef_")
-        X, came_cupy = self._validate_predict(X, self.dual_coef_)
-        kernel = check_kernel(self.kernel)
-        K = X if kernel == "precomputed" else kernel_matrix(X, self.X_fit_, kernel, self._kernel_params())
-        return self._as_input_type(K @ self.dual_coef_ + self.intercept_, came_cupy)
+    def _kernel_rows(self, X, kernel):
+        return X if kernel == "precomputed" else kernel_matrix(X, self.X_fit_, kernel, self._kernel_params())
 
 
 def _fixed_alpha_krr(K, y, alpha, fit_intercept):
@@ -144,7 +158,7 @@ def _fixed_alpha_krr(K, y, alpha, fit_intercept):
     return b, c - u[:, None] * b[None, :]
 
 
-class SparseKernelRidgeModel(_KernelParams, BaseModel):
+class SparseKernelRidgeModel(_KernelModel):
     """Sparse kernel ridge regression (projected process / Nyström) on an FPS active set.
 
     ``M = n_active`` active samples are picked by farthest point sampling; the model is ridge
@@ -190,6 +204,8 @@ class SparseKernelRidgeModel(_KernelParams, BaseModel):
     ((30,), True)
     """
 
+    _weights = "coef_"
+
     def __init__(self, n_active=500, *, kernel="rbf", alpha=None, alphas=None, gamma=None, degree=2, coef0=1,
                  zeta=2, active_indices=None, rcond=1e-10, backend="auto"):
         self.n_active = n_active
@@ -221,13 +237,9 @@ class SparseKernelRidgeModel(_KernelParams, BaseModel):
         """Fit on ``X`` (features, or the square training kernel) and ``y``; returns self."""
         from ..kernels import nystrom_projector
 
-        kernel = check_kernel(self.kernel)
-        grid = check_alpha_params(self.alpha, self.alphas)
-        be, X, y = self._validate_fit(X, y)
+        kernel, grid, be, X, y = self._validate_kernel_fit(X, y)
         xp = be.xp
         n = X.shape[0]
-        if kernel == "precomputed" and X.shape[0] != X.shape[1]:
-            raise ValueError(f"kernel='precomputed' needs a square training kernel, got shape {X.shape}")
         self.active_indices_ = self._active_set(X, be)
         idx = xp.asarray(self.active_indices_)
         if kernel == "precomputed":
@@ -249,13 +261,7 @@ class SparseKernelRidgeModel(_KernelParams, BaseModel):
         self.n_train_ = n
         return self
 
-    def predict(self, X):
-        """Predictions for ``X`` (features, or the (n_samples, n_train) kernel)."""
-        check_is_fitted(self, "coef_")
-        X, came_cupy = self._validate_predict(X, self.coef_)
-        kernel = check_kernel(self.kernel)
+    def _kernel_rows(self, X, kernel):
         if kernel == "precomputed":
-            K = X[:, get_namespace(X).asarray(self.active_indices_)]
-        else:
-            K = kernel_matrix(X, self.X_active_, kernel, self._kernel_params())
-        return self._as_input_type(K @ self.coef_ + self.intercept_, came_cupy)
+            return X[:, get_namespace(X).asarray(self.active_indices_)]
+        return kernel_matrix(X, self.X_active_, kernel, self._kernel_params())
