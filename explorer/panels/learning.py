@@ -286,10 +286,15 @@ def on_learning_options(features_state, dataset_state, chosen):
     Output("learning-note", "children"),
     Input("learning-model", "value"),
     Input(state.FEATURES, "data"),
+    Input("learning-property", "value"),
 )
-def on_learning_note(model, features_state):
+def on_learning_note(model, features_state, target):
     if not features_state:
         return ""
+    if is_tensor_choice(target):  # the model list names scalar models: say which λ-SOAP model runs
+        chosen = defaults.TENSOR_MODELS[tensor_model_for(model)]
+        return (f"A whole vector or tensor is learned by a λ-SOAP model: {chosen} for this choice "
+                "(automatic and ridge: linear; KRR choices: SA-GPR), beside a scalar model per Cartesian component.")
     try:
         return check_size(model, int(features_state.get("n_rows", 0)))
     except ValueError as error:

@@ -533,11 +533,13 @@ def parity_view(store: Store, features_state: dict | None, prediction_state: dic
     rows = map_rows(dataset, features_state["per"])
     name = choice_name(prediction_state["target"])
     reference, predicted, names = arrays["target"], arrays["predicted"], row_names(dataset, rows)
+    index = None
     if predicted.ndim == 2:  # every component of every row: a rotation-blind model would scatter here
         k = predicted.shape[1]
         names = np.array([f"{n} [{c + 1}]" for n in names for c in range(k)], dtype=object)
+        index = np.repeat(np.arange(len(rows)), k)  # a click on any component shows its row's structure
         reference, predicted, name = reference.ravel(), predicted.ravel(), f"{name} (all {k} components)"
-    figure = figures.parity_figure(reference, predicted, name=name, names=names)
+    figure = figures.parity_figure(reference, predicted, name=name, names=names, index=index)
     return figure, {"display": "block"}
 
 

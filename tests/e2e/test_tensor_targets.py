@@ -7,8 +7,7 @@ dipoles as 3-vectors).
   every structure), the viewer with the reference and predicted arrows ticked and drawn, and the
   extended XYZ export of the selection with the predicted vector;
 * the learning-curves tab: the λ-SOAP curve beside the rotation-blind scalar model;
-* a click on a parity-plot point (one component of one structure) shows that structure (xfail:
-  the parity points of a vector target carry their position among the components, not their row).
+* a click on a parity-plot point (one component of one structure) shows that structure.
 
 Screenshots are kept in the test's tmp folder (and in $TENSOR_SHOTS when set, e.g. /tmp) for a
 look by eye.
@@ -322,10 +321,6 @@ _PARITY_PIXELS = """() => {
 }"""
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "app bug: explorer/panels/map.py parity_view flattens a vector target's components (87 points for 29 rows) "
-    "but does not pass index= to figures.parity_figure, so customdata[0] is the point's position 0..86, not its map row: "
-    "a click on component [c] of structure s shows row 3*s+c-1 (a wrong structure, or 'row 35 is not on the map')"))
 def test_a_parity_point_of_one_component_shows_its_structure(showcase_app, open_app):
     url, _ = showcase_app
     app = open_app(url)

@@ -241,3 +241,20 @@ def test_a_kernel_choice_gives_the_sagpr_learning_curve(store, showcase):
     table = learning.run_learning_curve(store, features_state, "structure:dipole_ccsd[*]", "krr", "random")
     assert table.attrs["model"] == "kernel"
     assert (table["rmse_test"] < table["target_std"]).all()
+
+
+def test_each_parity_point_of_a_vector_carries_its_row(store, showcase):
+    _, features_state = showcase
+    prediction_state = map_panel.compute_predictions(store, features_state, "structure:dipole_ccsd[*]")
+    figure, _ = map_panel.parity_view(store, features_state, prediction_state, ERROR)
+    rows = np.concatenate([np.asarray(t.customdata)[:, 0].astype(int) for t in figure.data if t.customdata is not None])
+    np.testing.assert_array_equal(np.sort(rows), np.repeat(np.arange(29), 3))
+
+
+def test_the_learning_note_names_the_tensor_model():
+    from explorer.panels import learning
+
+    note = learning.on_learning_note("auto", {"n_rows": 29}, "structure:dipole_ccsd[*]")
+    assert "λ-SOAP linear ridge" in note
+    assert "SA-GPR" in learning.on_learning_note("krr", {"n_rows": 29}, "structure:dipole_ccsd[*]")
+    assert learning.on_learning_note("auto", {"n_rows": 29}, "structure:energy") == ""
