@@ -38,7 +38,7 @@ from compute.datasets import DatasetError
 
 from .. import figures, messages, state
 from ..jobs import failure_handler, run_and_cancel
-from ..rows import choice_name, first_numeric_property, is_tensor_choice, map_rows, property_options, tensor_options
+from ..rows import atom_row_positions, choice_name, first_numeric_property, is_tensor_choice, map_rows, property_options, tensor_options
 from ..store import Store, UnknownIdError, make_key
 from .descriptors import load_features
 from .map import structure_groups, target_values
@@ -182,9 +182,7 @@ def run_tensor_curve(store: Store, features_state: dict, target: str, model: str
     y = target_values(store, features_state["dataset"], per, target)
     finite = np.isfinite(y).all(axis=1)
     if per == "atom":
-        rows = map_rows(dataset, per)
-        offsets = dataset.atom_offsets
-        if not (finite.all() and np.array_equal(offsets[rows.structure] + rows.atom, np.arange(offsets[-1]))):
+        if not (finite.all() and np.array_equal(atom_row_positions(dataset, map_rows(dataset, per)), np.arange(dataset.n_atoms))):
             raise ValueError(f"a per-atom learning curve of {choice_name(target)!r} needs its value on every atom")
         frames = list(dataset.structures)
     else:

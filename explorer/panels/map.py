@@ -17,7 +17,7 @@ from compute.descriptors import DESCRIPTORS
 
 from .. import figures, messages, state
 from ..jobs import JobFailed, failure_handler
-from ..rows import (ABS_ERROR, CLUSTER, ERROR, PREDICTED, Rows, choice_name, default_color, first_numeric_property, is_tensor_choice,
+from ..rows import (ABS_ERROR, CLUSTER, ERROR, PREDICTED, Rows, atom_row_positions, choice_name, default_color, first_numeric_property, is_tensor_choice,
                     map_rows, property_options, property_values, row_names, tensor_options, tensor_values)
 from ..store import Store, UnknownIdError, make_key, model_lock
 from .descriptors import load_features
@@ -194,7 +194,7 @@ def compute_predictions(store: Store, features_state: dict, target: str) -> dict
 
 def predict_tensor(store: Store, features_state: dict, target: str) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold predictions of a whole vector or tensor property by the app's tensor model
-    (``compute.defaults.tensor_model``: SA-GPR on λ-SOAP, equivariant by construction), from the
+    (``compute.defaults.tensor_model``, on λ-SOAP: equivariant by construction), from the
     structures themselves with the features' cutoff: ``(predicted, reference)``, each
     ``(n_rows, 3 or 6)`` in the property's own component order."""
     dataset = store.dataset(features_state["dataset"])
@@ -215,11 +215,10 @@ def predict_tensor(store: Store, features_state: dict, target: str) -> tuple[np.
         return predicted[rows.structure], y
     # an atom's property: learned per atom, over every atom of the structures; map rows may be
     # some of them (a chemiscope file's environments): the others enter as missing targets
-    offsets = dataset.atom_offsets
-    flat = offsets[rows.structure] + rows.atom
+    flat = atom_row_positions(dataset, rows)
     full = y
-    if not np.array_equal(flat, np.arange(offsets[-1])):
-        full = np.full((int(offsets[-1]), y.shape[1]), np.nan)
+    if not np.array_equal(flat, np.arange(dataset.n_atoms)):
+        full = np.full((dataset.n_atoms, y.shape[1]), np.nan)
         full[flat] = y
     predicted = tensors.tensor_out_of_fold(dataset.structures, full, rank, per="atom", model=model, n_splits=defaults.N_SPLITS,
                                            descriptor=descriptor, **params)
@@ -278,6 +277,8 @@ def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, s
     if size is not None and size.dtype == object:
         size = None
     hover = {}
+    # a scalar's error has a sign (a scale centred on 0); a vector's is a length
+    signed_error = color_by == ERROR and not (prediction_state and is_tensor_choice(prediction_state.get("target")))
     target = map_state.get("target")
     if target and is_tensor_choice(target):
         hover[f"|{choice_name(target)}|"] = np.linalg.norm(tensor_values(dataset, rows, target), axis=1)
@@ -287,7 +288,7 @@ def draw_map(store: Store, map_state: dict, *, color_by=None, log_color=False, s
     mixing = f" (mixing {map_state['mixing']:.2f})" if map_state["method"] in maps.SUPERVISED else ""
     return figures.map_figure(
         coords,
-        color=color, color_name=color_name, color_kind=color_kind, log_color=log_color, diverging=color_by == ERROR and color_name.startswith("error"),
+        color=color, color_name=color_name, color_kind=color_kind, log_color=log_color, diverging=signed_error,
         size=size, size_name=(size_by or "").partition(":")[2],
         hover=hover, names=row_names(dataset, rows),
         index_name="environment" if rows.per == "atom" else "structure",

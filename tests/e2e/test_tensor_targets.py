@@ -114,16 +114,25 @@ _SHAPES_TICKED = """() => Array.from(document.querySelectorAll('#viewer-shapes i
     .filter((i) => i.checked).map((i) => i.closest('label').innerText.trim())"""
 
 
+def _open_showcase(app) -> None:
+    app.open()
+    app.wait_for_map(lambda i: i["count"] == N_STRUCTURES and "showcase" in i["title"], what="the map of showcase.xyz")
+
+
+def _dipole_error_colours(app) -> None:
+    """The whole dipole as the target, the map coloured by its prediction error (mouse and keys)."""
+    _pick(app, "target-property", "dipole_ccsd: whole", TARGET)
+    _pick(app, "color-by", "prediction err", "prediction error")
+
+
 def test_whole_dipole_target_colours_the_map_shows_both_arrows_and_exports_the_prediction(showcase_app, open_app, tmp_path):
     url, log = showcase_app
     app = open_app(url)
     page = app.page
-    app.open()
-    app.wait_for_map(lambda i: i["count"] == N_STRUCTURES and "showcase" in i["title"], what="the map of showcase.xyz")
+    _open_showcase(app)
 
     # 1. the whole dipole as the target, the map coloured by the length of the prediction error
-    _pick(app, "target-property", "dipole_ccsd: whole", TARGET)
-    _pick(app, "color-by", "prediction err", "prediction error")
+    _dipole_error_colours(app)
     try:
         info = app.wait_for_map(
             lambda i: any(t["colorbar"] and "dipole_ccsd" in t["colorbar"] and "norm" in t["colorbar"] for t in i["traces"]),
@@ -266,8 +275,7 @@ def test_learning_curve_of_the_whole_dipole_beside_a_scalar_model(showcase_app, 
     url, log = showcase_app
     app = open_app(url)
     page = app.page
-    app.open()
-    app.wait_for_map(lambda i: i["count"] == N_STRUCTURES and "showcase" in i["title"], what="the map of showcase.xyz")
+    _open_showcase(app)
 
     app.open_tab("Learning curves")
     _pick(app, "learning-property", "dipole_ccsd: whole", TARGET)
@@ -325,10 +333,8 @@ def test_a_parity_point_of_one_component_shows_its_structure(showcase_app, open_
     url, _ = showcase_app
     app = open_app(url)
     page = app.page
-    app.open()
-    app.wait_for_map(lambda i: i["count"] == N_STRUCTURES and "showcase" in i["title"], what="the map of showcase.xyz")
-    _pick(app, "target-property", "dipole_ccsd: whole", TARGET)
-    _pick(app, "color-by", "prediction err", "prediction error")
+    _open_showcase(app)
+    _dipole_error_colours(app)
     page.wait_for_function(f"() => {{ const p = ({_PARITY})(); return p && p.n === {3 * N_STRUCTURES}; }}", timeout=JOB_MS)
     page.locator("#map-parity-graph").scroll_into_view_if_needed()
     points, previous = page.evaluate(_PARITY_PIXELS), None
