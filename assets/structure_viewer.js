@@ -17,6 +17,14 @@
     // Above this many drawn atoms a structure opens space filling unless a style was chosen: with
     // software WebGL, turning 10,000 atoms took 267 ms a frame with bonds, 50 ms without
     const LARGE_ATOMS = 3000;
+    // Above this many drawn atoms, turning, zooming or panning draws at the screen's own resolution
+    // instead of 3Dmol's antialiasing 2x (a quarter of the pixels); the sharp frame comes back when
+    // the hand stops. With software WebGL a 10,000-atom frame took ~700 ms at 2x, ~150 ms at 1x.
+    const DRAFT_ATOMS = 2000;
+    const DRAFT_WHEEL_MS = 250;  // a zoom by the wheel is over when no wheel event came for this long
+    // a per-structure arrow more than this far out of the screen plane is turned into it (degrees)
+    const ARROW_TILT = 25;
+    const PREDICTED = " predicted (";  // in the label of a model's predicted shape (viewer_component.predicted_shape)
     const COLORS = ["#d62728", "#2f6fad", "#2ca02c", "#9467bd"];
     const PINS = "pinned viewers";   // the map trace marking each viewer's structure
     const MAP = "#map-graph .js-plotly-plot";
@@ -119,7 +127,7 @@
     const cells = [];        // {root, host, title, viewer, names, payload, frame, color}
     let active = 0;
     let settings = {style: "ball-and-stick", labels: "none", colorBy: null, range: [null, null], options: [],
-                    supercell: [1, 1, 1], shapes: [], scale: 1.0};
+                    supercell: [1, 1, 1], shapes: [], scale: 1.0, predicted: "beside"};
     let playing = null;      // interval id
     let previousStyle = null;
     let styleChosen = false; // a style picked by the user (not the page's default) is always kept
@@ -159,10 +167,20 @@
             names = warm.names;
             warm = null;
         }
-        root.append(head, host);
+        // the predicted shapes' own view, beside the reference one (see `split`); hidden until asked
+        const twinHost = document.createElement("div");
+        twinHost.className = "structure-twin";  // not a .structure-host: that selector names the main view
+        const hosts = document.createElement("div");
+        hosts.className = "structure-hosts";
+        hosts.append(host, twinHost);
+        host.appendChild(caption("reference"));
+        twinHost.appendChild(caption("predicted"));
+        root.append(head, hosts);
         canvas().appendChild(root);
         const cell = {root: root, host: host, title: title, swatch: swatch, close: close, viewer: viewer, names: names,
+                      twinHost: twinHost, twin: null, twinNames: null, split: false,
                       payload: null, frame: 0, color: unusedColor()};
+        watchDraft(cell);
         swatch.style.background = cell.color;
         root.style.setProperty("--viewer-color", cell.color);
         root.addEventListener("pointerdown", function () { activate(cells.indexOf(cell)); }, true);
@@ -170,6 +188,13 @@
         cells.push(cell);
         layoutCells();
         return cell;
+    }
+
+    function caption(text) {
+        const span = document.createElement("span");
+        span.className = "structure-caption";
+        span.textContent = text;
+        return span;
     }
 
     function layoutCells() {
@@ -180,6 +205,7 @@
             cell.root.classList.toggle("active", k === active);
             cell.close.style.display = cells.length > 1 ? "" : "none";
             if (cell.viewer) { cell.viewer.resize(); }
+            if (cell.twin && cell.split) { cell.twin.resize(); }
         });
         const add = document.getElementById("viewer-add");
         if (add) { add.disabled = cells.length >= MAX_VIEWERS || !cells.length || !cells[active].payload; }
@@ -273,10 +299,27 @@
         }
     }
 
-    function chemiscopeSettings(cell) {
+    // the shapes ticked that this frame has
+    function shownShapes(cell) {
+        const frame = cell.payload.frames[cell.frame];
+        return (settings.shapes || []).filter(function (n) { return frame.data.shapes && n in frame.data.shapes; });
+    }
+
+    // a model's predicted shapes in a view of their own, beside the reference (turned together):
+    // asked for ("beside"), and both a predicted shape and another one are shown
+    function splits(cell) {
+        if (settings.predicted !== "beside" || !cell.payload) { return false; }
+        const shown = shownShapes(cell);
+        return shown.some(function (n) { return n.indexOf(PREDICTED) >= 0; }) && shown.some(function (n) { return n.indexOf(PREDICTED) < 0; });
+    }
+
+    // chemiscope's settings of the cell's main view, or (`twin`) of the predicted shapes' view
+    function chemiscopeSettings(cell, twin) {
         const style = styleOf(cell);
         const payload = cell.payload;
         const frame = payload.frames[cell.frame];
+        let shapes = shownShapes(cell);
+        if (cell.split) { shapes = shapes.filter(function (n) { return (n.indexOf(PREDICTED) >= 0) === !!twin; }); }
         const out = {
             bonds: style !== "space-filling",
             atoms: style !== "licorice",
@@ -285,7 +328,7 @@
             unitCell: settings.options.indexOf("cell") >= 0 && !!frame.data.cell,
             supercell: frame.data.cell ? withinBudget(settings.supercell, frame.data.size, payload.max_atoms) : [1, 1, 1],
             keepOrientation: true,
-            shape: (settings.shapes || []).filter(function (n) { return frame.data.shapes && n in frame.data.shapes; }).join(","),
+            shape: shapes.join(","),
         };
         if (settings.labels !== "none") { out.labelsProperty = settings.labels in frame.properties ? settings.labels : "element"; }
         const by = settings.colorBy && frame.properties[settings.colorBy] ? settings.colorBy : null;
@@ -332,13 +375,17 @@
                 properties[name] = (frame.properties[name] || []).map(function (v) { return v === null ? undefined : v; });
             });
             cell.root.removeAttribute("data-drawn");
+            const structure = structureOf(frame);
             return new Promise(function (resolve) {
-                cell.viewer.load(structureOf(frame), properties, options, resolve);
+                cell.viewer.load(structure, properties, options, resolve);
             }).then(function () {
+                cell.split = splits(cell);
                 cell.viewer.applySettings(chemiscopeSettings(cell));
                 showStyle(cell);
                 cell.viewer.highlight(perAtom ? payload.center : undefined);
-                if (fresh) { resetView(cell); }
+                return drawTwin(Chemiscope, cell, structure, properties, options);
+            }).then(function () {
+                if (fresh) { resetView(cell); } else { copyView(cell); }
                 cell.title.textContent = titleOf(cell);
                 cell.root.setAttribute("data-structure", String(frame.structure));
                 cell.root.setAttribute("data-drawn", frame.structure + ":" + k);
@@ -352,6 +399,46 @@
         });
     }
 
+    // the twin view of the predicted shapes: the same structure, drawn the same way, turned with
+    // the main view (3Dmol's linked viewers), or hidden when the cell does not split
+    function drawTwin(Chemiscope, cell, structure, properties, options) {
+        link(cell, false);
+        cell.root.classList.toggle("split", cell.split);
+        if (!cell.split) { return Promise.resolve(); }
+        const key = cell.payload.properties.join("\u0001");
+        if (!cell.twin) {
+            cell.twin = integerLabels(new Chemiscope.MoleculeViewer(cell.twinHost, cell.payload.properties));
+        } else if (cell.twinNames !== key) {
+            cell.twin.refreshOptions(true, cell.payload.properties);
+        }
+        cell.twinNames = key;
+        cell.viewer.resize();
+        cell.twin.resize();
+        return new Promise(function (resolve) {
+            cell.twin.load(structure, properties, Object.assign({}, options, {keepOrientation: true}), resolve);
+        }).then(function () {
+            cell.twin.applySettings(chemiscopeSettings(cell, true));
+            cell.twin.highlight(options.highlight);
+            link(cell, true);
+        });
+    }
+
+    // 3Dmol's linked viewers: a turn of one is drawn by the other
+    function link(cell, on) {
+        if (!cell.twin || !cell.viewer || !cell.viewer._viewer || !cell.twin._viewer) { return; }
+        const a = cell.viewer._viewer, b = cell.twin._viewer;
+        a.linkedViewers = (a.linkedViewers || []).filter(function (v) { return v !== b; });
+        b.linkedViewers = (b.linkedViewers || []).filter(function (v) { return v !== a; });
+        if (on) { a.linkViewer(b); b.linkViewer(a); }
+    }
+
+    // the twin looks from where the main view looks
+    function copyView(cell) {
+        if (cell.split && cell.twin && cell.twin._viewer && cell.viewer && cell.viewer._viewer) {
+            cell.twin._viewer.setView(cell.viewer._viewer.getView(), true);
+        }
+    }
+
     function titleOf(cell) {
         const p = cell.payload, f = p.frames[cell.frame];
         let text = p.frames.length > 1 ? p.title.replace(/^#\d+/, "#" + f.structure) : p.title;
@@ -360,19 +447,134 @@
         return text;
     }
 
+    // -- the camera ---------------------------------------------------------------------------------
+    // quaternions [x, y, z, w] as 3Dmol's view holds them: the rotation from the structure's axes to
+    // the screen's (x right, y up, z towards the person)
+    function qmul(a, b) {
+        return [a[3] * b[0] + a[0] * b[3] + a[1] * b[2] - a[2] * b[1], a[3] * b[1] - a[0] * b[2] + a[1] * b[3] + a[2] * b[0],
+                a[3] * b[2] + a[0] * b[1] - a[1] * b[0] + a[2] * b[3], a[3] * b[3] - a[0] * b[0] - a[1] * b[1] - a[2] * b[2]];
+    }
+    function qrotate(q, v) {  // q v q*
+        const r = qmul(qmul(q, [v[0], v[1], v[2], 0]), [-q[0], -q[1], -q[2], q[3]]);
+        return [r[0], r[1], r[2]];
+    }
+    const dot = function (a, b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; };
+    const cross = function (a, b) { return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]; };
+    const unit = function (v) { const n = Math.hypot(v[0], v[1], v[2]); return n > 1e-12 ? [v[0] / n, v[1] / n, v[2] / n] : null; };
+    function qbetween(u, w) {  // the shortest rotation taking unit vector u to unit vector w
+        const c = dot(u, w);
+        if (c < -0.999999) {  // opposite: half a turn about any axis perpendicular to u
+            const axis = unit(cross(u, Math.abs(u[0]) < 0.9 ? [1, 0, 0] : [0, 1, 0]));
+            return [axis[0], axis[1], axis[2], 0];
+        }
+        const a = cross(u, w), n = Math.hypot(a[0], a[1], a[2], 1 + c);
+        return [a[0] / n, a[1] / n, a[2] / n, (1 + c) / n];
+    }
+
+    // the directions of the per-structure arrows shown (a dipole, its prediction), in the
+    // structure's axes
+    function shownArrows(cell) {
+        const shapes = cell.payload.frames[cell.frame].data.shapes || {};
+        const out = [];
+        shownShapes(cell).forEach(function (name) {
+            const shape = shapes[name];
+            const items = shape && shape.kind === "arrow" && shape.parameters && shape.parameters.structure;
+            const v = items && items[0] && items[0].vector ? unit(items[0].vector) : null;
+            if (v) { out.push(v); }
+        });
+        return out;
+    }
+
+    // the view turned as little as it takes for the arrows shown to lie across the screen: an arrow
+    // pointing at the person is a dot. Nothing changes while each is within ARROW_TILT of the screen.
+    function faceArrows(cell, view) {
+        const arrows = shownArrows(cell);
+        if (!arrows.length) { return view; }
+        const q = view.slice(4, 8);
+        const toward = qrotate([-q[0], -q[1], -q[2], q[3]], [0, 0, 1]);  // the person, in the structure's axes
+        const limit = Math.sin(ARROW_TILT * Math.PI / 180);
+        if (arrows.every(function (v) { return Math.abs(dot(v, toward)) <= limit; })) { return view; }
+        // the new line of sight: across the first two arrows that are not parallel, or across the first
+        let d = null;
+        for (let k = 1; k < arrows.length && !d; k++) {
+            const n = cross(arrows[0], arrows[k]);
+            if (Math.hypot(n[0], n[1], n[2]) > 0.2) { d = unit(n); }
+        }
+        if (!d) {
+            const v = arrows[0], c = dot(toward, v);
+            d = unit([toward[0] - c * v[0], toward[1] - c * v[1], toward[2] - c * v[2]]) || unit(cross(v, Math.abs(v[0]) < 0.9 ? [1, 0, 0] : [0, 1, 0]));
+        }
+        if (dot(d, toward) < 0) { d = [-d[0], -d[1], -d[2]]; }
+        // turning d onto the old line of sight first keeps the rest of the view as it was
+        const turned = qmul(q, qbetween(d, toward));
+        return view.slice(0, 4).concat(turned);
+    }
+
+    // the arrows shown were changed: turn the view (not zoom) so that they lie across the screen
+    function orientToArrows(cell) {
+        if (!cell || !cell.payload || !cell.viewer || !cell.viewer._viewer) { return; }
+        const gl = cell.viewer._viewer;
+        const view = gl.getView();
+        if (!view || view.length < 8) { return; }
+        const turned = faceArrows(cell, view);
+        if (turned !== view) { gl.setView(turned); copyView(cell); }
+    }
+
     // the view a new structure opens with (fitted to the panel); "Reset view" goes back to it
     function resetView(cell) {
         if (!cell || !cell.viewer || !cell.viewer._viewer) { return; }
         const gl = cell.viewer._viewer;
         const view = gl.getView();  // [x, y, z, zoom, qx, qy, qz, qw]: the rotation back to none
-        // a tilted view (35 degrees about the x=y diagonal): a flat or linear molecule along an axis is never seen edge-on
-        if (view && view.length >= 8) { view[4] = 0.2125; view[5] = 0.2125; view[6] = 0; view[7] = 0.9537; gl.setView(view); }
+        // a tilted view (35 degrees about the x=y diagonal): a flat or linear molecule along an axis
+        // is never seen edge-on; turned further when an arrow shown would point at the person
+        if (view && view.length >= 8) {
+            view[4] = 0.2125; view[5] = 0.2125; view[6] = 0; view[7] = 0.9537;
+            gl.setView(cell.payload ? faceArrows(cell, view) : view);
+        }
         // fitted to the atoms (not the unit cell: a molecule in a large box would be a speck)
         const model = cell.viewer._current ? cell.viewer._current.model : null;
         gl.zoomTo(model ? {model: model} : {});
         gl.zoom(styleOf(cell) === "space-filling" ? 1.1 : 1.5);
         gl.setSlab(-1000, 1000);
         gl.render();
+        copyView(cell);
+    }
+
+    // -- drafts: large structures turn at the screen's resolution ---------------------------------
+    function drawnAtoms(cell) {
+        if (!cell.payload) { return 0; }
+        const frame = cell.payload.frames[cell.frame];
+        const copies = frame.data.cell ? withinBudget(settings.supercell, frame.data.size, cell.payload.max_atoms) : [1, 1, 1];
+        return frame.data.size * copies[0] * copies[1] * copies[2];
+    }
+
+    function draft(cell, on) {
+        if (!!cell.drafting === on) { return; }
+        if (on && drawnAtoms(cell) <= DRAFT_ATOMS) { return; }
+        cell.drafting = on;
+        [cell.viewer, cell.split ? cell.twin : null].forEach(function (viewer) {
+            const gl = viewer && viewer._viewer;
+            if (!gl || !gl.renderer) { return; }
+            gl.renderer._antialias = !on;  // 3Dmol doubles the pixel ratio when it antialiases
+            gl.resize();                   // a new drawing buffer, drawn again
+        });
+    }
+
+    function watchDraft(cell) {
+        let wheel = null;
+        const end = function () { draft(cell, false); };
+        [cell.host, cell.twinHost].forEach(function (host) {
+            host.addEventListener("pointerdown", function () {
+                draft(cell, true);
+                window.addEventListener("pointerup", end, {once: true, capture: true});
+                window.addEventListener("pointercancel", end, {once: true, capture: true});
+            }, true);
+            host.addEventListener("wheel", function () {
+                draft(cell, true);
+                clearTimeout(wheel);
+                wheel = setTimeout(end, DRAFT_WHEEL_MS);
+            }, {capture: true, passive: true});
+        });
     }
 
     function sameTrajectory(a, b) {
@@ -413,7 +615,9 @@
         if (cells.length <= 1 || k < 0) { return; }
         stop();
         const cell = cells.splice(k, 1)[0];
+        link(cell, false);
         if (cell.viewer) { cell.viewer.remove(); }
+        if (cell.twin) { cell.twin.remove(); }
         cell.root.remove();
         if (active >= cells.length || active === k) {
             active = Math.min(active, cells.length - 1);
@@ -574,12 +778,34 @@
     function exportPNG() {
         const cell = cells[active];
         if (!cell || !cell.viewer || !cell.payload) { return; }
-        const link = document.createElement("a");
-        link.href = cell.viewer.exportPNG();
-        link.download = "structure-" + cell.payload.frames[cell.frame].structure + ".png";
-        document.body.appendChild(link);
-        link.click();
-        link.remove();
+        const name = "structure-" + cell.payload.frames[cell.frame].structure + ".png";
+        if (!(cell.split && cell.twin)) { download(cell.viewer.exportPNG(), name); return; }
+        // reference and predicted views side by side in one image
+        Promise.all([cell.viewer.exportPNG(), cell.twin.exportPNG()].map(function (url) {
+            return new Promise(function (resolve, reject) {
+                const image = new Image();
+                image.onload = function () { resolve(image); };
+                image.onerror = reject;
+                image.src = url;
+            });
+        })).then(function (images) {
+            const both = document.createElement("canvas");
+            both.width = images[0].width + images[1].width;
+            both.height = Math.max(images[0].height, images[1].height);
+            const context = both.getContext("2d");
+            context.drawImage(images[0], 0, 0);
+            context.drawImage(images[1], images[0].width, 0);
+            download(both.toDataURL("image/png"), name);
+        }).catch(function (error) { console.error(error); });
+    }
+
+    function download(url, name) {
+        const anchor = document.createElement("a");
+        anchor.href = url;
+        anchor.download = name;
+        document.body.appendChild(anchor);
+        anchor.click();
+        anchor.remove();
     }
 
     document.addEventListener("click", function (event) {
@@ -626,24 +852,29 @@
                 return window.dash_clientside.no_update;
             },
             // the controls above the viewer -> every viewer
-            settings: function (style, labels, colorBy, lo, hi, options, sa, sb, sc, shapes, scale) {
+            settings: function (style, labels, colorBy, lo, hi, options, sa, sb, sc, shapes, scale, predicted) {
                 const n = function (v, d) { const x = Number(v); return v === null || v === undefined || v === "" || !Number.isFinite(x) ? d : x; };
                 const clamp = function (v) { return Math.max(1, Math.min(5, Math.round(n(v, 1)))); };
                 const before = JSON.stringify([settings.options.indexOf("wrap") >= 0, settings.scale]);
+                const shapesBefore = JSON.stringify(settings.shapes);
                 settings = {style: style || "ball-and-stick", labels: labels || "none", colorBy: colorBy || null,
                             range: [n(lo, null), n(hi, null)], options: options || [], supercell: [clamp(sa), clamp(sb), clamp(sc)],
-                            shapes: shapes || [], scale: Math.max(0.05, n(scale, 1))};
+                            shapes: shapes || [], scale: Math.max(0.05, n(scale, 1)), predicted: predicted || "beside"};
                 const reload = before !== JSON.stringify([settings.options.indexOf("wrap") >= 0, settings.scale]);
+                const arrowsChanged = shapesBefore !== JSON.stringify(settings.shapes);
                 const refit = style !== previousStyle;  // space filling is larger: fit it in the view again
                 if (style === pageStyle) { pageStyle = null; }
                 else if (previousStyle !== null && style !== previousStyle) { styleChosen = true; }
                 previousStyle = style;
                 cells.forEach(function (cell) {
                     if (!cell.payload || !cell.viewer) { return; }
-                    if (reload) { draw(cell, cell.frame, false); }
-                    else {
+                    // the predicted shapes move into (or out of) a view of their own: drawn again
+                    if (reload || splits(cell) !== cell.split) {
+                        draw(cell, cell.frame, false).then(function () { if (arrowsChanged) { orientToArrows(cell); } });
+                    } else {
                         cell.viewer.applySettings(chemiscopeSettings(cell));
-                        if (refit) { resetView(cell); }
+                        if (cell.split && cell.twin) { cell.twin.applySettings(chemiscopeSettings(cell, true)); }
+                        if (refit) { resetView(cell); } else if (arrowsChanged) { orientToArrows(cell); }
                         cell.root.setAttribute("data-settings", JSON.stringify(settings));
                     }
                 });
@@ -661,6 +892,22 @@
             });
         },
         settings: function () { return JSON.parse(JSON.stringify(settings)); },
+        // the per-structure arrows of the active viewer as they are on the screen (3Dmol's own
+        // projection), with the screen images of the structure's unit axes: how foreshortened each is
+        arrows: function () {
+            const cell = cells[active];
+            if (!cell || !cell.payload || !cell.viewer || !cell.viewer._viewer) { return null; }
+            const gl = cell.viewer._viewer, shapes = cell.payload.frames[cell.frame].data.shapes || {};
+            const screen = function (p) { const r = gl.modelToScreen({x: p[0], y: p[1], z: p[2]}); return [r.x, r.y]; };
+            const out = [];
+            shownShapes(cell).forEach(function (name) {
+                const shape = shapes[name], items = shape && shape.kind === "arrow" && shape.parameters.structure;
+                if (!items || !items[0].position) { return; }
+                const p = items[0].position, v = items[0].vector;
+                out.push({name: name, vector: v, start: screen(p), end: screen([p[0] + v[0], p[1] + v[1], p[2] + v[2]])});
+            });
+            return {arrows: out, origin: screen([0, 0, 0]), axes: [screen([1, 0, 0]), screen([0, 1, 0]), screen([0, 0, 1])]};
+        },
         playing: function () { return playing !== null; },
         // what 3Dmol draws in the active viewer (read by the browser tests, as they read plotly's _fullData)
         model: function () {
@@ -689,6 +936,8 @@
                 labels: (v._current.atomLabels || []).length,
                 highlighted: v._highlighted ? v._highlighted.center : null,
                 color: s.color, colorbar: !!v._colorBar, shape: s.shape,
+                split: !!cell.split, twin_shape: cell.split && cell.twin ? cell.twin.saveSettings().shape : null,
+                drafting: !!cell.drafting,
             };
         },
     };

@@ -44,6 +44,8 @@ SHOWN = {"display": "grid"}  # the viewers side by side (assets/style.css)
 HIDDEN = {"display": "none"}
 HINT = "Click a point of the map (or a row of the table) to see its structure; arrow keys step to the next one."
 STYLES = [("ball and stick", "ball-and-stick"), ("space filling", "space-filling"), ("licorice", "licorice")]
+#: in the label of a model's predicted shape (``viewer_component.predicted_shape``)
+PREDICTED = " predicted ("
 BASE_LABELS = [{"label": "no labels", "value": "none"}, {"label": "element", "value": "element"},
                {"label": "atom index", "value": "index"}]
 
@@ -91,6 +93,15 @@ def layout() -> html.Div:
                     # step "any": with step 0.1 from min 0.05 a typed 2.5 was an invalid value, silently dropped
                     html.Label(["shape scale", _number("viewer-shape-scale", 1.0, min=0.05, max=20, step="any")],
                                className="field viewer-shape-scale"),
+                    # a model's predicted arrow or ellipsoid: in a view of its own beside the
+                    # reference's (the two turn together), or drawn over it
+                    html.Div(
+                        [html.Span("prediction", className="viewer-inline-label"),
+                         dcc.RadioItems(id="viewer-predicted-layout", value="beside", inline=True,
+                                        options=[{"label": "beside the reference", "value": "beside"},
+                                                 {"label": "over it", "value": "overlay"}])],
+                        id="viewer-predicted-controls", className="viewer-predicted-controls", style=HIDDEN,
+                    ),
                 ],
                 id="viewer-shape-controls", className="viewer-shape-controls", style=HIDDEN,
             ),
@@ -331,6 +342,7 @@ callbacks.clientside(
     Output("viewer-shapes", "options"),
     Output("viewer-shape-controls", "style"),
     Output("viewer-shapes", "value"),
+    Output("viewer-predicted-controls", "style"),
     Input("viewer-state", "data"),
     State(state.FEATURES, "data"),
     State(state.PREDICTIONS, "data"),
@@ -349,8 +361,10 @@ def on_view(viewer_state, features_state, prediction_state, chosen):
         except (UnknownIdError, IndexError, KeyError) as error:
             view = message(f"Cannot show this point: {error}")
     shapes = (view.payload or {}).get("shapes", [])
+    predicted = any(PREDICTED in s for s in shapes)
     return (*view.outputs(), "" if view.atom is None else str(view.atom),
-            [{"label": s, "value": s} for s in shapes], SHOWN if shapes else HIDDEN, shown_shapes(shapes, chosen))
+            [{"label": s, "value": s} for s in shapes], SHOWN if shapes else HIDDEN, shown_shapes(shapes, chosen),
+            {"display": "flex"} if predicted else HIDDEN)
 
 
 def shown_shapes(shapes: list[str], chosen: list[str] | None) -> list[str]:
@@ -359,8 +373,8 @@ def shown_shapes(shapes: list[str], chosen: list[str] | None) -> list[str]:
     kept = [s for s in (chosen or []) if s in shapes]
     if kept:
         return kept
-    predicted = [s for s in shapes if " predicted (" in s]
-    return sorted({*predicted, *(s.replace(" predicted (", " (") for s in predicted)} & set(shapes))
+    predicted = [s for s in shapes if PREDICTED in s]
+    return sorted({*predicted, *(s.replace(PREDICTED, " (") for s in predicted)} & set(shapes))
 
 
 # the payload is drawn in the browser, with the controls' settings (no server round trip)
@@ -383,6 +397,7 @@ callbacks.clientside(
     Input("viewer-supercell-c", "value"),
     Input("viewer-shapes", "value"),
     Input("viewer-shape-scale", "value"),
+    Input("viewer-predicted-layout", "value"),
 )
 
 

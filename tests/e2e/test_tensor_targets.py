@@ -4,7 +4,8 @@ boxed with the mouse, tabs and buttons clicked. On ``tests/data/showcase.xyz`` (
 dipoles as 3-vectors).
 
 * the map coloured by the length of the prediction error, its parity plot (every component of
-  every structure), the viewer with the reference and predicted arrows ticked and drawn, and the
+  every structure), the viewer with the reference and predicted arrows ticked and drawn (side by
+  side in two views turned together, then over each other), and the
   extended XYZ export of the selection with the predicted vector;
 * the learning-curves tab: the λ-SOAP curve beside the rotation-blind scalar model;
 * a click on a parity-plot point (one component of one structure) shows that structure.
@@ -35,6 +36,7 @@ PREDICTED_SHAPE = "dipole_ccsd predicted (structure)"
 #: λ-SOAP fits, out of fold, in a background process on 2 shared cores
 JOB_MS = 240_000
 HOST = "#viewer-canvas .structure-cell.active .structure-host"
+TWIN = "#viewer-canvas .structure-cell.active .structure-twin"
 
 
 @pytest.fixture(scope="module")
@@ -190,11 +192,44 @@ def test_whole_dipole_target_colours_the_map_shows_both_arrows_and_exports_the_p
     page.wait_for_function(f"() => ({_SHAPES_TICKED})().length === 2", timeout=30_000)
     ticked = page.evaluate(_SHAPES_TICKED)
     assert sorted(ticked) == sorted([REFERENCE_SHAPE, PREDICTED_SHAPE]), ticked
-    # chemiscope's own settings draw both (the viewer passes them on once the payload is drawn)
+    # side by side at first: the reference arrow in the cell's main view, the predicted one in a
+    # view of its own beside it (chemiscope's own settings of each view say what it draws)
     page.wait_for_function(
-        "([a, b]) => { const m = window.__explorerViewer.model(); return m && m.shape.split(',').includes(a) && m.shape.split(',').includes(b); }",
+        "([a, b]) => { const m = window.__explorerViewer.model(); return m && m.split && m.shape === a && m.twin_shape === b; }",
         arg=[REFERENCE_SHAPE, PREDICTED_SHAPE], timeout=30_000)
+    assert page.locator("#viewer-predicted-controls").is_visible()
+    assert page.locator(f"{TWIN}").is_visible()
+    assert page.locator(f"{HOST} .structure-caption").inner_text() == "reference"
+    assert page.locator(f"{TWIN} .structure-caption").inner_text() == "predicted"
     page.wait_for_timeout(400)  # a frame rendered with the shapes
+    reference_view = _shot(page, HOST, tmp_path / "tensor_viewer_reference_view.png")
+    predicted_view = _shot(page, TWIN, tmp_path / "tensor_viewer_predicted_view.png")
+    _shot(page, "#viewer-canvas .structure-cell.active", tmp_path / "tensor_viewer_side_by_side.png")
+    beside = {"reference view": (_green(reference_view), _black(reference_view)),
+              "predicted view": (_green(predicted_view), _black(predicted_view))}
+    # (half as wide as one view: a shorter arrow; chemiscope's menu button is black in both)
+    assert beside["reference view"][0] > 40 and beside["predicted view"][0] < 10, f"(green, black) pixels {beside}"
+    assert beside["predicted view"][1] > beside["reference view"][1] + 80, f"(green, black) pixels {beside}"
+    # the two views turn together: a drag in the predicted one turns the reference one too
+    before = page.evaluate("() => window.__explorerViewer.arrows().arrows[0].end")
+    box = page.locator(TWIN).bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 60, cy + 20, steps=6)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    after = page.evaluate("() => window.__explorerViewer.arrows().arrows[0].end")
+    assert np.hypot(after[0] - before[0], after[1] - before[1]) > 5, (before, after)
+
+    # over the reference, chosen by the person: one view draws both
+    page.locator("#viewer-predicted-layout label", has_text="over it").click()
+    page.wait_for_function(
+        "([a, b]) => { const m = window.__explorerViewer.model(); return m && !m.split && m.shape.split(',').includes(a) && m.shape.split(',').includes(b); }",
+        arg=[REFERENCE_SHAPE, PREDICTED_SHAPE], timeout=30_000)
+    assert not page.locator(TWIN).is_visible()
+    page.locator("#viewer-reset").click()  # the view it opened with, whole in the cell
+    page.wait_for_timeout(400)
     both = _shot(page, HOST, tmp_path / "tensor_viewer.png")
 
     # what was drawn, by colour: untick the prediction (black arrow) then the reference (green)

@@ -354,6 +354,93 @@ def test_shapes_arrows_and_ellipsoids_with_a_scale(served, open_app, tmp_path):
     assert not app.errors, app.errors
 
 
+#: the view a structure opens with (assets/structure_viewer.js resetView): 3Dmol's quaternion
+#: (x, y, z, w) from the structure's axes to the screen's
+DEFAULT_VIEW = (0.2125, 0.2125, 0.0, 0.9537)
+
+
+def _rotation(q) -> np.ndarray:
+    x, y, z, w = np.asarray(q, dtype=float) / np.linalg.norm(q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def _on_screen(page) -> tuple[list[float], np.ndarray]:
+    """How much of each per-structure arrow shown lies across the screen (1: all of it, 0: it
+    points at the person), from where 3Dmol projects its ends; and the screen images of the
+    structure's unit axes (pixels, y down)."""
+    info = page.evaluate("() => window.__explorerViewer.arrows()")
+    origin = np.array(info["origin"])
+    axes = np.array(info["axes"]) - origin
+    scale = np.sqrt((axes ** 2).sum() / 2)  # pixels per Å: the unit axes' squared images add up to 2 scale²
+    parts = [float(np.hypot(*(np.subtract(a["end"], a["start"]))) / (scale * np.linalg.norm(a["vector"]))) for a in info["arrows"]]
+    return parts, axes
+
+
+def test_a_dipole_pointing_at_the_person_is_turned_across_the_screen(served, open_app, tmp_path):
+    # molecules whose dipoles point straight out of the screen in the view a structure opens with
+    # (even ones), or lie across it (odd ones)
+    from ase.build import molecule
+    from ase.io import write
+
+    rotation = _rotation(DEFAULT_VIEW)
+    toward, across = rotation.T @ [0, 0, 1], rotation.T @ [1, 0, 0]
+    frames = []
+    for k, name in enumerate(("H2O", "NH3", "CH4", "CH3OH", "C6H6", "CH3CHO")):
+        atoms = molecule(name)
+        atoms.info["energy"] = float(k)
+        atoms.info["dipole"] = 1.5 * (toward if k % 2 == 0 else across)
+        frames.append(atoms)
+    path = tmp_path / "dipoles.xyz"
+    write(path, frames, format="extxyz")
+    url = served(path)
+    app = open_app(url)
+    app.open()
+    app.wait_for_map(lambda info: info["count"] == len(frames))
+    page = app.page
+    points = app.isolated(len(frames), min_px=4)
+    end_on = next(k for k in points if k % 2 == 0)
+    app.click_point(end_on)
+    app.wait_for_viewer(end_on)
+    _drawn(app, end_on)
+    page.locator("#viewer-shapes label", has_text="dipole (structure)").click()
+    _settled(app)
+    page.wait_for_function("() => window.__explorerViewer.arrows().arrows.length === 1")
+    parts, _ = _on_screen(page)
+    shot = _shot(page, tmp_path, "49-dipole-turned-across", _host(page))
+    assert parts[0] > 0.9, f"the dipole still points at the person: {parts[0]:.2f} of it across the screen"
+    green = (shot[..., 1] > shot[..., 0] + 60) & (shot[..., 1] > shot[..., 2] + 60)
+    red = (shot[..., 0] > shot[..., 1] + 80) & (shot[..., 0] > shot[..., 2] + 80)  # the first arrow colour
+    assert (green | red).sum() > 150, ((green | red).sum(), page.evaluate("() => window.__explorerViewer.model().shape"))
+    # "Reset view" comes back to a view that shows it
+    page.mouse.move(*_centre(page.locator(_host(page)).bounding_box()))
+    page.mouse.down()
+    page.mouse.move(*(_centre(page.locator(_host(page)).bounding_box()) + np.array([0, 150])), steps=6)
+    page.mouse.up()
+    page.locator("#viewer-reset").click()
+    page.wait_for_timeout(300)
+    assert _on_screen(page)[0][0] > 0.9, _on_screen(page)
+
+    # a dipole already across the screen leaves the usual view alone
+    crossing = next(k for k in points if k % 2 == 1)
+    app.click_point(crossing)
+    app.wait_for_viewer(crossing)
+    _drawn(app, crossing)
+    page.wait_for_timeout(300)
+    parts, axes = _on_screen(page)
+    assert parts[0] > 0.98, parts
+    expected = rotation[:2] * [[1], [-1]]  # each unit axis's screen image, up to the scale (y down)
+    expected = expected.T / np.linalg.norm(expected.T, axis=1, keepdims=True)
+    found = axes / np.linalg.norm(axes, axis=1, keepdims=True)
+    assert np.allclose(found, expected, atol=0.03), (found, expected)
+    assert not app.errors, app.errors
+
+
+def _centre(box: dict) -> np.ndarray:
+    return np.array([box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+
+
 def test_trajectory_playback_marks_the_frame_on_the_map(served, open_app, tmp_path):
     url = served(DATA / "trajectory.xyz")
     app = open_app(url)
