@@ -17,10 +17,12 @@
     // Above this many drawn atoms a structure opens space filling unless a style was chosen: with
     // software WebGL, turning 10,000 atoms took 267 ms a frame with bonds, 50 ms without
     const LARGE_ATOMS = 3000;
-    // Above this many drawn atoms, turning, zooming or panning draws at the screen's own resolution
-    // instead of 3Dmol's antialiasing 2x (a quarter of the pixels); the sharp frame comes back when
-    // the hand stops. With software WebGL a 10,000-atom frame took ~700 ms at 2x, ~150 ms at 1x.
+    // Above this many drawn atoms, or with software WebGL (no GPU: every pixel costs), turning,
+    // zooming or panning draws at the screen's own resolution instead of 3Dmol's antialiasing 2x (a
+    // quarter of the pixels); the sharp frame comes back when the hand stops. With software WebGL,
+    // 120 mouse moves turning 10,000 copper atoms took 12.8 s at 2x, 6.8 s so; a small molecule 10.6 s.
     const DRAFT_ATOMS = 2000;
+    const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe|software|basic render/i;
     const DRAFT_WHEEL_MS = 250;  // a zoom by the wheel is over when no wheel event came for this long
     // a per-structure arrow more than this far out of the screen plane is turned into it (degrees)
     const ARROW_TILT = 25;
@@ -548,9 +550,21 @@
         return frame.data.size * copies[0] * copies[1] * copies[2];
     }
 
+    let software = null;     // the WebGL renderer is software (asked once)
+    function softwareGL(cell) {
+        if (software === null && cell.viewer && cell.viewer._viewer && cell.viewer._viewer.renderer) {
+            try {
+                const gl = cell.viewer._viewer.renderer.getContext();
+                const info = gl.getExtension("WEBGL_debug_renderer_info");
+                software = SOFTWARE_GL.test(String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER)));
+            } catch (error) { software = false; }
+        }
+        return !!software;
+    }
+    let draftsOn = true;     // off: every frame sharp, as chemiscope's viewer draws (the benchmark's peer)
     function draft(cell, on) {
         if (!!cell.drafting === on) { return; }
-        if (on && drawnAtoms(cell) <= DRAFT_ATOMS) { return; }
+        if (on && (!draftsOn || (drawnAtoms(cell) <= DRAFT_ATOMS && !softwareGL(cell)))) { return; }
         cell.drafting = on;
         [cell.viewer, cell.split ? cell.twin : null].forEach(function (viewer) {
             const gl = viewer && viewer._viewer;
@@ -909,6 +923,7 @@
             return {arrows: out, origin: screen([0, 0, 0]), axes: [screen([1, 0, 0]), screen([0, 1, 0]), screen([0, 0, 1])]};
         },
         playing: function () { return playing !== null; },
+        drafts: function (on) { draftsOn = on !== false; },
         // what 3Dmol draws in the active viewer (read by the browser tests, as they read plotly's _fullData)
         model: function () {
             const cell = cells[active];

@@ -96,6 +96,12 @@ def _open_and_click(open_app, url, n_rows: int | None = None, which: int = 0):
 # --------------------------------------------------------------------------------------------------
 
 
+#: the drawing buffer's pixels per CSS pixel of the active view's canvas
+_RESOLUTION = """() => { const host = document.querySelector('#viewer-canvas .structure-cell.active .structure-host');
+    const c = Array.from(host.children).find((e) => e.shadowRoot).shadowRoot.querySelector('canvas');
+    return Math.round(c.width / c.getBoundingClientRect().width); }"""
+
+
 def test_viewer_fills_its_panel_rotates_zooms_resets_and_exports_png(app_url, open_app, sample_atoms, tmp_path):
     app, index = _open_and_click(open_app, app_url)
     page = app.page
@@ -121,16 +127,23 @@ def test_viewer_fills_its_panel_rotates_zooms_resets_and_exports_png(app_url, op
 
     box = page.locator(_host(page)).bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    sharp = page.evaluate(_RESOLUTION)
     page.mouse.move(cx, cy)
     page.mouse.down()
     page.mouse.move(cx + 90, cy + 40, steps=8)
+    # while the hand turns it, a software-WebGL page (this one: no GPU) draws drafts at the
+    # screen's own resolution, not 3Dmol's antialiasing 2x
+    turning = page.evaluate(_RESOLUTION)
     page.mouse.up()
     page.wait_for_timeout(300)
+    assert sharp == 2 and turning == 1 and page.evaluate(_RESOLUTION) == 2, (sharp, turning)
     rotated = _shot(page, tmp_path, "02-rotated", _host(page))
     assert _differs(first, rotated)
     page.mouse.move(cx, cy)
     page.mouse.wheel(0, -400)
-    page.wait_for_timeout(300)
+    assert page.evaluate(_RESOLUTION) == 1  # a zoom by the wheel too, until the wheel rests
+    page.wait_for_timeout(600)
+    assert page.evaluate(_RESOLUTION) == 2
     zoomed = _shot(page, tmp_path, "03-zoomed", _host(page))
     assert _differs(rotated, zoomed)
     page.locator("#viewer-reset").click()
