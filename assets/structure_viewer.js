@@ -952,7 +952,7 @@
                 highlighted: v._highlighted ? v._highlighted.center : null,
                 color: s.color, colorbar: !!v._colorBar, shape: s.shape,
                 split: !!cell.split, twin_shape: cell.split && cell.twin ? cell.twin.saveSettings().shape : null,
-                drafting: !!cell.drafting,
+                drafting: !!cell.drafting, software_gl: softwareGL(cell),
             };
         },
     };
