@@ -96,7 +96,7 @@
         host.style.cssText = "position:fixed;left:-10000px;top:0;width:320px;height:320px;";
         document.body.appendChild(host);
         try {
-            const viewer = integerLabels(new Chemiscope.MoleculeViewer(host, ["index"]));
+            const viewer = adapted(new Chemiscope.MoleculeViewer(host, ["index"]));
             warm = {host: host, viewer: viewer, names: "index"};
             // water, ball and stick, one arrow: the programs a first structure needs
             const water = {size: 3, names: ["O", "H", "H"], x: [0, 0.76, -0.76], y: [0, 0.59, 0.59], z: [0, 0, 0],
@@ -213,11 +213,22 @@
         if (add) { add.disabled = cells.length >= MAX_VIEWERS || !cells.length || !cells[active].payload; }
     }
 
-    // integer labels (atom indices) as integers: chemiscope writes every number with 3 digits ("0.00e+0")
-    function integerLabels(viewer) {
+    // chemiscope's viewer as this page wants it:
+    // - integer labels (atom indices) as integers: chemiscope writes every number with 3 digits ("0.00e+0");
+    // - its "3x3x3 supercell" badge at the bottom left: the rule that places it is not in the shadow
+    //   root its viewer draws in, and unplaced the badge hides under the options button at the top left
+    const BADGE_CSS = ".chsp-cell-info { position: absolute; bottom: 5px; left: 5px; z-index: 2; pointer-events: none;"
+        + " font: 0.75rem system-ui, sans-serif; background: rgba(255, 255, 255, 0.85); color: #333; border-radius: 3px;"
+        + " padding: 1px 5px; } .chsp-cell-info:empty { display: none; }";
+    function adapted(viewer) {
         const format = viewer._formatLabel;
         if (typeof format === "function") {
             viewer._formatLabel = function (value) { return Number.isInteger(value) ? String(value) : format.call(viewer, value); };
+        }
+        if (viewer._shadow) {
+            const style = document.createElement("style");
+            style.textContent = BADGE_CSS;
+            viewer._shadow.appendChild(style);
         }
         return viewer;
     }
@@ -228,7 +239,7 @@
         if (cell.viewer) {
             cell.viewer.refreshOptions(true, names);
         } else {
-            cell.viewer = integerLabels(new Chemiscope.MoleculeViewer(cell.host, names));
+            cell.viewer = adapted(new Chemiscope.MoleculeViewer(cell.host, names));
         }
         cell.names = key;
     }
@@ -409,7 +420,7 @@
         if (!cell.split) { return Promise.resolve(); }
         const key = cell.payload.properties.join("\u0001");
         if (!cell.twin) {
-            cell.twin = integerLabels(new Chemiscope.MoleculeViewer(cell.twinHost, cell.payload.properties));
+            cell.twin = adapted(new Chemiscope.MoleculeViewer(cell.twinHost, cell.payload.properties));
         } else if (cell.twinNames !== key) {
             cell.twin.refreshOptions(true, cell.payload.properties);
         }
@@ -533,6 +544,13 @@
             view[4] = 0.2125; view[5] = 0.2125; view[6] = 0; view[7] = 0.9537;
             gl.setView(cell.payload ? faceArrows(cell, view) : view);
         }
+        fitView(cell);
+    }
+
+    // the atoms drawn fill the panel again, turned as they are (a new style or supercell)
+    function fitView(cell) {
+        if (!cell || !cell.viewer || !cell.viewer._viewer) { return; }
+        const gl = cell.viewer._viewer;
         // fitted to the atoms (not the unit cell: a molecule in a large box would be a speck)
         const model = cell.viewer._current ? cell.viewer._current.model : null;
         gl.zoomTo(model ? {model: model} : {});
@@ -871,12 +889,14 @@
                 const clamp = function (v) { return Math.max(1, Math.min(5, Math.round(n(v, 1)))); };
                 const before = JSON.stringify([settings.options.indexOf("wrap") >= 0, settings.scale]);
                 const shapesBefore = JSON.stringify(settings.shapes);
+                const supercellBefore = JSON.stringify(settings.supercell);
                 settings = {style: style || "ball-and-stick", labels: labels || "none", colorBy: colorBy || null,
                             range: [n(lo, null), n(hi, null)], options: options || [], supercell: [clamp(sa), clamp(sb), clamp(sc)],
                             shapes: shapes || [], scale: Math.max(0.05, n(scale, 1)), predicted: predicted || "beside"};
                 const reload = before !== JSON.stringify([settings.options.indexOf("wrap") >= 0, settings.scale]);
                 const arrowsChanged = shapesBefore !== JSON.stringify(settings.shapes);
-                const refit = style !== previousStyle;  // space filling is larger: fit it in the view again
+                // space filling is larger, a supercell too: fit it in the view again
+                const refit = style !== previousStyle || JSON.stringify(settings.supercell) !== supercellBefore;
                 if (style === pageStyle) { pageStyle = null; }
                 else if (previousStyle !== null && style !== previousStyle) { styleChosen = true; }
                 previousStyle = style;
@@ -888,7 +908,7 @@
                     } else {
                         cell.viewer.applySettings(chemiscopeSettings(cell));
                         if (cell.split && cell.twin) { cell.twin.applySettings(chemiscopeSettings(cell, true)); }
-                        if (refit) { resetView(cell); } else if (arrowsChanged) { orientToArrows(cell); }
+                        if (refit) { fitView(cell); } else if (arrowsChanged) { orientToArrows(cell); }
                         cell.root.setAttribute("data-settings", JSON.stringify(settings));
                     }
                 });
@@ -953,6 +973,16 @@
                 color: s.color, colorbar: !!v._colorBar, shape: s.shape,
                 split: !!cell.split, twin_shape: cell.split && cell.twin ? cell.twin.saveSettings().shape : null,
                 drafting: !!cell.drafting, software_gl: softwareGL(cell),
+                // the atoms drawn as 3Dmol projects them, against the view's own box: all in view?
+                extent: (function () {
+                    const gl = v._viewer, box = cell.host.getBoundingClientRect();
+                    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+                    atoms.forEach(function (a) {
+                        const r = gl.modelToScreen({x: a.x, y: a.y, z: a.z});
+                        x0 = Math.min(x0, r.x); x1 = Math.max(x1, r.x); y0 = Math.min(y0, r.y); y1 = Math.max(y1, r.y);
+                    });
+                    return {atoms: [x0, y0, x1, y1], view: [box.left, box.top, box.right, box.bottom]};
+                })(),
             };
         },
     };

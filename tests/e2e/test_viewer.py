@@ -222,6 +222,16 @@ def test_periodic_cell_supercell_and_wrap(served, open_app, tmp_path):
         assert model["cell"] is True
         # bonds join atoms drawn next to each other: none is longer than a covalent bond
         assert 0 < model["longest_bond"] < 2.6, model
+        # the view is fitted again to the supercell: every atom's centre is inside the view
+        page.wait_for_timeout(300)
+        extent = _model(page)["extent"]
+        (x0, y0, x1, y1), (left, top, right, bottom) = extent["atoms"], extent["view"]
+        assert left <= x0 and x1 <= right and top <= y0 and y1 <= bottom, extent
+        # chemiscope's "3x3x3 supercell" badge, at the bottom left (not under the options button)
+        badge = page.locator(f"{_host(page)} .chsp-cell-info")
+        assert badge.inner_text() == "3x3x3 supercell"
+        box = badge.bounding_box()
+        assert box["y"] > (top + bottom) / 2 and box["x"] < (left + right) / 2, (box, extent)
         _shot(page, tmp_path, f"21-{name}-supercell-3x3x3", _host(page))
         for field in "abc":
             _set_number(page, f"viewer-supercell-{field}", 1)
