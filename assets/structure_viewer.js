@@ -26,6 +26,13 @@
     const DRAFT_WHEEL_MS = 250;  // a zoom by the wheel is over when no wheel event came for this long
     // a per-structure arrow more than this far out of the screen plane is turned into it (degrees)
     const ARROW_TILT = 25;
+    // a new structure fills its view: its farthest atom this far from the centre to the edge, with
+    // about the radius an atom is drawn with in each style (Å; space filling: van der Waals radii)
+    const FILL_EDGE = 0.9;
+    const DRAWN_RADIUS = {"ball-and-stick": 0.5, "licorice": 0.3, "space-filling": 1.9};
+    // atoms per Å^3 above which a structure with a cell is condensed matter (crystals and liquids hold
+    // 0.03-0.15; a molecule in a vacuum box far fewer): its unit cell is fitted in the view with it
+    const CONDENSED_DENSITY = 0.01;
     const PREDICTED = " predicted (";  // in the label of a model's predicted shape (viewer_component.predicted_shape)
     const COLORS = ["#d62728", "#2f6fad", "#2ca02c", "#9467bd"];
     const PINS = "pinned viewers";   // the map trace marking each viewer's structure
@@ -553,11 +560,96 @@
         const gl = cell.viewer._viewer;
         // fitted to the atoms (not the unit cell: a molecule in a large box would be a speck)
         const model = cell.viewer._current ? cell.viewer._current.model : null;
-        gl.zoomTo(model ? {model: model} : {});
-        gl.zoom(styleOf(cell) === "space-filling" ? 1.1 : 1.5);
+        const atoms = model ? fittedAtoms(cell, model) : [];
+        gl.zoomTo(model ? {model: model, index: atoms.map(function (a) { return a.index; })} : {});
+        gl.render();  // 3Dmol's projection (modelToScreen) follows the view once drawn
+        fill(cell, gl, atoms);
         gl.setSlab(-1000, 1000);
         gl.render();
         copyView(cell);
+    }
+
+    // a point of the structure where it is drawn, in the window's coordinates (as
+    // getBoundingClientRect gives them: 3Dmol's modelToScreen gives the page's, which differ once scrolled)
+    function onScreen(gl, p) {
+        const r = gl.modelToScreen({x: p[0], y: p[1], z: p[2]});
+        return {x: r.x - window.pageXOffset, y: r.y - window.pageYOffset};
+    }
+
+    // the atoms a view is fitted to: all that are drawn; with "environment only" in per-atom mode,
+    // those within the cutoff of the centre (the others are hidden)
+    function fittedAtoms(cell, model) {
+        const atoms = model.selectedAtoms({}), payload = cell.payload;
+        const perAtom = payload && payload.center !== null && payload.center !== undefined;
+        if (!perAtom || settings.options.indexOf("environment") < 0 || !atoms[payload.center]) { return atoms; }
+        const c = atoms[payload.center], cutoff = payload.cutoff || 4.0;
+        return atoms.filter(function (a) { return Math.hypot(a.x - c.x, a.y - c.y, a.z - c.z) <= cutoff + 1e-6; });
+    }
+
+    // the corners of the unit cell when it is shown around condensed matter, for the
+    // view to hold the whole cell; none for a molecule in a vacuum box (a speck in a large box)
+    function cellCorners(cell) {
+        const frame = cell.payload.frames[cell.frame], m = frame.data.cell;
+        const envOnly = cell.payload.center !== null && cell.payload.center !== undefined && settings.options.indexOf("environment") >= 0;
+        if (!m || envOnly || settings.options.indexOf("cell") < 0) { return []; }
+        const volume = Math.abs(m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) + m[2] * (m[3] * m[7] - m[4] * m[6]));
+        if (!(volume > 0) || frame.data.size / volume < CONDENSED_DENSITY) { return []; }
+        const out = [];  // the cell drawn (a supercell's copies are atoms on both sides of it)
+        [0, 1].forEach(function (i) {
+            [0, 1].forEach(function (j) {
+                [0, 1].forEach(function (k) {
+                    out.push([0, 1, 2].map(function (d) { return i * m[d] + j * m[3 + d] + k * m[6 + d]; }));
+                });
+            });
+        });
+        return out;
+    }
+
+    // 3Dmol's zoomTo fits the atoms' bounding sphere, which leaves a flat or long structure small
+    // in its panel: centred and zoomed so that the farthest atom (its drawn radius included) or
+    // shape tip shown is FILL_EDGE of the way from the view's centre to its edge
+    function fill(cell, gl, atoms) {
+        const box = cell.host.getBoundingClientRect();
+        if (!atoms.length || !cell.payload || box.width < 10 || box.height < 10) { gl.zoom(1.5); return; }
+        const points = atoms.map(function (a) { return [a.x, a.y, a.z]; });
+        const frame = cell.payload.frames[cell.frame], shapes = frame.data.shapes || {};
+        shownShapes(cell).forEach(function (name) {  // the tips of the arrows, the ellipsoids' reach
+            const shape = shapes[name], p = shape.parameters;
+            const items = (p.structure || []).map(function (item) { return [item.position || [0, 0, 0], item]; })
+                .concat((p.atom || []).map(function (item, i) { return [[frame.data.x[i], frame.data.y[i], frame.data.z[i]], item]; }));
+            items.forEach(function (pair) {
+                const at = pair[0], item = pair[1];
+                if (item.vector) {
+                    points.push([at[0] + item.vector[0] * settings.scale, at[1] + item.vector[1] * settings.scale, at[2] + item.vector[2] * settings.scale]);
+                } else if (item.semiaxes) {
+                    const r = Math.max.apply(null, item.semiaxes) * settings.scale;
+                    [0, 1, 2].forEach(function (k) {
+                        const up = at.slice(), down = at.slice();
+                        up[k] += r; down[k] -= r;
+                        points.push(up, down);
+                    });
+                }
+            });
+        });
+        cellCorners(cell).forEach(function (p) { points.push(p); });
+        const screen = function (p) { return onScreen(gl, p); };
+        let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+        points.forEach(function (p) {
+            const r = screen(p);
+            x0 = Math.min(x0, r.x); x1 = Math.max(x1, r.x); y0 = Math.min(y0, r.y); y1 = Math.max(y1, r.y);
+        });
+        // pixels per Å: in an orthographic view the three unit axes' images have squared lengths summing to 2s²
+        const o = screen([0, 0, 0]);
+        const s = Math.sqrt([[1, 0, 0], [0, 1, 0], [0, 0, 1]].reduce(function (sum, e) {
+            const r = screen(e);
+            return sum + (r.x - o.x) * (r.x - o.x) + (r.y - o.y) * (r.y - o.y);
+        }, 0) / 2);
+        // the middle of what is shown to the middle of the view (zoomTo centres the atoms alone,
+        // and an arrow or ellipsoid reaches out to one side), then the zoom about it
+        gl.translateScene(box.left + box.width / 2 - (x0 + x1) / 2, box.top + box.height / 2 - (y0 + y1) / 2);
+        const radius = DRAWN_RADIUS[styleOf(cell)] * s;
+        const zoom = Math.min(FILL_EDGE * box.width / 2 / ((x1 - x0) / 2 + radius), FILL_EDGE * box.height / 2 / ((y1 - y0) / 2 + radius));
+        gl.zoom(Number.isFinite(zoom) && zoom > 0 ? Math.min(zoom, 8) : 1.5);
     }
 
     // -- drafts: large structures turn at the screen's resolution ---------------------------------
@@ -890,13 +982,19 @@
                 const before = JSON.stringify([settings.options.indexOf("wrap") >= 0, settings.scale]);
                 const shapesBefore = JSON.stringify(settings.shapes);
                 const supercellBefore = JSON.stringify(settings.supercell);
+                const envBefore = settings.options.indexOf("environment") >= 0;
+                const wrapBefore = settings.options.indexOf("wrap") >= 0;
                 settings = {style: style || "ball-and-stick", labels: labels || "none", colorBy: colorBy || null,
                             range: [n(lo, null), n(hi, null)], options: options || [], supercell: [clamp(sa), clamp(sb), clamp(sc)],
                             shapes: shapes || [], scale: Math.max(0.05, n(scale, 1)), predicted: predicted || "beside"};
                 const reload = before !== JSON.stringify([settings.options.indexOf("wrap") >= 0, settings.scale]);
-                const arrowsChanged = shapesBefore !== JSON.stringify(settings.shapes);
-                // space filling is larger, a supercell too: fit it in the view again
-                const refit = style !== previousStyle || JSON.stringify(settings.supercell) !== supercellBefore;
+                const shapesChanged = shapesBefore !== JSON.stringify(settings.shapes);
+                // the view is fitted again, turned as it is, to what is shown now: space filling is
+                // larger, so is a supercell; a shape ticked must fit in; wrapping moves atoms; "environment
+                // only" hides some. Not for a new shape scale: zoomed out to fit, the shapes would look the same
+                const refit = style !== previousStyle || JSON.stringify(settings.supercell) !== supercellBefore
+                    || shapesChanged || wrapBefore !== (settings.options.indexOf("wrap") >= 0)
+                    || envBefore !== (settings.options.indexOf("environment") >= 0);
                 if (style === pageStyle) { pageStyle = null; }
                 else if (previousStyle !== null && style !== previousStyle) { styleChosen = true; }
                 previousStyle = style;
@@ -904,11 +1002,15 @@
                     if (!cell.payload || !cell.viewer) { return; }
                     // the predicted shapes move into (or out of) a view of their own: drawn again
                     if (reload || splits(cell) !== cell.split) {
-                        draw(cell, cell.frame, false).then(function () { if (arrowsChanged) { orientToArrows(cell); } });
+                        draw(cell, cell.frame, false).then(function () {
+                            if (shapesChanged) { orientToArrows(cell); }
+                            if (refit) { fitView(cell); }
+                        });
                     } else {
                         cell.viewer.applySettings(chemiscopeSettings(cell));
                         if (cell.split && cell.twin) { cell.twin.applySettings(chemiscopeSettings(cell, true)); }
-                        if (refit) { fitView(cell); } else if (arrowsChanged) { orientToArrows(cell); }
+                        if (shapesChanged) { orientToArrows(cell); }
+                        if (refit) { fitView(cell); }
                         cell.root.setAttribute("data-settings", JSON.stringify(settings));
                     }
                 });
@@ -932,7 +1034,7 @@
             const cell = cells[active];
             if (!cell || !cell.payload || !cell.viewer || !cell.viewer._viewer) { return null; }
             const gl = cell.viewer._viewer, shapes = cell.payload.frames[cell.frame].data.shapes || {};
-            const screen = function (p) { const r = gl.modelToScreen({x: p[0], y: p[1], z: p[2]}); return [r.x, r.y]; };
+            const screen = function (p) { const r = onScreen(gl, p); return [r.x, r.y]; };
             const out = [];
             shownShapes(cell).forEach(function (name) {
                 const shape = shapes[name], items = shape && shape.kind === "arrow" && shape.parameters.structure;
@@ -973,15 +1075,16 @@
                 color: s.color, colorbar: !!v._colorBar, shape: s.shape,
                 split: !!cell.split, twin_shape: cell.split && cell.twin ? cell.twin.saveSettings().shape : null,
                 drafting: !!cell.drafting, software_gl: softwareGL(cell),
-                // the atoms drawn as 3Dmol projects them, against the view's own box: all in view?
+                // the atoms the view is fitted to as 3Dmol projects them, against the view's own box
                 extent: (function () {
                     const gl = v._viewer, box = cell.host.getBoundingClientRect();
                     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-                    atoms.forEach(function (a) {
-                        const r = gl.modelToScreen({x: a.x, y: a.y, z: a.z});
+                    fittedAtoms(cell, v._current.model).forEach(function (a) {
+                        const r = onScreen(gl, [a.x, a.y, a.z]);
                         x0 = Math.min(x0, r.x); x1 = Math.max(x1, r.x); y0 = Math.min(y0, r.y); y1 = Math.max(y1, r.y);
                     });
-                    return {atoms: [x0, y0, x1, y1], view: [box.left, box.top, box.right, box.bottom]};
+                    const corners = cellCorners(cell).map(function (p) { const r = onScreen(gl, p); return [r.x, r.y]; });
+                    return {atoms: [x0, y0, x1, y1], view: [box.left, box.top, box.right, box.bottom], cell: corners};
                 })(),
             };
         },

@@ -36,6 +36,20 @@ def _shot(page, tmp_path: Path, name: str, selector: str = ".viewer-panel") -> n
     return np.asarray(Image.open(path).convert("RGB"), dtype=float)
 
 
+def _assert_fitted(extent: dict) -> tuple:
+    """The atoms a view is fitted to (``model().extent``, screen pixels), with a crystal's cell, are
+    all in the view, in its middle, and fill most of its width or height; returns the view's box."""
+    (x0, y0, x1, y1), (left, top, right, bottom) = extent["atoms"], extent["view"]
+    for x, y in extent["cell"]:
+        x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
+    width, height = right - left, bottom - top
+    assert left <= x0 and x1 <= right and top <= y0 and y1 <= bottom, extent
+    assert abs((x0 + x1) / 2 - (left + right) / 2) < 0.05 * width, ("not centred", extent)
+    assert abs((y0 + y1) / 2 - (top + bottom) / 2) < 0.05 * height, ("not centred", extent)
+    assert max((x1 - x0) / width, (y1 - y0) / height) > 0.5, ("small in its view", extent)
+    return left, top, right, bottom
+
+
 def _host(page) -> str:
     return "#viewer-canvas .structure-cell.active .structure-host"
 
@@ -215,6 +229,12 @@ def test_periodic_cell_supercell_and_wrap(served, open_app, tmp_path):
         _drawn(app, structure)
         assert _model(page)["atoms"] == n_atoms
         _shot(page, tmp_path, f"20-{name}-cell", _host(page))
+        # a crystal's whole unit cell is in the view (fitted with its atoms)
+        extent = _model(page)["extent"]
+        (left, top, right, bottom), corners = extent["view"], np.array(extent["cell"])
+        assert len(corners) == 8, extent
+        assert (corners[:, 0] >= left).all() and (corners[:, 0] <= right).all(), extent
+        assert (corners[:, 1] >= top).all() and (corners[:, 1] <= bottom).all(), extent
         for field in "abc":
             _set_number(page, f"viewer-supercell-{field}", 3)
         page.wait_for_function("() => window.__explorerViewer.model().atoms === 54")
@@ -224,9 +244,7 @@ def test_periodic_cell_supercell_and_wrap(served, open_app, tmp_path):
         assert 0 < model["longest_bond"] < 2.6, model
         # the view is fitted again to the supercell: every atom's centre is inside the view
         page.wait_for_timeout(300)
-        extent = _model(page)["extent"]
-        (x0, y0, x1, y1), (left, top, right, bottom) = extent["atoms"], extent["view"]
-        assert left <= x0 and x1 <= right and top <= y0 and y1 <= bottom, extent
+        (left, top, right, bottom) = _assert_fitted(_model(page)["extent"])
         # chemiscope's "3x3x3 supercell" badge, at the bottom left (not under the options button)
         badge = page.locator(f"{_host(page)} .chsp-cell-info")
         assert badge.inner_text() == "3x3x3 supercell"
@@ -293,6 +311,8 @@ def test_per_atom_centre_environment_and_properties(served, open_app, tmp_path):
     _settled(app)
     only = _shot(page, tmp_path, "31-environment-only", ".viewer-panel")
     assert _differs(everything, only)
+    # the environment shown fills the view (fitted to the atoms within the cutoff, not the hidden rest)
+    _assert_fitted(_model(page)["extent"])
     assert not app.errors, app.errors
 
 
@@ -356,9 +376,13 @@ def test_shapes_arrows_and_ellipsoids_with_a_scale(served, open_app, tmp_path):
     page.wait_for_timeout(300)
     bigger = _shot(page, tmp_path, "46-shapes-scaled", _host(page))
     assert _differs(molecular, bigger)
-    # a 2.5 times larger ellipsoid tints the whole view: the corners are no longer the background
-    corner = lambda img: img[-40:, -40:].mean(axis=(0, 1))
-    assert np.abs(corner(bigger) - corner(molecular)).sum() > 15, (corner(bigger), corner(molecular))
+    # the view stays (a new scale is not fitted again): the ellipsoid, 2.5 times larger, reaches
+    # out of the view it filled 0.9 of, tinting much of the band along the view's edges
+    band = np.zeros(bigger.shape[:2], dtype=bool)
+    band[:, :30] = band[:, -30:] = band[-30:, :] = True
+    band[:40] = False  # chemiscope's options button
+    tinted = (np.abs(bigger - molecular).sum(axis=2) > 12)[band].mean()
+    assert tinted > 0.25, tinted
     assert not app.errors, app.errors
 
     # forces: an arrow on every atom
@@ -434,6 +458,10 @@ def test_a_dipole_pointing_at_the_person_is_turned_across_the_screen(served, ope
     parts, _ = _on_screen(page)
     shot = _shot(page, tmp_path, "49-dipole-turned-across", _host(page))
     assert parts[0] > 0.9, f"the dipole still points at the person: {parts[0]:.2f} of it across the screen"
+    # and the view is fitted again to hold the whole arrow
+    box = page.locator(_host(page)).bounding_box()
+    end = page.evaluate("() => window.__explorerViewer.arrows().arrows[0].end")
+    assert box["x"] < end[0] < box["x"] + box["width"] and box["y"] < end[1] < box["y"] + box["height"], (end, box)
     green = (shot[..., 1] > shot[..., 0] + 60) & (shot[..., 1] > shot[..., 2] + 60)
     red = (shot[..., 0] > shot[..., 1] + 80) & (shot[..., 0] > shot[..., 2] + 80)  # the first arrow colour
     assert (green | red).sum() > 150, ((green | red).sum(), page.evaluate("() => window.__explorerViewer.model().shape"))
