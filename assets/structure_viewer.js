@@ -572,8 +572,14 @@
     // a point of the structure where it is drawn, in the window's coordinates (as
     // getBoundingClientRect gives them: 3Dmol's modelToScreen gives the page's, which differ once scrolled)
     function onScreen(gl, p) {
-        const r = gl.modelToScreen({x: p[0], y: p[1], z: p[2]});
-        return {x: r.x - window.pageXOffset, y: r.y - window.pageYOffset};
+        return onScreenAll(gl, [p])[0];
+    }
+    // many at once (3Dmol measures the canvas once per call, not once per point)
+    function onScreenAll(gl, points) {
+        if (!points.length) { return []; }
+        const dx = window.pageXOffset, dy = window.pageYOffset;
+        return gl.modelToScreen(points.map(function (p) { return {x: p[0], y: p[1], z: p[2]}; }))
+            .map(function (r) { return {x: r.x - dx, y: r.y - dy}; });
     }
 
     // the atoms a view is fitted to: all that are drawn; with "environment only" in per-atom mode,
@@ -634,8 +640,7 @@
         cellCorners(cell).forEach(function (p) { points.push(p); });
         const screen = function (p) { return onScreen(gl, p); };
         let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-        points.forEach(function (p) {
-            const r = screen(p);
+        onScreenAll(gl, points).forEach(function (r) {
             x0 = Math.min(x0, r.x); x1 = Math.max(x1, r.x); y0 = Math.min(y0, r.y); y1 = Math.max(y1, r.y);
         });
         // pixels per Å: in an orthographic view the three unit axes' images have squared lengths summing to 2s²
@@ -1079,11 +1084,10 @@
                 extent: (function () {
                     const gl = v._viewer, box = cell.host.getBoundingClientRect();
                     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-                    fittedAtoms(cell, v._current.model).forEach(function (a) {
-                        const r = onScreen(gl, [a.x, a.y, a.z]);
+                    onScreenAll(gl, fittedAtoms(cell, v._current.model).map(function (a) { return [a.x, a.y, a.z]; })).forEach(function (r) {
                         x0 = Math.min(x0, r.x); x1 = Math.max(x1, r.x); y0 = Math.min(y0, r.y); y1 = Math.max(y1, r.y);
                     });
-                    const corners = cellCorners(cell).map(function (p) { const r = onScreen(gl, p); return [r.x, r.y]; });
+                    const corners = onScreenAll(gl, cellCorners(cell)).map(function (r) { return [r.x, r.y]; });
                     return {atoms: [x0, y0, x1, y1], view: [box.left, box.top, box.right, box.bottom], cell: corners};
                 })(),
             };
