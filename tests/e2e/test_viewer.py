@@ -571,6 +571,8 @@ def test_the_viewer_library_leaves_the_map_drawn_by_the_pages_own_plotly(app_url
     inside the graph, above the tabs (before: title and colour bar under the plot, the plot
     covering the tabs so they could not be clicked)."""
     app = open_app(app_url)
+    requested = []
+    app.page.on("request", lambda request: requested.append(request.url))
     app.open()
     page = app.page
     page.wait_for_function("() => !!window.Chemiscope")
@@ -591,6 +593,17 @@ def test_the_viewer_library_leaves_the_map_drawn_by_the_pages_own_plotly(app_url
     from plotly.offline import get_plotlyjs_version
 
     assert layout["version"] == get_plotlyjs_version(), "window.Plotly is not the page's own plotly.js any more"
+    # offline: everything the page loaded, the viewer included, came from this server; chemiscope's
+    # bundle is the one in the installed chemiscope package
+    from urllib.parse import urlsplit
+
+    from explorer.viewer_component import SCRIPT_URL, script_path
+
+    origin = urlsplit(app_url).netloc
+    assert {urlsplit(url).netloc for url in requested if url.startswith("http")} == {origin}, sorted(set(requested))
+    assert any(urlsplit(url).path == SCRIPT_URL for url in requested), sorted(set(requested))
+    served = page.evaluate("(url) => fetch(url).then(r => r.arrayBuffer()).then(b => b.byteLength)", SCRIPT_URL)
+    assert served == script_path().stat().st_size
     # and the tabs take a real click
     app.open_tab("Select & export")
     page.wait_for_function("() => document.querySelector('#export-selection-summary') && document.querySelector('#export-selection-summary').offsetParent")

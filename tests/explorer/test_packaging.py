@@ -104,19 +104,21 @@ def test_built_wheel_ships_assets_and_sample_datasets(tmp_path):
     probe = (
         "import explorer, explorer.resources as r; "
         "print(explorer.__file__); print(r.assets_dir()); print(r.sample_datasets_dir()); "
-        "print(r.default_dataset_path()); print((r.assets_dir() / 'style.css').is_file())"
+        "print(r.default_dataset_path()); print((r.assets_dir() / 'style.css').is_file()); "
+        # the structure viewer's page side (chemiscope's own script comes from the installed chemiscope)
+        "print((r.assets_dir() / 'structure_viewer.js').is_file())"
     )
     # run from an empty folder, isolated (-I), so the checkout cannot be imported by accident
     result = subprocess.run([str(python), "-I", "-c", probe], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    package, assets, datasets, default, has_css = result.stdout.split("\n")[:5]
+    package, assets, datasets, default, has_css, has_viewer = result.stdout.split("\n")[:6]
     site = Path(package).parent
     assert "site-packages" in package
     assert Path(assets) == site / "assets"
     assert Path(datasets) == site / "sample_datasets"
     assert Path(default) == site / "sample_datasets" / "small_molecules-1000.xyz"
     assert Path(default).stat().st_size == resources.default_dataset_path().stat().st_size
-    assert has_css == "True"
+    assert has_css == "True" and has_viewer == "True"
 
 
 BROWSER_RULE_TESTS = '''
