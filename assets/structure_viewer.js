@@ -252,14 +252,23 @@
     }
 
     // -- drawing ----------------------------------------------------------------------------------
+    function det3(m) {  // rows a, b, c
+        const [a, b, c, d, e, f, g, h, i] = m;
+        return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+    }
     function inverse3(m) {  // rows a, b, c
         const [a, b, c, d, e, f, g, h, i] = m;
-        const det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+        const det = det3(m);
         if (Math.abs(det) < 1e-12) { return null; }
         return [(e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det,
                 (f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det,
                 (d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det];
     }
+
+    // per-atom mode: the payload names a centre atom
+    function perAtom(payload) { return !!payload && payload.center !== null && payload.center !== undefined; }
+    // per-atom mode showing only the centre's environment (the other atoms hidden)
+    function environmentOnly(payload) { return perAtom(payload) && settings.options.indexOf("environment") >= 0; }
 
     // the frame as chemiscope draws it: wrapped into the cell if asked, shapes scaled
     function structureOf(frame) {
@@ -367,9 +376,9 @@
         } else {
             out.color = {property: "element"};
         }
-        if (payload.center !== null && payload.center !== undefined) {
+        if (perAtom(payload)) {
             out.environments = {activated: true, center: false, cutoff: payload.cutoff || 4.0,
-                                bgStyle: settings.options.indexOf("environment") >= 0 ? "hide" : "ball-stick",
+                                bgStyle: environmentOnly(payload) ? "hide" : "ball-stick",
                                 bgColor: "CPK"};
         }
         return out;
@@ -382,9 +391,8 @@
             const frame = payload.frames[k];
             ensureViewer(Chemiscope, cell, payload.properties);
             cell.frame = k;
-            const perAtom = payload.center !== null && payload.center !== undefined;
-            const options = {target: perAtom ? "atom" : "structure", trajectory: false, keepOrientation: !fresh};
-            if (perAtom) {
+            const options = {target: perAtom(payload) ? "atom" : "structure", trajectory: false, keepOrientation: !fresh};
+            if (perAtom(payload)) {
                 options.environments = frame.data.names.map(function (_, i) {
                     return {structure: frame.structure, center: i, cutoff: payload.cutoff || 4.0};
                 });
@@ -402,7 +410,7 @@
                 cell.split = splits(cell);
                 cell.viewer.applySettings(chemiscopeSettings(cell));
                 showStyle(cell);
-                cell.viewer.highlight(perAtom ? payload.center : undefined);
+                cell.viewer.highlight(perAtom(payload) ? payload.center : undefined);
                 return drawTwin(Chemiscope, cell, structure, properties, options);
             }).then(function () {
                 if (fresh) { resetView(cell); } else { copyView(cell); }
@@ -554,11 +562,10 @@
         fitView(cell);
     }
 
-    // the atoms drawn fill the panel again, turned as they are (a new style or supercell)
+    // what is shown fills the panel again, turned as it is (see fill)
     function fitView(cell) {
         if (!cell || !cell.viewer || !cell.viewer._viewer) { return; }
         const gl = cell.viewer._viewer;
-        // fitted to the atoms (not the unit cell: a molecule in a large box would be a speck)
         const model = cell.viewer._current ? cell.viewer._current.model : null;
         const atoms = model ? fittedAtoms(cell, model) : [];
         gl.zoomTo(model ? {model: model, index: atoms.map(function (a) { return a.index; })} : {});
@@ -582,12 +589,21 @@
             .map(function (r) { return {x: r.x - dx, y: r.y - dy}; });
     }
 
+    // the box [x0, y0, x1, y1] of points of the structure on the screen (window coordinates)
+    function screenBox(gl, points) {
+        const box = [Infinity, Infinity, -Infinity, -Infinity];
+        onScreenAll(gl, points).forEach(function (r) {
+            box[0] = Math.min(box[0], r.x); box[1] = Math.min(box[1], r.y);
+            box[2] = Math.max(box[2], r.x); box[3] = Math.max(box[3], r.y);
+        });
+        return box;
+    }
+
     // the atoms a view is fitted to: all that are drawn; with "environment only" in per-atom mode,
     // those within the cutoff of the centre (the others are hidden)
     function fittedAtoms(cell, model) {
         const atoms = model.selectedAtoms({}), payload = cell.payload;
-        const perAtom = payload && payload.center !== null && payload.center !== undefined;
-        if (!perAtom || settings.options.indexOf("environment") < 0 || !atoms[payload.center]) { return atoms; }
+        if (!environmentOnly(payload) || !atoms[payload.center]) { return atoms; }
         const c = atoms[payload.center], cutoff = payload.cutoff || 4.0;
         return atoms.filter(function (a) { return Math.hypot(a.x - c.x, a.y - c.y, a.z - c.z) <= cutoff + 1e-6; });
     }
@@ -596,9 +612,8 @@
     // view to hold the whole cell; none for a molecule in a vacuum box (a speck in a large box)
     function cellCorners(cell) {
         const frame = cell.payload.frames[cell.frame], m = frame.data.cell;
-        const envOnly = cell.payload.center !== null && cell.payload.center !== undefined && settings.options.indexOf("environment") >= 0;
-        if (!m || envOnly || settings.options.indexOf("cell") < 0) { return []; }
-        const volume = Math.abs(m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) + m[2] * (m[3] * m[7] - m[4] * m[6]));
+        if (!m || environmentOnly(cell.payload) || settings.options.indexOf("cell") < 0) { return []; }
+        const volume = Math.abs(det3(m));
         if (!(volume > 0) || frame.data.size / volume < CONDENSED_DENSITY) { return []; }
         const out = [];  // the cell drawn (a supercell's copies are atoms on both sides of it)
         [0, 1].forEach(function (i) {
@@ -611,44 +626,43 @@
         return out;
     }
 
-    // 3Dmol's zoomTo fits the atoms' bounding sphere, which leaves a flat or long structure small
-    // in its panel: centred and zoomed so that the farthest atom (its drawn radius included) or
-    // shape tip shown is FILL_EDGE of the way from the view's centre to its edge
-    function fill(cell, gl, atoms) {
-        const box = cell.host.getBoundingClientRect();
-        if (!atoms.length || !cell.payload || box.width < 10 || box.height < 10) { gl.zoom(1.5); return; }
-        const points = atoms.map(function (a) { return [a.x, a.y, a.z]; });
-        const frame = cell.payload.frames[cell.frame], shapes = frame.data.shapes || {};
-        shownShapes(cell).forEach(function (name) {  // the tips of the arrows, the ellipsoids' reach
-            const shape = shapes[name], p = shape.parameters;
-            const items = (p.structure || []).map(function (item) { return [item.position || [0, 0, 0], item]; })
+    // the points the shapes shown reach: arrow tips, and each ellipsoid's largest semi-axis along
+    // the three axes from its centre
+    function shapeReach(cell) {
+        const frame = cell.payload.frames[cell.frame], shapes = frame.data.shapes || {}, k = settings.scale;
+        const points = [];
+        shownShapes(cell).forEach(function (name) {
+            const p = shapes[name].parameters;
+            const placed = (p.structure || []).map(function (item) { return [item.position || [0, 0, 0], item]; })
                 .concat((p.atom || []).map(function (item, i) { return [[frame.data.x[i], frame.data.y[i], frame.data.z[i]], item]; }));
-            items.forEach(function (pair) {
+            placed.forEach(function (pair) {
                 const at = pair[0], item = pair[1];
                 if (item.vector) {
-                    points.push([at[0] + item.vector[0] * settings.scale, at[1] + item.vector[1] * settings.scale, at[2] + item.vector[2] * settings.scale]);
+                    points.push([at[0] + item.vector[0] * k, at[1] + item.vector[1] * k, at[2] + item.vector[2] * k]);
                 } else if (item.semiaxes) {
-                    const r = Math.max.apply(null, item.semiaxes) * settings.scale;
-                    [0, 1, 2].forEach(function (k) {
+                    const r = Math.max.apply(null, item.semiaxes) * k;
+                    [0, 1, 2].forEach(function (d) {
                         const up = at.slice(), down = at.slice();
-                        up[k] += r; down[k] -= r;
+                        up[d] += r; down[d] -= r;
                         points.push(up, down);
                     });
                 }
             });
         });
-        cellCorners(cell).forEach(function (p) { points.push(p); });
-        const screen = function (p) { return onScreen(gl, p); };
-        let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-        onScreenAll(gl, points).forEach(function (r) {
-            x0 = Math.min(x0, r.x); x1 = Math.max(x1, r.x); y0 = Math.min(y0, r.y); y1 = Math.max(y1, r.y);
-        });
+        return points;
+    }
+
+    // 3Dmol's zoomTo fits the atoms' bounding sphere, which leaves a flat or long structure small
+    // in its panel: centred and zoomed so that the farthest atom (its drawn radius included), shape
+    // tip or crystal cell corner shown is FILL_EDGE of the way from the view's centre to its edge
+    function fill(cell, gl, atoms) {
+        const box = cell.host.getBoundingClientRect();
+        if (!atoms.length || !cell.payload || box.width < 10 || box.height < 10) { gl.zoom(1.5); return; }
+        const points = atoms.map(function (a) { return [a.x, a.y, a.z]; }).concat(shapeReach(cell), cellCorners(cell));
+        const [x0, y0, x1, y1] = screenBox(gl, points);
         // pixels per Å: in an orthographic view the three unit axes' images have squared lengths summing to 2s²
-        const o = screen([0, 0, 0]);
-        const s = Math.sqrt([[1, 0, 0], [0, 1, 0], [0, 0, 1]].reduce(function (sum, e) {
-            const r = screen(e);
-            return sum + (r.x - o.x) * (r.x - o.x) + (r.y - o.y) * (r.y - o.y);
-        }, 0) / 2);
+        const [o, ex, ey, ez] = onScreenAll(gl, [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]);
+        const s = Math.sqrt([ex, ey, ez].reduce(function (sum, r) { return sum + (r.x - o.x) ** 2 + (r.y - o.y) ** 2; }, 0) / 2);
         // the middle of what is shown to the middle of the view (zoomTo centres the atoms alone,
         // and an arrow or ellipsoid reaches out to one side), then the zoom about it
         gl.translateScene(box.left + box.width / 2 - (x0 + x1) / 2, box.top + box.height / 2 - (y0 + y1) / 2);
@@ -984,22 +998,18 @@
             settings: function (style, labels, colorBy, lo, hi, options, sa, sb, sc, shapes, scale, predicted) {
                 const n = function (v, d) { const x = Number(v); return v === null || v === undefined || v === "" || !Number.isFinite(x) ? d : x; };
                 const clamp = function (v) { return Math.max(1, Math.min(5, Math.round(n(v, 1)))); };
-                const before = JSON.stringify([settings.options.indexOf("wrap") >= 0, settings.scale]);
-                const shapesBefore = JSON.stringify(settings.shapes);
-                const supercellBefore = JSON.stringify(settings.supercell);
-                const envBefore = settings.options.indexOf("environment") >= 0;
-                const wrapBefore = settings.options.indexOf("wrap") >= 0;
+                const old = settings;  // replaced whole, never changed in place
                 settings = {style: style || "ball-and-stick", labels: labels || "none", colorBy: colorBy || null,
                             range: [n(lo, null), n(hi, null)], options: options || [], supercell: [clamp(sa), clamp(sb), clamp(sc)],
                             shapes: shapes || [], scale: Math.max(0.05, n(scale, 1)), predicted: predicted || "beside"};
-                const reload = before !== JSON.stringify([settings.options.indexOf("wrap") >= 0, settings.scale]);
-                const shapesChanged = shapesBefore !== JSON.stringify(settings.shapes);
+                const changed = function (name) { return JSON.stringify(old[name]) !== JSON.stringify(settings[name]); };
+                const toggled = function (option) { return (old.options.indexOf(option) >= 0) !== (settings.options.indexOf(option) >= 0); };
+                const reload = toggled("wrap") || old.scale !== settings.scale;  // new coordinates or shape sizes
+                const shapesChanged = changed("shapes");
                 // the view is fitted again, turned as it is, to what is shown now: space filling is
                 // larger, so is a supercell; a shape ticked must fit in; wrapping moves atoms; "environment
                 // only" hides some. Not for a new shape scale: zoomed out to fit, the shapes would look the same
-                const refit = style !== previousStyle || JSON.stringify(settings.supercell) !== supercellBefore
-                    || shapesChanged || wrapBefore !== (settings.options.indexOf("wrap") >= 0)
-                    || envBefore !== (settings.options.indexOf("environment") >= 0);
+                const refit = style !== previousStyle || changed("supercell") || shapesChanged || toggled("wrap") || toggled("environment");
                 if (style === pageStyle) { pageStyle = null; }
                 else if (previousStyle !== null && style !== previousStyle) { styleChosen = true; }
                 previousStyle = style;
@@ -1083,12 +1093,9 @@
                 // the atoms the view is fitted to as 3Dmol projects them, against the view's own box
                 extent: (function () {
                     const gl = v._viewer, box = cell.host.getBoundingClientRect();
-                    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-                    onScreenAll(gl, fittedAtoms(cell, v._current.model).map(function (a) { return [a.x, a.y, a.z]; })).forEach(function (r) {
-                        x0 = Math.min(x0, r.x); x1 = Math.max(x1, r.x); y0 = Math.min(y0, r.y); y1 = Math.max(y1, r.y);
-                    });
-                    const corners = onScreenAll(gl, cellCorners(cell)).map(function (r) { return [r.x, r.y]; });
-                    return {atoms: [x0, y0, x1, y1], view: [box.left, box.top, box.right, box.bottom], cell: corners};
+                    return {atoms: screenBox(gl, fittedAtoms(cell, v._current.model).map(function (a) { return [a.x, a.y, a.z]; })),
+                            view: [box.left, box.top, box.right, box.bottom],
+                            cell: onScreenAll(gl, cellCorners(cell)).map(function (r) { return [r.x, r.y]; })};
                 })(),
             };
         },
